@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+/**
+ * mcp-guard's command line (SPEC §1). Each command is a plain async function in its own module,
+ * imported only when that command runs, so `mcp-guard scan` never loads the gateway and vice versa.
+ * Exit codes: 0 ok; 1 the command ran and found a problem; 2 usage error.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { ExitError } from '../core/errors.js';
+import { VERSION } from '../core/version.js';
+
+function buildProgram(): Command {
+  const program = new Command('mcp-guard')
+    .description('Security gateway for MCP servers')
+    .version(VERSION)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('serve')
+    .description('stdio front: an agent launches this as its MCP server')
+    .option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)')
+    .action(async (opts: { config?: string }) => {
+      const { serveStdio } = await import('./serve.js');
+      await serveStdio({ config: opts.config, cwd: process.cwd() });
+    });
+
+  program
+    .command('serve-http')
+    .description('Streamable HTTP front at /mcp')
+    .option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)')
+    .option('--host <host>', 'address to bind (default 127.0.0.1)')
+    .option('--port <port>', 'port to listen on (default 8080)', parsePort)
+    .action(async (opts: { config?: string; host?: string; port?: number }) => {
+      const { serveHttp } = await import('./serve-http.js');
+      await serveHttp({ config: opts.config, host: opts.host, port: opts.port, cwd: process.cwd() });
+    });
+
+  program
+    .command('scan')
+    .description('audit the MCP configs of AI clients (static: never starts a server)')
+    .argument('[paths...]', 'files or folders to scan besides the clients’ home locations')
+    .addOption(
+      new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'),
+    )
+    .addOption(
+      new Option('--fail-on <severity>', 'exit 1 on findings at or above this severity')
+        .choices(['high', 'medium', 'low', 'never'])
+        .default('high'),
+    )
+    .option('--no-home', 'scan only the given paths, not the home-folder client configs')
+    .action(
+      async (paths: string[], opts: { format: 'text' | 'json' | 'sarif'; failOn: string; home: boolean }) => {
+        const { runScanCommand } = await import('./scan.js');
+        await runScanCommand({
+          paths,
+          format: opts.format,
+          failOn: opts.failOn as 'high' | 'medium' | 'low' | 'never',
+          home: opts.home,
+          cwd: process.cwd(),
+        });
+      },
+    );
+
+  const approvals = program.command('approvals').description('the approval queue (held calls)');
+  const configOption = () =>
+    new Option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)');
+  approvals
+    .command('list')
+    .description('list approvals (pending by default)')
+    .addOption(
+      new Option('--status <status>', 'which ones')
+        .choices(['pending', 'approved', 'denied', 'expired', 'consumed', 'all'])
+        .default('pending'),
+    )
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (opts: { status: string; json?: boolean; config?: string }) => {
+      const { approvalsList } = await import('./approvals.js');
+      await approvalsList({ ...opts, cwd: process.cwd() });
+    });
+  approvals
+    .command('show')
+    .description('show one approval with its (redacted) arguments')
+    .argument('<id>', 'approval id (or a unique prefix)')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (id: string, opts: { json?: boolean; config?: string }) => {
+      const { approvalsShow } = await import('./approvals.js');
+      await approvalsShow({ ...opts, id, cwd: process.cwd() });
+    });
+  approvals
+    .command('approve')
+    .description("approve a held call: the agent's next identical call runs once")
+    .argument('<id>', 'approval id (or a unique prefix)')
+    .option('--note <text>', 'why')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (id: string, opts: { note?: string; json?: boolean; config?: string }) => {
+      const { approvalsDecide } = await import('./approvals.js');
+      await approvalsDecide({ ...opts, id, decision: 'approved', cwd: process.cwd() });
+    });
+  approvals
+    .command('deny')
+    .description('deny a held call')
+    .argument('<id>', 'approval id (or a unique prefix)')
+    .option('--reason <text>', 'why (the agent sees it)')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (id: string, opts: { reason?: string; json?: boolean; config?: string }) => {
+      const { approvalsDecide } = await import('./approvals.js');
+      await approvalsDecide({ ...opts, note: opts.reason, id, decision: 'denied', cwd: process.cwd() });
+    });
+
+  const audit = program.command('audit').description('the tamper-evident audit log');
+  audit
+    .command('verify')
+    .description('check the hash chain; exit 1 and name the first bad line on tampering')
+    .addOption(configOption())
+    .option('--file <audit.jsonl>', 'the audit file (instead of the one in the config)')
+    .action(async (opts: { config?: string; file?: string }) => {
+      const { auditVerify } = await import('./audit.js');
+      await auditVerify({ file: await auditFile(opts) });
+    });
+  audit
+    .command('tail')
+    .description('pretty-print the last records; --follow streams new ones')
+    .option('-n, --lines <n>', 'how many', (v) => Number(v), 20)
+    .option('-f, --follow', 'keep printing new records')
+    .option('--json', 'print the raw JSON lines')
+    .addOption(configOption())
+    .option('--file <audit.jsonl>', 'the audit file (instead of the one in the config)')
+    .action(
+      async (opts: { lines: number; follow?: boolean; json?: boolean; config?: string; file?: string }) => {
+        const { auditTail } = await import('./audit.js');
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        process.once('SIGTERM', () => stop.abort());
+        await auditTail({
+          file: await auditFile(opts),
+          lines: opts.lines,
+          follow: opts.follow ?? false,
+          json: opts.json,
+          signal: stop.signal,
+        });
+      },
+    );
+
+  program
+    .command('keys')
+    .description('API keys')
+    .command('new')
+    .description('print a fresh API key and the config entry that accepts it')
+    .option('--agent <name>', 'the agent id the key stands for')
+    .action(async (opts: { agent?: string }) => {
+      const { keysNew } = await import('./keys.js');
+      await keysNew(opts);
+    });
+
+  const config = program.command('config').description('configuration tools');
+  config
+    .command('check')
+    .description('validate a config and print the effective config with secrets masked')
+    .option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)')
+    .action(async (opts: { config?: string }) => {
+      const { configCheck } = await import('./config-check.js');
+      await configCheck({ config: opts.config, cwd: process.cwd() });
+    });
+
+  return program;
+}
+
+/** The audit file of `--file`, or the one `policies.audit_log` of the config names. */
+async function auditFile(opts: { config?: string; file?: string }): Promise<string> {
+  if (opts.file) return opts.file;
+  const { loadConfigForCommand } = await import('./config-source.js');
+  const config = await loadConfigForCommand(opts.config, process.cwd(), { keepUnsetVariables: true });
+  if (!config.policies.audit)
+    throw new ExitError(2, `${config.source} has no policies.audit_log; pass --file AUDIT.jsonl`);
+  return config.policies.audit.path;
+}
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new ExitError(2, `--port must be an integer between 0 and 65535, got "${value}"`);
+  }
+  return port;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version print and exit 0; anything else commander rejects is a usage error.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (err instanceof ExitError) {
+      if (err.message) process.stderr.write(`mcp-guard: ${err.message}\n`);
+      process.exitCode = err.exitCode;
+      return;
+    }
+    process.stderr.write(
+      `mcp-guard: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = 70;
+  }
+}
+
+await main(process.argv);

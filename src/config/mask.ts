@@ -1,0 +1,125 @@
+/**
+ * The effective config as a plain object for display (`config check`), with every secret masked:
+ * API keys appear only as a digest prefix, passwords, tokens and secret-looking env/header values as
+ * `***`, URL passwords and webhook paths removed. Never print a config any other way.
+ */
+import type { ApiKeyRecord, GuardConfig } from './types.js';
+
+const SECRET_NAME = /(token|secret|passw(or)?d|api[-_]?key|auth|credential|cookie|private)/i;
+const MASK = '***';
+
+function maskKey(k: ApiKeyRecord): Record<string, string> {
+  return { agent: k.agent, key_sha256: `${k.sha256.toString('hex').slice(0, 8)}…` };
+}
+
+function maskUrl(raw: string, keepPath = true): string {
+  try {
+    const url = new URL(raw);
+    if (url.password) url.password = MASK;
+    if (!keepPath) url.pathname = '/***';
+    url.search = url.search ? '?***' : '';
+    return url.toString();
+  } catch {
+    return MASK;
+  }
+}
+
+function maskMap(map: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : v]));
+}
+
+/** A display copy of the config with secrets masked (snake_case, like the file). */
+export function maskedConfig(config: GuardConfig): Record<string, unknown> {
+  const { auth } = config;
+  return {
+    auth: {
+      mode: auth.mode,
+      ...(auth.keys.length > 0 ? { keys: auth.keys.map(maskKey) } : {}),
+      ...(auth.jwt
+        ? {
+            jwt: {
+              ...(auth.jwt.secret ? { secret: MASK } : {}),
+              ...(auth.jwt.publicKey ? { public_key: '(PEM)' } : {}),
+              ...(auth.jwt.publicKeyFile ? { public_key_file: auth.jwt.publicKeyFile } : {}),
+              ...(auth.jwt.jwksUrl ? { jwks_url: auth.jwt.jwksUrl } : {}),
+              algorithms: auth.jwt.algorithms,
+              issuer: auth.jwt.issuer,
+              audience: auth.jwt.audience,
+              agent_claim: auth.jwt.agentClaim,
+              clock_tolerance_ms: auth.jwt.clockToleranceMs,
+            },
+          }
+        : {}),
+      ...(auth.oauth2
+        ? {
+            oauth2: {
+              issuer: auth.oauth2.issuer,
+              access_token_ttl_ms: auth.oauth2.accessTokenTtlMs,
+              scopes: auth.oauth2.scopes,
+              users: auth.oauth2.users.map((u) => ({ name: u.name, password: MASK })),
+              clients: auth.oauth2.clients.map((c) => ({
+                client_id: c.clientId,
+                redirect_uris: c.redirectUris,
+                ...(c.clientSecretSha256 ? { client_secret: MASK } : {}),
+              })),
+              dynamic_registration: auth.oauth2.dynamicRegistration,
+            },
+          }
+        : {}),
+    },
+    rate_limit: {
+      requests_per_minute: config.rateLimit.requestsPerMinute ?? null,
+      global_requests_per_minute: config.rateLimit.globalRequestsPerMinute ?? null,
+      per_tool: config.rateLimit.perTool,
+      auth_failures_per_minute: config.rateLimit.authFailuresPerMinute,
+    },
+    policies: {
+      spend_cap_usd: config.policies.spendCapUsd ?? null,
+      global_spend_cap_usd: config.policies.globalSpendCapUsd ?? null,
+      spend_window_ms: config.policies.spendWindowMs,
+      require_approval_above: config.policies.requireApprovalAbove ?? null,
+      approval_ttl_ms: config.policies.approvalTtlMs,
+      allow: config.policies.allow ?? null,
+      deny: config.policies.deny,
+      audit: config.policies.audit ?? null,
+      tools: config.policies.tools,
+    },
+    agents: config.agents,
+    servers: Object.fromEntries(
+      config.servers.map((s) => [
+        s.name,
+        s.kind === 'stdio'
+          ? {
+              command: s.command,
+              args: s.args,
+              env: maskMap(s.env),
+              cwd: s.cwd ?? null,
+              isolation: s.isolation,
+              timeout_ms: s.timeoutMs,
+              roots: s.roots,
+            }
+          : {
+              url: maskUrl(s.url),
+              transport: s.transport,
+              headers: maskMap(s.headers),
+              isolation: s.isolation,
+              timeout_ms: s.timeoutMs,
+            },
+      ]),
+    ),
+    routes: { ...config.routes, ...(config.defaultRoute ? { default: config.defaultRoute } : {}) },
+    state:
+      config.state.store === 'sqlite' ? config.state : { ...config.state, url: maskUrl(config.state.url) },
+    notify: config.notify
+      ? {
+          ...(config.notify.slackWebhookUrl
+            ? { slack_webhook_url: maskUrl(config.notify.slackWebhookUrl, false) }
+            : {}),
+          ...(config.notify.webhookUrl ? { webhook_url: maskUrl(config.notify.webhookUrl) } : {}),
+        }
+      : null,
+    http: config.http,
+    metrics: config.metrics,
+    ...(config.adminKeys.length > 0 ? { admin: { keys: config.adminKeys.map(maskKey) } } : {}),
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * The config file's schema (SPEC §2) as written by users: snake_case keys, durations as text.
+ * Every object is strict: an unknown key is an error naming its path, never silently ignored
+ * (the original mcp-guard ignored typos and ran with auth off).
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const nonEmpty = z.string().min(1, 'must not be empty');
+const amountUsd = z.number().finite().nonnegative();
+const positiveInt = z.number().int().positive();
+const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
+  message: 'must be a duration such as 500ms, 30s, 5m, 1h or 1d',
+});
+const nameList = z.array(nonEmpty);
+const stringMap = z.record(z.string(), z.string());
+
+const sha256Hex = z
+  .string()
+  .regex(/^(sha256:)?[0-9a-fA-F]{64}$/, 'must be 64 hex characters (a SHA-256 digest)');
+
+const apiKeyEntry = z.union([
+  nonEmpty,
+  z.strictObject({ agent: nonEmpty, key: nonEmpty }),
+  z.strictObject({ agent: nonEmpty, key_sha256: sha256Hex }),
+]);
+
+const jwtAlgorithm = z.enum([
+  'HS256',
+  'HS384',
+  'HS512',
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]);
+
+const jwtSchema = z.strictObject({
+  secret: nonEmpty.optional(),
+  public_key: nonEmpty.optional(),
+  public_key_file: nonEmpty.optional(),
+  jwks_url: z.url({ protocol: /^https?$/ }).optional(),
+  algorithms: z.array(jwtAlgorithm).min(1).optional(),
+  issuer: nonEmpty,
+  audience: z.union([nonEmpty, z.array(nonEmpty).min(1)]),
+  agent_claim: nonEmpty.optional(),
+  clock_tolerance: duration.optional(),
+  required_scopes: nameList.optional(),
+});
+
+const oauthUser = z.strictObject({
+  name: nonEmpty,
+  password: nonEmpty.optional(),
+  password_sha256: sha256Hex.optional(),
+});
+
+const oauthClient = z.strictObject({
+  client_id: nonEmpty,
+  client_secret: nonEmpty.optional(),
+  redirect_uris: z.array(nonEmpty).min(1),
+  name: nonEmpty.optional(),
+});
+
+const oauth2Schema = z.strictObject({
+  issuer: z.url().optional(),
+  access_token_ttl: duration.optional(),
+  refresh_token_ttl: duration.optional(),
+  code_ttl: duration.optional(),
+  device_code_ttl: duration.optional(),
+  scopes: nameList.optional(),
+  users: z.array(oauthUser).optional(),
+  clients: z.array(oauthClient).optional(),
+  dynamic_registration: z.boolean().optional(),
+  signing_key_file: nonEmpty.optional(),
+});
+
+const authSchema = z.strictObject({
+  mode: z.enum(['none', 'api_key', 'jwt', 'oauth2']),
+  keys: z.array(apiKeyEntry).optional(),
+  jwt: jwtSchema.optional(),
+  oauth2: oauth2Schema.optional(),
+});
+
+const rateLimitSchema = z.strictObject({
+  requests_per_minute: positiveInt.optional(),
+  global_requests_per_minute: positiveInt.optional(),
+  per_tool: z.record(nonEmpty, positiveInt).optional(),
+  auth_failures_per_minute: positiveInt.optional(),
+});
+
+const costSchema = z.union([
+  z.strictObject({ usd: amountUsd }),
+  z.strictObject({ argument: nonEmpty, scale: z.number().finite().positive().optional() }),
+]);
+
+const toolPolicySchema = z.strictObject({
+  cost: costSchema.optional(),
+  require_approval_above: amountUsd.optional(),
+});
+
+const auditSchema = z.strictObject({
+  fsync: z.enum(['always', 'interval', 'never']).optional(),
+  rotate_bytes: positiveInt.optional(),
+  keep_files: positiveInt.optional(),
+  redact_fields: nameList.optional(),
+  max_value_length: positiveInt.optional(),
+});
+
+const policiesSchema = z.strictObject({
+  spend_cap_usd: amountUsd.optional(),
+  global_spend_cap_usd: amountUsd.optional(),
+  spend_window: duration.optional(),
+  require_approval_above: amountUsd.optional(),
+  approval_ttl: duration.optional(),
+  approved_ttl: duration.optional(),
+  allow: nameList.optional(),
+  deny: nameList.optional(),
+  audit_log: nonEmpty.optional(),
+  audit: auditSchema.optional(),
+  tools: z.record(nonEmpty, toolPolicySchema).optional(),
+});
+
+const agentSchema = z.strictObject({
+  allow: nameList.optional(),
+  deny: nameList.optional(),
+  rate_limit: z
+    .strictObject({
+      requests_per_minute: positiveInt.optional(),
+      per_tool: z.record(nonEmpty, positiveInt).optional(),
+    })
+    .optional(),
+  spend_cap_usd: amountUsd.optional(),
+  require_approval_above: amountUsd.optional(),
+});
+
+const serverCommon = {
+  prefix: z.boolean().optional(),
+  allow: nameList.optional(),
+  deny: nameList.optional(),
+  timeout: duration.optional(),
+  connect_timeout: duration.optional(),
+  isolation: z.enum(['per_session', 'shared']).optional(),
+};
+
+const stdioServerSchema = z.strictObject({
+  command: nonEmpty,
+  args: z.array(z.string()).optional(),
+  env: stringMap.optional(),
+  cwd: nonEmpty.optional(),
+  roots: nameList.optional(),
+  ...serverCommon,
+});
+
+const remoteServerSchema = z.strictObject({
+  url: z.url({ protocol: /^https?$/ }),
+  headers: stringMap.optional(),
+  transport: z.enum(['streamable-http', 'sse']).optional(),
+  ...serverCommon,
+});
+
+// Chosen by the key present rather than a union, so an error names the right key (not "no union member").
+const serverSchema = z.unknown().transform((value, ctx) => {
+  const shape = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
+  const schema = shape && 'url' in shape && !('command' in shape) ? remoteServerSchema : stdioServerSchema;
+  if (shape && 'url' in shape && 'command' in shape) {
+    ctx.addIssue({ code: 'custom', message: 'has both command (stdio) and url (remote): choose one' });
+    return z.NEVER;
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues)
+      ctx.addIssue({ ...issue, path: issue.path } as z.core.$ZodRawIssue);
+    return z.NEVER;
+  }
+  return parsed.data;
+});
+
+const stateSchema = z.discriminatedUnion('store', [
+  z.strictObject({ store: z.literal('sqlite'), path: nonEmpty.optional() }),
+  z.strictObject({
+    store: z.literal('redis'),
+    url: z.url({ protocol: /^rediss?$/ }),
+    prefix: nonEmpty.optional(),
+  }),
+  z.strictObject({
+    store: z.literal('postgres'),
+    url: z.url({ protocol: /^postgres(ql)?$/ }),
+    schema: nonEmpty.optional(),
+  }),
+]);
+
+const notifySchema = z.strictObject({
+  slack_webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+  webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+  timeout: duration.optional(),
+});
+
+const httpSchema = z.strictObject({
+  host: nonEmpty.optional(),
+  port: z.number().int().min(0).max(65535).optional(),
+  public_url: z.url({ protocol: /^https?$/ }).optional(),
+  allowed_hosts: nameList.optional(),
+  allowed_origins: nameList.optional(),
+  max_body_bytes: positiveInt.optional(),
+  session_idle_ttl: duration.optional(),
+  max_sessions: positiveInt.optional(),
+});
+
+const metricsSchema = z.strictObject({
+  enabled: z.boolean().optional(),
+  public: z.boolean().optional(),
+});
+
+const adminSchema = z.strictObject({
+  keys: z.array(apiKeyEntry).min(1).optional(),
+});
+
+export const configFileSchema = z.strictObject({
+  auth: authSchema.optional(),
+  rate_limit: rateLimitSchema.optional(),
+  policies: policiesSchema.optional(),
+  agents: z.record(nonEmpty, agentSchema).optional(),
+  servers: z.record(
+    z.string().regex(/^[A-Za-z0-9_-]{1,48}$/, 'server names use A-Z a-z 0-9 _ - (max 48)'),
+    serverSchema,
+  ),
+  routes: z.record(nonEmpty, nonEmpty).optional(),
+  state: stateSchema.optional(),
+  notify: notifySchema.optional(),
+  http: httpSchema.optional(),
+  metrics: metricsSchema.optional(),
+  admin: adminSchema.optional(),
+});
+
+/** Keys a server entry may have (stdio or remote), for "did you mean" hints. */
+export const SERVER_KEYS: readonly string[] = [
+  ...new Set([...Object.keys(stdioServerSchema.shape), ...Object.keys(remoteServerSchema.shape)]),
+];
+
+export type ConfigFile = z.infer<typeof configFileSchema>;
+export type StdioServerFile = z.infer<typeof stdioServerSchema>;
+export type RemoteServerFile = z.infer<typeof remoteServerSchema>;
+export type ApiKeyEntryFile = z.infer<typeof apiKeyEntry>;

@@ -1,0 +1,178 @@
+/**
+ * The one internal form of a loaded config: camelCase, durations in milliseconds, paths absolute,
+ * API keys as SHA-256 digests, defaults applied. Produced by normalize(), deep-frozen, never mutated.
+ */
+
+export type AuthMode = 'none' | 'api_key' | 'jwt' | 'oauth2';
+
+export interface ApiKeyRecord {
+  /** The agent id this key authenticates as. */
+  readonly agent: string;
+  /** SHA-256 digest of the key (32 bytes). The plain key is not kept. */
+  readonly sha256: Buffer;
+}
+
+export interface JwtConfig {
+  readonly secret?: string;
+  readonly publicKey?: string;
+  readonly publicKeyFile?: string;
+  readonly jwksUrl?: string;
+  readonly algorithms: readonly string[];
+  readonly issuer: string;
+  readonly audience: readonly string[];
+  readonly agentClaim: string;
+  readonly clockToleranceMs: number;
+  readonly requiredScopes: readonly string[];
+}
+
+export interface OAuthUser {
+  readonly name: string;
+  readonly passwordSha256: Buffer;
+}
+
+export interface OAuthClientConfig {
+  readonly clientId: string;
+  readonly clientSecretSha256?: Buffer;
+  readonly redirectUris: readonly string[];
+  readonly name?: string;
+}
+
+export interface OAuth2Config {
+  readonly issuer?: string;
+  readonly accessTokenTtlMs: number;
+  readonly refreshTokenTtlMs: number;
+  readonly codeTtlMs: number;
+  readonly deviceCodeTtlMs: number;
+  readonly scopes: readonly string[];
+  readonly users: readonly OAuthUser[];
+  readonly clients: readonly OAuthClientConfig[];
+  readonly dynamicRegistration: boolean;
+  readonly signingKeyFile?: string;
+}
+
+export interface AuthConfig {
+  readonly mode: AuthMode;
+  readonly keys: readonly ApiKeyRecord[];
+  readonly jwt?: JwtConfig;
+  readonly oauth2?: OAuth2Config;
+}
+
+export interface RateLimitConfig {
+  readonly requestsPerMinute?: number;
+  readonly globalRequestsPerMinute?: number;
+  readonly perTool: Readonly<Record<string, number>>;
+  readonly authFailuresPerMinute: number;
+}
+
+export type CostRule =
+  | { readonly kind: 'fixed'; readonly usd: number }
+  | { readonly kind: 'argument'; readonly path: readonly string[]; readonly scale: number };
+
+export interface ToolPolicy {
+  readonly cost?: CostRule;
+  readonly requireApprovalAbove?: number;
+}
+
+export interface AuditConfig {
+  readonly path: string;
+  readonly fsync: 'always' | 'interval' | 'never';
+  readonly rotateBytes?: number;
+  readonly keepFiles: number;
+  readonly redactFields: readonly string[];
+  readonly maxValueLength: number;
+}
+
+export interface PoliciesConfig {
+  /** Each agent's cap per window (agents.NAME.spend_cap_usd overrides). */
+  readonly spendCapUsd?: number;
+  /** The cap for all agents together per window. */
+  readonly globalSpendCapUsd?: number;
+  readonly spendWindowMs: number;
+  readonly requireApprovalAbove?: number;
+  readonly approvalTtlMs: number;
+  readonly approvedTtlMs: number;
+  readonly allow?: readonly string[];
+  readonly deny: readonly string[];
+  readonly audit?: AuditConfig;
+  readonly tools: Readonly<Record<string, ToolPolicy>>;
+}
+
+export interface AgentConfig {
+  readonly allow?: readonly string[];
+  readonly deny: readonly string[];
+  readonly requestsPerMinute?: number;
+  readonly perTool: Readonly<Record<string, number>>;
+  readonly spendCapUsd?: number;
+  readonly requireApprovalAbove?: number;
+}
+
+interface ServerCommon {
+  readonly name: string;
+  readonly prefix: boolean;
+  readonly allow?: readonly string[];
+  readonly deny: readonly string[];
+  readonly timeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly isolation: 'per_session' | 'shared';
+}
+
+export interface StdioServerConfig extends ServerCommon {
+  readonly kind: 'stdio';
+  readonly command: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+  /** Roots the gateway answers a backend's roots/list with (file:// URIs); never the agent's roots. */
+  readonly roots: readonly string[];
+}
+
+export interface RemoteServerConfig extends ServerCommon {
+  readonly kind: 'remote';
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly transport: 'streamable-http' | 'sse';
+  readonly roots: readonly string[];
+}
+
+export type ServerConfig = StdioServerConfig | RemoteServerConfig;
+
+export type StateConfig =
+  | { readonly store: 'sqlite'; readonly path: string }
+  | { readonly store: 'redis'; readonly url: string; readonly prefix?: string }
+  | { readonly store: 'postgres'; readonly url: string; readonly schema?: string };
+
+export interface NotifyConfig {
+  readonly slackWebhookUrl?: string;
+  readonly webhookUrl?: string;
+  readonly timeoutMs: number;
+}
+
+export interface HttpConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly publicUrl?: string;
+  readonly allowedHosts: readonly string[];
+  readonly allowedOrigins: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly sessionIdleTtlMs: number;
+  readonly maxSessions: number;
+}
+
+export interface GuardConfig {
+  /** Absolute path of the file this config came from (for messages and hot reload). */
+  readonly source: string;
+  readonly auth: AuthConfig;
+  readonly rateLimit: RateLimitConfig;
+  readonly policies: PoliciesConfig;
+  readonly agents: Readonly<Record<string, AgentConfig>>;
+  /** Servers in file order. */
+  readonly servers: readonly ServerConfig[];
+  /** Tool name → server name; `default` (if any) is kept apart. */
+  readonly routes: Readonly<Record<string, string>>;
+  readonly defaultRoute?: string;
+  readonly state: StateConfig;
+  readonly notify?: NotifyConfig;
+  readonly http: HttpConfig;
+  readonly metrics: { readonly enabled: boolean; readonly public: boolean };
+  readonly adminKeys: readonly ApiKeyRecord[];
+}
