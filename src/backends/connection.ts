@@ -1,0 +1,472 @@
+/**
+ * One initialized MCP client session with one backend server, over any SDK Transport.
+ *
+ * Hand-written request tracking rather than the SDK's Client/Protocol because the gateway must relay
+ * messages as they are: the SDK's Protocol re-parses results with zod (dropping unknown fields), rewrites
+ * error messages ("MCP error -32602: …") and owns progress tokens in a way that cannot be mapped back to
+ * many client sessions. What this class adds on top of a Transport:
+ * - gateway-owned request ids (unique per connection, so many client sessions can share one backend);
+ * - progress tokens rewritten to the backend id and mapped back to the caller's own token;
+ * - a timeout per request that also sends `notifications/cancelled` (reset by progress, bounded in total);
+ * - cancellation from the caller (AbortSignal) forwarded as `notifications/cancelled`;
+ * - every pending request failed at once with -32016 when the transport closes (crash, exit);
+ * - `ping` and `roots/list` from the backend answered here; other server→client requests handed up.
+ */
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { LIST_CHANGED, LIST_METHODS, type ListKind } from '../mcp/lists.js';
+import {
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JSONRPCMessage,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
+  metaOf,
+  notification,
+  type Params,
+  paramsOf,
+  type RequestId,
+  resultResponse,
+  withProgressToken,
+} from '../mcp/messages.js';
+
+/** A JSON-RPC error answered by the backend itself; relayed to the agent unchanged. */
+export class BackendRpcError extends Error {
+  constructor(readonly error: JsonRpcErrorObject) {
+    super(error.message);
+    this.name = 'BackendRpcError';
+  }
+}
+
+export interface InitializeInfo {
+  readonly protocolVersion: string;
+  readonly capabilities: Params;
+  readonly serverInfo: Params;
+  readonly instructions?: string;
+}
+
+export interface RequestOptions {
+  /** Idle timeout; progress notifications reset it, up to `maxTotalMs`. */
+  readonly timeoutMs: number;
+  readonly maxTotalMs?: number;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (params: Params) => void;
+  /** Who is waiting (a client session); lets server→client requests be attributed. */
+  readonly owner?: unknown;
+  /** The caller's own request id, for routing server→client messages onto its stream. */
+  readonly relatedRequestId?: RequestId;
+}
+
+export interface InFlight {
+  readonly owner: unknown;
+  readonly relatedRequestId: RequestId | undefined;
+  readonly startedAt: number;
+}
+
+export interface ConnectionHandlers {
+  /** A notification other than progress (logging, list_changed, resources/updated, cancelled…). */
+  onNotification?(message: JSONRPCNotification): void;
+  /** A server→client request other than ping and roots/list; resolve with the result or throw. */
+  onRequest?(message: JSONRPCRequest, signal: AbortSignal): Promise<Params>;
+  /** The transport closed (backend exited, crashed or was closed). */
+  onClose?(): void;
+}
+
+interface Pending {
+  readonly method: string;
+  readonly owner: unknown;
+  readonly relatedRequestId: RequestId | undefined;
+  readonly startedAt: number;
+  readonly onProgress: ((params: Params) => void) | undefined;
+  readonly resolve: (result: Params) => void;
+  readonly reject: (error: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+  cleanupSignal?: () => void;
+}
+
+interface Options {
+  readonly server: string;
+  readonly transport: Transport & { setProtocolVersion?: (v: string) => void };
+  readonly logger: Logger;
+  /** file:// roots answered to the backend's roots/list (from config; never the agent's). */
+  readonly roots: readonly string[];
+  readonly handlers?: ConnectionHandlers;
+}
+
+export class BackendConnection {
+  readonly server: string;
+  private readonly transport: Options['transport'];
+  private readonly logger: Logger;
+  private readonly roots: readonly string[];
+  private handlers: ConnectionHandlers;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** Server→client requests being handled, by the backend's id, so its cancellation can abort them. */
+  private readonly incoming = new Map<RequestId, AbortController>();
+  private closed = false;
+  private readonly lists = new Map<ListKind, Promise<Params[]>>();
+  private closeWaiters: Array<() => void> = [];
+  info: InitializeInfo | undefined;
+
+  constructor(options: Options) {
+    this.server = options.server;
+    this.transport = options.transport;
+    this.logger = options.logger;
+    this.roots = options.roots;
+    this.handlers = options.handlers ?? {};
+  }
+
+  get isOpen(): boolean {
+    return !this.closed && this.info !== undefined;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  setHandlers(handlers: ConnectionHandlers): void {
+    this.handlers = handlers;
+  }
+
+  /** Starts the transport and runs the initialize handshake. Rejects (and closes) on failure or timeout. */
+  async open(
+    init: { protocolVersion: string; capabilities: Params; clientInfo: Params },
+    timeoutMs: number,
+  ): Promise<InitializeInfo> {
+    this.transport.onmessage = (message) => this.onMessage(message);
+    this.transport.onerror = (error) =>
+      this.logger.warn({ server: this.server, err: error.message }, 'backend transport error');
+    this.transport.onclose = () => this.onTransportClose();
+    try {
+      await withTimeout(
+        this.transport.start(),
+        timeoutMs,
+        this.unavailable(`did not start within ${timeoutMs} ms`),
+      );
+      const result = await this.request('initialize', init, { timeoutMs });
+      const protocolVersion =
+        typeof result['protocolVersion'] === 'string' ? result['protocolVersion'] : init.protocolVersion;
+      this.transport.setProtocolVersion?.(protocolVersion);
+      this.info = {
+        protocolVersion,
+        capabilities: asParams(result['capabilities']),
+        serverInfo: asParams(result['serverInfo']),
+        instructions: typeof result['instructions'] === 'string' ? result['instructions'] : undefined,
+      };
+      await this.transport.send(notification('notifications/initialized'));
+      return this.info;
+    } catch (err) {
+      await this.close();
+      if (err instanceof WireError && err.reason === 'backend_unavailable') throw err;
+      throw this.unavailable(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Sends a request with a gateway-owned id; resolves with the backend's result object. */
+  request(method: string, params: Params | undefined, options: RequestOptions): Promise<Params> {
+    if (this.closed) return Promise.reject(this.unavailable());
+    options.signal?.throwIfAborted();
+    const id = this.nextId++;
+    let outParams = params;
+    if (params && options.onProgress && metaOf(params)?.['progressToken'] !== undefined) {
+      // The caller's token is only unique per caller; the backend sees our id instead.
+      outParams = withProgressToken(params, id);
+    } else if (params && metaOf(params)?.['progressToken'] !== undefined) {
+      outParams = withProgressToken(params, undefined);
+    }
+    const message = (
+      outParams === undefined
+        ? { jsonrpc: '2.0', id, method }
+        : { jsonrpc: '2.0', id, method, params: outParams }
+    ) as JSONRPCRequest;
+
+    return new Promise<Params>((resolve, reject) => {
+      const maxTotalMs = options.maxTotalMs ?? options.timeoutMs * 10;
+      const onProgress = options.onProgress;
+      const entry: Pending = {
+        method,
+        owner: options.owner,
+        relatedRequestId: options.relatedRequestId,
+        startedAt: Date.now(),
+        onProgress: onProgress
+          ? (p) => {
+              arm();
+              onProgress(p);
+            }
+          : undefined,
+        resolve,
+        reject,
+        timer: undefined,
+      };
+      // (Re)arms the idle timeout; progress calls it again, never past maxTotalMs from the start.
+      function arm() {
+        if (entry.timer) clearTimeout(entry.timer);
+        const remaining = Math.min(options.timeoutMs, maxTotalMs - (Date.now() - entry.startedAt));
+        entry.timer = setTimeout(onTimeout, Math.max(0, remaining));
+      }
+      const onTimeout = () => {
+        this.cancelPending(id, 'timeout');
+        reject(
+          new WireError(
+            'request_timeout',
+            `Request timed out: "${this.server}" did not answer ${method} within ${options.timeoutMs} ms`,
+            {
+              server: this.server,
+              timeout_ms: options.timeoutMs,
+            },
+          ),
+        );
+      };
+      arm();
+      const signal = options.signal;
+      if (signal) {
+        const onAbort = () => {
+          this.cancelPending(id, String(signal.reason ?? 'cancelled'));
+          reject(
+            signal.reason instanceof Error
+              ? signal.reason
+              : new WireError('internal_error', 'Request cancelled'),
+          );
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        entry.cleanupSignal = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.pending.set(id, entry);
+      this.transport.send(message).catch((err: Error) => {
+        if (this.settle(id)) {
+          this.logger.warn({ server: this.server, err: err.message }, 'could not send to backend');
+          reject(this.unavailable());
+        }
+      });
+    });
+  }
+
+  /** Sends a notification to the backend (e.g. a cancellation the gateway owns). */
+  async notify(method: string, params?: Params): Promise<void> {
+    if (this.closed) return;
+    await this.transport.send(notification(method, params)).catch((err: Error) => {
+      this.logger.debug({ server: this.server, err: err.message }, 'could not send notification to backend');
+    });
+  }
+
+  /**
+   * Every item of a list (tools, prompts, resources, resource templates), all pages followed, cached until
+   * the backend says the list changed. Concurrent callers share one fetch.
+   */
+  listAll(kind: ListKind, timeoutMs: number): Promise<Params[]> {
+    const capability = LIST_METHODS[kind].capability;
+    if (!this.info || this.info.capabilities[capability] === undefined) return Promise.resolve([]);
+    let cached = this.lists.get(kind);
+    if (!cached) {
+      cached = this.fetchAll(kind, timeoutMs);
+      this.lists.set(kind, cached);
+      cached.catch(() => {
+        if (this.lists.get(kind) === cached) this.lists.delete(kind);
+      });
+    }
+    return cached;
+  }
+
+  /** Forgets a cached list (its backend sent list_changed). */
+  invalidate(kind: ListKind): void {
+    this.lists.delete(kind);
+  }
+
+  private async fetchAll(kind: ListKind, timeoutMs: number): Promise<Params[]> {
+    const { method, key } = LIST_METHODS[kind];
+    const items: Params[] = [];
+    const seenCursors = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_LIST_PAGES; page++) {
+      const result = await this.request(method, cursor === undefined ? {} : { cursor }, { timeoutMs });
+      const pageItems = result[key];
+      if (Array.isArray(pageItems))
+        for (const item of pageItems) if (item && typeof item === 'object') items.push(item as Params);
+      const next = result['nextCursor'];
+      // A missing cursor ends the list; a repeated one would loop forever.
+      if (typeof next !== 'string' || seenCursors.has(next) || items.length >= MAX_LIST_ITEMS) return items;
+      seenCursors.add(next);
+      cursor = next;
+    }
+    this.logger.warn({ server: this.server, kind }, `list truncated after ${MAX_LIST_PAGES} pages`);
+    return items;
+  }
+
+  /** Requests in flight, oldest first (for attributing server→client traffic on a shared connection). */
+  inFlight(): InFlight[] {
+    return [...this.pending.values()].map((p) => ({
+      owner: p.owner,
+      relatedRequestId: p.relatedRequestId,
+      startedAt: p.startedAt,
+    }));
+  }
+
+  /** Closes the transport (for stdio: the child's process group). Pending requests fail with -32016. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.failAll();
+    await this.transport
+      .close()
+      .catch((err: Error) =>
+        this.logger.debug({ server: this.server, err: err.message }, 'error while closing backend'),
+      );
+    this.notifyClosed();
+  }
+
+  /** Resolves when the connection has closed, for whatever reason. */
+  whenClosed(): Promise<void> {
+    if (this.closed && this.closeWaiters.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      if (this.closed) resolve();
+      else this.closeWaiters.push(resolve);
+    });
+  }
+
+  private onTransportClose(): void {
+    const wasClosed = this.closed;
+    this.closed = true;
+    this.failAll();
+    for (const controller of this.incoming.values()) controller.abort();
+    this.incoming.clear();
+    if (!wasClosed) this.logger.warn({ server: this.server }, 'backend connection closed');
+    this.notifyClosed();
+  }
+
+  private notifyClosed(): void {
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    for (const w of waiters) w();
+    const onClose = this.handlers.onClose;
+    this.handlers.onClose = undefined;
+    onClose?.();
+  }
+
+  private failAll(): void {
+    const error = this.unavailable();
+    for (const id of [...this.pending.keys()]) {
+      const entry = this.pending.get(id);
+      if (entry && this.settle(id)) entry.reject(error);
+    }
+  }
+
+  private unavailable(detail?: string): WireError {
+    const message = `Backend "${this.server}" is unavailable${detail ? `: ${detail}` : ''}`;
+    return new WireError('backend_unavailable', message, { server: this.server });
+  }
+
+  /** Removes a pending entry and its timer; true if it was still pending. */
+  private settle(id: number): boolean {
+    const entry = this.pending.get(id);
+    if (!entry) return false;
+    this.pending.delete(id);
+    if (entry.timer) clearTimeout(entry.timer);
+    entry.cleanupSignal?.();
+    return true;
+  }
+
+  private cancelPending(id: number, reason: string): void {
+    if (!this.settle(id)) return;
+    void this.notify('notifications/cancelled', { requestId: id, reason });
+  }
+
+  private onMessage(message: JSONRPCMessage): void {
+    if (isResponse(message)) {
+      const id = typeof message.id === 'number' ? message.id : Number(message.id);
+      const entry = this.pending.get(id);
+      if (!entry || !this.settle(id)) {
+        this.logger.debug(
+          { server: this.server, id: message.id },
+          'dropped a response to an unknown or finished request',
+        );
+        return;
+      }
+      if ('error' in message) entry.reject(new BackendRpcError(message.error as JsonRpcErrorObject));
+      else entry.resolve(asParams(message.result));
+      return;
+    }
+    if (isNotification(message)) {
+      if (message.method === 'notifications/progress') {
+        const params = paramsOf(message);
+        const entry = this.pending.get(Number(params['progressToken']));
+        if (entry?.onProgress) entry.onProgress(params);
+        else this.logger.debug({ server: this.server }, 'dropped progress for an unknown token');
+        return;
+      }
+      const changed = LIST_CHANGED[message.method];
+      if (changed) for (const kind of changed) this.invalidate(kind);
+      if (message.method === 'notifications/cancelled') {
+        const requestId = paramsOf(message)['requestId'] as RequestId | undefined;
+        const controller = requestId === undefined ? undefined : this.incoming.get(requestId);
+        if (controller) {
+          controller.abort(paramsOf(message)['reason']);
+          return;
+        }
+      }
+      this.handlers.onNotification?.(message);
+      return;
+    }
+    if (isRequest(message)) void this.onServerRequest(message);
+  }
+
+  private async onServerRequest(message: JSONRPCRequest): Promise<void> {
+    const reply = (response: JSONRPCMessage) =>
+      this.transport
+        .send(response)
+        .catch((err: Error) =>
+          this.logger.debug({ server: this.server, err: err.message }, 'could not answer backend request'),
+        );
+    if (message.method === 'ping') return reply(resultResponse(message.id, {}));
+    if (message.method === 'roots/list') {
+      // Answered from config: an agent's roots must never widen a backend's sandbox.
+      return reply(resultResponse(message.id, { roots: this.roots.map((uri) => ({ uri })) }));
+    }
+    const handler = this.handlers.onRequest;
+    if (!handler) {
+      return reply(
+        errorResponse(message.id, { code: -32601, message: `Method not found: ${message.method}` }),
+      );
+    }
+    const controller = new AbortController();
+    this.incoming.set(message.id, controller);
+    try {
+      const result = await handler(message, controller.signal);
+      if (!controller.signal.aborted) await reply(resultResponse(message.id, result));
+    } catch (err) {
+      if (controller.signal.aborted) return;
+      const error =
+        err instanceof WireError
+          ? err.toJsonRpc()
+          : err instanceof BackendRpcError
+            ? err.error
+            : { code: -32603, message: 'Internal gateway error' };
+      await reply(errorResponse(message.id, error));
+    } finally {
+      this.incoming.delete(message.id);
+    }
+  }
+}
+
+const MAX_LIST_PAGES = 100;
+const MAX_LIST_ITEMS = 10_000;
+
+function asParams(value: unknown): Params {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, error: Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(error), ms);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}

@@ -1,0 +1,57 @@
+/**
+ * A fetch for the SDK's Streamable HTTP client transport that gives every request its own AbortSignal.
+ *
+ * The transport passes one AbortController's signal, shared for its whole life, to every fetch; each
+ * fetch registers an abort listener on it that is not released when the request ends, so a long-lived
+ * backend session accumulates listeners (and memory) with every call. Here the shared signal is linked
+ * to a per-request controller through one listener that is removed as soon as the response body is done,
+ * so closing the transport still aborts everything in flight.
+ */
+export async function fetchWithRequestScopedSignal(
+  input: string | URL,
+  init?: RequestInit,
+): Promise<Response> {
+  const shared = init?.signal;
+  if (!shared) return fetch(input, init);
+  const own = new AbortController();
+  const forward = () => own.abort(shared.reason);
+  if (shared.aborted) own.abort(shared.reason);
+  else shared.addEventListener('abort', forward, { once: true });
+  const release = () => shared.removeEventListener('abort', forward);
+  let response: Response;
+  try {
+    response = await fetch(input, { ...init, signal: own.signal });
+  } catch (err) {
+    release();
+    throw err;
+  }
+  if (!response.body) {
+    release();
+    return response;
+  }
+  // Release the link when the body has been read to the end, cancelled or has failed.
+  const reader = response.body.getReader();
+  const tracked = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          release();
+          controller.close();
+        } else controller.enqueue(value);
+      } catch (err) {
+        release();
+        controller.error(err);
+      }
+    },
+    cancel(reason) {
+      release();
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(tracked, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
+}

@@ -1,0 +1,230 @@
+/**
+ * The client side of MCP's stdio transport for a backend child process.
+ *
+ * Written here rather than using the SDK's StdioClientTransport because a gateway must *own* its
+ * children: the SDK spawns into the gateway's process group and signals only the direct child, so an
+ * `npx …` wrapper's grandchild can outlive a SIGKILL. Here every child leads its own process group,
+ * the whole group is signalled on close (stdin EOF → SIGTERM → SIGKILL, as the MCP lifecycle asks),
+ * exit is awaited (no zombies), and stderr is drained line by line into the log so a chatty server can
+ * never block on a full pipe. Framing reuses the SDK's ReadBuffer and serializer.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { GatewayError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+export interface StdioTransportOptions {
+  command: string;
+  args: readonly string[];
+  /** Added to the allowlisted environment (HOME, LOGNAME, PATH, SHELL, TERM, USER). */
+  env: Readonly<Record<string, string>>;
+  cwd?: string;
+  logger: Logger;
+  /** Largest single message accepted from the child; beyond it the child is closed. */
+  maxMessageBytes?: number;
+  /** Grace periods of the close sequence. */
+  closeTimeoutsMs?: { stdin: number; term: number };
+}
+
+const MAX_STDERR_LINE = 2_000;
+const STDERR_LINES_PER_SECOND = 50;
+
+/** Children alive right now, so the gateway can kill every process group when it exits. */
+const liveChildren = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  // 'exit' handlers must be synchronous: signal each group; the kernel reaps them once we are gone.
+  process.on('exit', () => {
+    for (const child of liveChildren) signalGroup(child, 'SIGKILL');
+  });
+}
+
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    // A negative pid addresses the child's whole process group (it was spawned detached).
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+/** Number of backend children this process currently owns (for tests and /readyz). */
+export function liveChildCount(): number {
+  return liveChildren.size;
+}
+
+export class StdioBackendTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  private child: ChildProcess | undefined;
+  private readonly readBuffer: ReadBuffer;
+  private closed = false;
+  private exited: Promise<void> = Promise.resolve();
+  private stderrBudget = { windowStart: 0, lines: 0, dropped: 0 };
+
+  constructor(private readonly options: StdioTransportOptions) {
+    this.readBuffer = new ReadBuffer({ maxBufferSize: options.maxMessageBytes ?? 16 * 1024 * 1024 });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.child) throw new GatewayError('INTERNAL', 'stdio transport already started');
+    installExitHook();
+    const { command, args, env, cwd, logger } = this.options;
+    const child = spawn(command, [...args], {
+      env: { ...getDefaultEnvironment(), ...env },
+      cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      shell: false,
+      detached: true,
+      windowsHide: true,
+    });
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once('close', () => resolve()));
+
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', () => resolve());
+      child.once('error', (err) =>
+        reject(
+          new GatewayError('BACKEND_SPAWN_FAILED', `cannot start "${command}": ${err.message}`, {
+            cause: err,
+          }),
+        ),
+      );
+    });
+    liveChildren.add(child);
+
+    child.on('error', (err) => this.onerror?.(err));
+    child.stdin?.on('error', (err) => this.onerror?.(err));
+    child.stdout?.on('data', (chunk: Buffer) => this.onStdout(chunk));
+    child.stderr?.setEncoding('utf8');
+    let partial = '';
+    child.stderr?.on('data', (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop() ?? '';
+      if (partial.length > MAX_STDERR_LINE) {
+        lines.push(partial);
+        partial = '';
+      }
+      for (const line of lines) this.logStderr(line);
+    });
+    child.once('close', (code, signal) => {
+      liveChildren.delete(child);
+      if (partial) this.logStderr(partial);
+      logger.debug({ pid: child.pid, code, signal }, 'backend process exited');
+      this.child = undefined;
+      this.readBuffer.clear();
+      this.closed = true;
+      this.onclose?.();
+    });
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    const stdin = this.child?.stdin;
+    if (!stdin || stdin.destroyed || !stdin.writable) {
+      throw new GatewayError('BACKEND_CLOSED', 'backend process is not running');
+    }
+    if (!stdin.write(serializeMessage(message))) {
+      await new Promise<void>((resolve) => stdin.once('drain', resolve));
+    }
+  }
+
+  /** stdin EOF, then SIGTERM, then SIGKILL to the whole process group; resolves once the child exited. */
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) {
+      await this.exited;
+      return;
+    }
+    const { stdin: stdinGraceMs, term: termGraceMs } = this.options.closeTimeoutsMs ?? {
+      stdin: 2_000,
+      term: 2_000,
+    };
+    const exited = this.exited;
+    const waitExit = (ms: number) =>
+      Promise.race([
+        exited.then(() => true),
+        new Promise<boolean>((r) => setTimeout(() => r(false), ms).unref()),
+      ]);
+    try {
+      child.stdin?.end();
+    } catch {
+      // Broken pipe: the child is already going.
+    }
+    if (await waitExit(stdinGraceMs)) return;
+    signalGroup(child, 'SIGTERM');
+    if (await waitExit(termGraceMs)) return;
+    signalGroup(child, 'SIGKILL');
+    await exited;
+  }
+
+  private onStdout(chunk: Buffer): void {
+    try {
+      this.readBuffer.append(chunk);
+    } catch (err) {
+      this.onerror?.(
+        new GatewayError('BACKEND_PROTOCOL', `backend sent an oversized message: ${(err as Error).message}`),
+      );
+      void this.close();
+      return;
+    }
+    for (;;) {
+      let message: JSONRPCMessage | null;
+      try {
+        message = this.readBuffer.readMessage();
+      } catch (err) {
+        // Not JSON-RPC (a stray print on stdout): reported and skipped; the stream stays usable.
+        this.onerror?.(
+          new GatewayError(
+            'BACKEND_PROTOCOL',
+            `backend wrote a line that is not JSON-RPC: ${(err as Error).message.slice(0, 200)}`,
+          ),
+        );
+        continue;
+      }
+      if (message === null) return;
+      this.onmessage?.(message);
+    }
+  }
+
+  private logStderr(line: string): void {
+    if (!line) return;
+    const now = Date.now();
+    const budget = this.stderrBudget;
+    if (now - budget.windowStart >= 1_000) {
+      if (budget.dropped > 0)
+        this.options.logger.warn({ dropped: budget.dropped }, 'backend stderr lines dropped (rate limit)');
+      budget.windowStart = now;
+      budget.lines = 0;
+      budget.dropped = 0;
+    }
+    if (++budget.lines > STDERR_LINES_PER_SECOND) {
+      budget.dropped++;
+      return;
+    }
+    this.options.logger.info(
+      { stderr: line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line },
+      'backend stderr',
+    );
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}

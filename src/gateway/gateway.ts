@@ -1,0 +1,198 @@
+/**
+ * The gateway core shared by both fronts: the backend pool, the state store, the audit log, metrics,
+ * notifications, and the current runtime (config + pipeline), with hot reload: a valid new config is
+ * swapped in atomically for new requests; an invalid one is rejected with a clear log line and the old
+ * one stays.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { AuditLog } from '../audit/audit-log.js';
+import type { JwtVerifier } from '../auth/jwt.js';
+import { BackendPool } from '../backends/pool.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError } from '../config/source.js';
+import type { GuardConfig } from '../config/types.js';
+import type { Logger } from '../core/logger.js';
+import { GatewayMetrics } from '../metrics/metrics.js';
+import { Notifier } from '../notify/notifier.js';
+import type { StateStore } from '../stores/state-store.js';
+import { createRuntime, type Runtime, type Services } from './runtime.js';
+
+export type ReloadResult = { ok: true; changed: boolean } | { ok: false; error: string };
+
+export interface GatewayOptions {
+  readonly logger: Logger;
+  readonly store: StateStore;
+  readonly env?: NodeJS.ProcessEnv;
+  /** How often decisions made elsewhere (the CLI) are picked up for the audit log. */
+  readonly decisionPollMs?: number;
+}
+
+export class Gateway {
+  readonly pool: BackendPool;
+  readonly store: StateStore;
+  readonly audit: AuditLog | undefined;
+  readonly metrics: GatewayMetrics;
+  readonly notifier: Notifier;
+  readonly logger: Logger;
+  private runtime: Runtime;
+  private services: Services;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly decisionTimer: NodeJS.Timeout | undefined;
+  private decisionsSeenUntil = Date.now();
+
+  private constructor(config: GuardConfig, options: GatewayOptions, audit: AuditLog | undefined) {
+    this.logger = options.logger;
+    this.store = options.store;
+    this.env = options.env ?? process.env;
+    this.audit = audit;
+    this.metrics = new GatewayMetrics(config, {
+      approvalsPending: () => this.store.countPending(Date.now()),
+    });
+    this.pool = new BackendPool(options.logger, (server, up) =>
+      this.metrics.backendUp.set({ server }, up ? 1 : 0),
+    );
+    this.notifier = new Notifier(config.notify, options.logger);
+    this.services = {
+      pool: this.pool,
+      logger: this.logger,
+      store: this.store,
+      env: this.env,
+      audit,
+      metrics: this.metrics,
+      notifier: this.notifier,
+    };
+    this.runtime = createRuntime(config, this.services);
+    if (audit) {
+      this.decisionTimer = setInterval(() => void this.auditDecisions(), options.decisionPollMs ?? 1_000);
+      this.decisionTimer.unref();
+    }
+    this.logger.info(
+      { stages: this.runtime.describe(), auth: config.auth.mode, store: this.store.kind },
+      'pipeline ready',
+    );
+  }
+
+  /** Opens the audit log named by the config (if any) and builds the gateway. Closes the store on failure. */
+  static async open(config: GuardConfig, options: GatewayOptions): Promise<Gateway> {
+    let audit: AuditLog | undefined;
+    try {
+      const a = config.policies.audit;
+      if (a) {
+        audit = await AuditLog.open({
+          path: a.path,
+          fsync: a.fsync,
+          rotateBytes: a.rotateBytes,
+          keepFiles: a.keepFiles,
+          redact: { fields: a.redactFields, maxStringLength: a.maxValueLength },
+          onWarning: (message) => options.logger.warn(message),
+        });
+      }
+      return new Gateway(config, options, audit);
+    } catch (err) {
+      await audit?.close().catch(() => {});
+      await options.store.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Turns on the built-in authorization server's tokens (serve-http with auth.mode oauth2). */
+  enableOAuth(oauth: { readonly issuer: string; readonly resource: string; verifier(): JwtVerifier }): void {
+    this.services = {
+      ...this.services,
+      tokenVerifier: oauth.verifier(),
+      oauthIssuer: oauth.issuer,
+      oauthResource: oauth.resource,
+    };
+    this.runtime = createRuntime(this.runtime.config, this.services);
+  }
+
+  /** Issuer and resource of the built-in authorization server, when it is on. */
+  get oauth(): { issuer: string; resource: string } | undefined {
+    const { oauthIssuer, oauthResource } = this.services;
+    return oauthIssuer && oauthResource ? { issuer: oauthIssuer, resource: oauthResource } : undefined;
+  }
+
+  /** The runtime new requests use. */
+  current(): Runtime {
+    return this.runtime;
+  }
+
+  get config(): GuardConfig {
+    return this.runtime.config;
+  }
+
+  /** Re-reads the config file. Settings that need a restart (state store, audit file) are refused. */
+  async reload(): Promise<ReloadResult> {
+    const file = this.runtime.config.source;
+    const reject = (error: string): ReloadResult => {
+      this.logger.error({ file }, `config reload rejected, keeping the running config:\n${error}`);
+      return { ok: false, error };
+    };
+    let next: GuardConfig;
+    try {
+      next = await loadConfig(file, this.env);
+    } catch (err) {
+      return reject(err instanceof ConfigError ? err.message : String(err));
+    }
+    const current = this.runtime.config;
+    if (!isDeepStrictEqual(next.state, current.state))
+      return reject(`${file}: state: the state store cannot change while running; restart the gateway`);
+    if ((next.auth.mode === 'oauth2') !== (current.auth.mode === 'oauth2')) {
+      return reject(
+        `${file}: auth.mode: oauth2 cannot be switched on or off while running; restart the gateway`,
+      );
+    }
+    if (next.policies.audit?.path !== current.policies.audit?.path)
+      return reject(
+        `${file}: policies.audit_log: the audit file cannot change while running; restart the gateway`,
+      );
+    if (isDeepStrictEqual(next, current)) return { ok: true, changed: false };
+    try {
+      this.runtime = createRuntime(next, this.services);
+    } catch (err) {
+      return reject((err as Error).message);
+    }
+    this.metrics.updateConfig(next);
+    if (!isDeepStrictEqual(next.http, current.http))
+      this.logger.warn('http settings changed: host, port and limits apply after a restart');
+    if (!isDeepStrictEqual(next.servers, current.servers))
+      this.logger.info('servers changed: new sessions use the new servers');
+    this.logger.info({ file, stages: this.runtime.describe() }, 'config reloaded');
+    return { ok: true, changed: true };
+  }
+
+  /** Audits approval decisions made elsewhere (the CLI, another replica) as `approval_decided`. */
+  async auditDecisions(): Promise<void> {
+    if (!this.audit) return;
+    try {
+      const decided = await this.store.decisionsSince(this.decisionsSeenUntil, 200);
+      for (const a of decided) {
+        await this.audit.append({
+          event: 'approval_decided',
+          agent: a.agent,
+          server: a.server,
+          tool: a.tool,
+          args_sha256: a.argsHash,
+          amount_usd: a.amountUsd,
+          decision: a.status === 'denied' ? 'denied' : 'approved',
+          reason: a.note,
+          approval_id: a.id,
+          detail: { decided_by: a.decidedBy },
+        });
+        this.decisionsSeenUntil = Math.max(this.decisionsSeenUntil, a.decidedAt ?? 0);
+      }
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not read approval decisions');
+    }
+  }
+
+  /** Closes shared backends, the audit log and the store (sessions close their own backends). */
+  async close(): Promise<void> {
+    if (this.decisionTimer) clearInterval(this.decisionTimer);
+    await this.pool.close();
+    await this.auditDecisions();
+    await this.notifier.idle();
+    await this.audit?.close();
+    await this.store.close();
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Assembles `serve-http`: the gateway core, the /mcp endpoint, OAuth protected-resource metadata,
+ * health endpoints, the listener, and hot reload (the config file is watched; SIGHUP also reloads).
+ */
+import { watch } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { ApiKeyVerifier } from '../auth/api-keys.js';
+import { bearerToken, protectedResourceMetadata } from '../auth/authenticator.js';
+import { OAuthServer } from '../auth/oauth/oauth-server.js';
+import { liveChildCount } from '../backends/stdio-transport.js';
+import type { GuardConfig } from '../config/types.js';
+import { ExitError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { createHttpServer, type RouteHandler, sendJson } from '../server/http-server.js';
+import { McpEndpoint } from '../server/mcp-endpoint.js';
+import { isLoopbackHost } from '../server/origin-checks.js';
+import type { StateStore } from '../stores/state-store.js';
+import { Gateway } from './gateway.js';
+
+export interface HttpGateway {
+  readonly url: string;
+  readonly server: Server;
+  readonly gateway: Gateway;
+  readonly endpoint: McpEndpoint;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly logger: Logger;
+  readonly store: StateStore;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Watch the config file and reload on change (serve-http does; tests usually don't). */
+  readonly watchConfig?: boolean;
+}
+
+/** Starts `serve-http` for a loaded config; resolves once listening. */
+export async function startHttpGateway(config: GuardConfig, options: StartOptions): Promise<HttpGateway> {
+  const host = options.host ?? config.http.host;
+  const port = options.port ?? config.http.port;
+  const loopback = isLoopbackHost(host);
+  if (!loopback && config.auth.mode === 'none') {
+    await options.store.close();
+    throw new ExitError(
+      1,
+      `refusing to listen on ${host} without authentication: set auth.mode (api_key, jwt or oauth2) or bind 127.0.0.1`,
+    );
+  }
+  const logger = options.logger;
+  const gateway = await Gateway.open(config, {
+    logger,
+    store: options.store,
+    env: options.env ?? process.env,
+  });
+  const endpoint = new McpEndpoint({
+    runtime: () => gateway.current(),
+    maxBodyBytes: config.http.maxBodyBytes,
+    maxSessions: config.http.maxSessions,
+    idleTtlMs: config.http.sessionIdleTtlMs,
+    logger,
+  });
+  const metadata: RouteHandler = (req, res) => {
+    const current = gateway.config;
+    if (current.auth.mode === 'none') return sendJson(res, 404, { error: 'authentication is off' });
+    sendJson(res, 200, protectedResourceMetadata(current, req, gateway.oauth));
+  };
+  const adminKeys = new ApiKeyVerifier(config.adminKeys);
+  const metrics: RouteHandler = async (req, res) => {
+    const current = gateway.config;
+    if (!current.metrics.enabled) return sendJson(res, 404, { error: 'metrics are off' });
+    if (!current.metrics.public && current.auth.mode !== 'none') {
+      // Metrics name agents and tools: behind the same credentials as /mcp (or an admin key).
+      let allowed = false;
+      try {
+        const token = bearerToken(req);
+        allowed =
+          token !== undefined &&
+          (adminKeys.verify(token) !== undefined ||
+            (await gateway.current().authenticator.verify(token)) !== undefined);
+      } catch {
+        allowed = false;
+      }
+      if (!allowed) {
+        res.writeHead(401, { 'WWW-Authenticate': 'Bearer', 'Content-Type': 'text/plain' });
+        res.end('metrics need a credential (or set metrics.public: true)\n');
+        return;
+      }
+    }
+    const { contentType, body } = await gateway.metrics.render();
+    res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
+    res.end(body);
+  };
+  const ready: RouteHandler = async (_req, res) => {
+    const checks: Record<string, string> = { config: 'loaded' };
+    let ok = true;
+    try {
+      await gateway.store.ping();
+      checks['store'] = 'ok';
+    } catch (err) {
+      ok = false;
+      checks['store'] = `unreachable: ${(err as Error).message}`;
+    }
+    sendJson(res, ok ? 200 : 503, {
+      status: ok ? 'ready' : 'not ready',
+      checks,
+      sessions: endpoint.sessionCount,
+      backend_processes: liveChildCount(),
+    });
+  };
+  const routes = new Map<string, RouteHandler>([
+    ['/mcp', (req, res) => endpoint.handle(req, res)],
+    ['/.well-known/oauth-protected-resource', metadata],
+    ['/.well-known/oauth-protected-resource/mcp', metadata],
+    ['/metrics', metrics],
+    ['/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' })],
+    ['/readyz', ready],
+  ]);
+  const server = createHttpServer({
+    originPolicy: {
+      allowedHosts: config.http.allowedHosts,
+      allowedOrigins: config.http.allowedOrigins,
+      loopbackOnly: loopback,
+    },
+    logger,
+    routes,
+  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new ExitError(1, `cannot listen on ${host}:${port}: the address is in use`)
+            : err,
+        ),
+      );
+      server.listen(port, host, () => resolve());
+    });
+  } catch (err) {
+    await endpoint.close();
+    await gateway.close();
+    throw err;
+  }
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${shownHost}:${address.port}/mcp`;
+  logger.info({ url }, 'mcp-guard listening');
+
+  if (config.auth.mode === 'oauth2' && config.auth.oauth2) {
+    // The issuer is this gateway's public URL: configured, or the address it listens on.
+    const issuer = (config.auth.oauth2.issuer ?? config.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(
+      /\/+$/,
+      '',
+    );
+    const oauth = await OAuthServer.open({
+      config: config.auth.oauth2,
+      store: options.store,
+      issuer,
+      resource: `${issuer}/mcp`,
+      logger,
+      authFailuresPerMinute: config.rateLimit.authFailuresPerMinute,
+    });
+    gateway.enableOAuth(oauth);
+    for (const [path, handler] of oauth.routes()) routes.set(path, handler);
+    logger.info({ issuer }, 'built-in OAuth authorization server on');
+  }
+
+  const stopWatching = options.watchConfig
+    ? watchConfigFile(config.source, () => void gateway.reload(), logger)
+    : () => {};
+  const onHup = () => void gateway.reload();
+  if (options.watchConfig) process.on('SIGHUP', onHup);
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    server,
+    gateway,
+    endpoint,
+    close: () => {
+      closing ??= (async () => {
+        stopWatching();
+        process.off('SIGHUP', onHup);
+        server.close();
+        server.closeAllConnections();
+        await endpoint.close();
+        await gateway.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * Calls `onChange` (debounced) when the config file changes. The directory is watched, not the file:
+ * editors save by writing a new file and renaming it over the old one, which a file watch would miss.
+ */
+function watchConfigFile(file: string, onChange: () => void, logger: Logger): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const watcher = watch(path.dirname(file), (_event, name) => {
+      if (name !== null && name !== path.basename(file)) return;
+      if (timer) clearTimeout(timer);
+      timer = setTimeout(onChange, 200);
+    });
+    watcher.unref();
+    return () => {
+      if (timer) clearTimeout(timer);
+      watcher.close();
+    };
+  } catch (err) {
+    logger.warn({ file, err: (err as Error).message }, 'cannot watch the config file; reload with SIGHUP');
+    return () => {};
+  }
+}

@@ -1,0 +1,499 @@
+/**
+ * Per-session routing: one agent session in front of many backends.
+ * - `resolve` finds which backend a request addresses (tool/prompt name, resource URI, completion ref,
+ *   task id) — before policy runs, so policy sees the canonical `server.tool`;
+ * - `forward` executes the request there (or fans it out: lists, logging/setLevel, tasks/list);
+ * - lists are merged with collision-safe names (naming.ts) and cached by the backend connections.
+ */
+import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
+import type { BackendConnection, InitializeInfo } from '../backends/connection.js';
+import type { BackendLease, BackendListener, BackendPool, SessionProfile } from '../backends/pool.js';
+import type { GuardConfig, ServerConfig } from '../config/types.js';
+import { WireError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { ListingItem, RequestContext, Target } from '../pipeline/context.js';
+import { LIST_KIND_OF_METHOD, type ListKind } from './lists.js';
+import { metaOf, type Params, type RequestId } from './messages.js';
+import { exposeNames } from './naming.js';
+
+const GATEWAY_URI_PREFIX = 'mcp-guard://';
+const TASK_SEPARATOR = ':';
+const RELATED_TASK_META = 'io.modelcontextprotocol/related-task';
+
+interface Index {
+  readonly sources: readonly (readonly Params[])[];
+  readonly items: ListingItem[];
+  readonly byExposed: Map<string, ListingItem>;
+}
+
+export interface ConnectResult {
+  readonly server: string;
+  readonly info?: InitializeInfo;
+  readonly error?: string;
+}
+
+export class SessionRouter {
+  private readonly leases = new Map<string, BackendLease>();
+  private readonly indexes = new Map<ListKind, Index>();
+  /** Resource URIs seen in results (resource links), so a later read goes to the server that named them. */
+  private readonly learnedUris = new Map<string, string>();
+  private readonly servers: readonly ServerConfig[];
+
+  constructor(
+    private readonly config: GuardConfig,
+    private readonly pool: BackendPool,
+    private readonly listener: BackendListener,
+    private readonly logger: Logger,
+  ) {
+    this.servers = config.servers;
+  }
+
+  /** Takes a lease on every configured server (nothing starts until used). */
+  open(profile: SessionProfile): void {
+    for (const server of this.servers)
+      this.leases.set(server.name, this.pool.lease(server, this.listener, profile));
+  }
+
+  get isOpen(): boolean {
+    return this.leases.size > 0;
+  }
+
+  /** Connects every backend in parallel; a backend that fails is reported, not fatal. */
+  async connectAll(): Promise<ConnectResult[]> {
+    return Promise.all(
+      [...this.leases.values()].map(async (lease) => {
+        try {
+          const conn = await lease.connection();
+          return { server: lease.server.name, info: conn.info };
+        } catch (err) {
+          return { server: lease.server.name, error: (err as Error).message };
+        }
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    const leases = [...this.leases.values()];
+    this.leases.clear();
+    await Promise.all(leases.map((l) => l.release()));
+  }
+
+  /** The current connections that are up (for fan-out of notifications such as cancellation). */
+  connection(server: string): BackendConnection | undefined {
+    return this.leases.get(server)?.current;
+  }
+
+  // ---------------------------------------------------------------- resolve
+
+  /** Finds the target of a request that addresses one tool, prompt or resource (else undefined). */
+  async resolve(ctx: RequestContext): Promise<Target | undefined> {
+    const p = ctx.params;
+    switch (ctx.method) {
+      case 'tools/call':
+        return this.resolveNamed('tools', requireString(p, 'name'), 'tool');
+      case 'prompts/get':
+        return this.resolveNamed('prompts', requireString(p, 'name'), 'prompt');
+      case 'resources/read':
+      case 'resources/subscribe':
+      case 'resources/unsubscribe':
+        return this.resolveUri(requireString(p, 'uri'));
+      case 'completion/complete': {
+        const ref = asObject(p['ref'], 'ref');
+        if (ref['type'] === 'ref/prompt')
+          return this.resolveNamed('prompts', requireString(ref, 'name'), 'prompt');
+        if (ref['type'] === 'ref/resource') return this.resolveUri(requireString(ref, 'uri'));
+        throw new WireError(
+          'invalid_params',
+          'completion/complete: ref.type must be ref/prompt or ref/resource',
+        );
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private async resolveNamed(
+    kind: 'tools' | 'prompts',
+    name: string,
+    targetKind: 'tool' | 'prompt',
+  ): Promise<Target> {
+    const index = await this.index(kind);
+    const item = index.byExposed.get(name);
+    if (item) return { kind: targetKind, server: item.server, name: item.name, exposed: item.exposed };
+    const down = this.servers.filter((s) => !this.leases.get(s.name)?.current).map((s) => s.name);
+    if (down.length > 0) {
+      throw new WireError(
+        'backend_unavailable',
+        `Unknown ${targetKind} "${name}" (unavailable: ${down.join(', ')})`,
+        { server: down[0] },
+      );
+    }
+    throw new WireError('invalid_params', `Unknown ${targetKind}: ${name}`);
+  }
+
+  private async resolveUri(uri: string): Promise<Target> {
+    const exposed = uri;
+    if (uri.startsWith(GATEWAY_URI_PREFIX)) {
+      const rest = uri.slice(GATEWAY_URI_PREFIX.length);
+      const slash = rest.indexOf('/');
+      const server = slash > 0 ? rest.slice(0, slash) : '';
+      if (this.leases.has(server)) {
+        return { kind: 'resource', server, uri: safeDecode(rest.slice(slash + 1)), exposed };
+      }
+    }
+    const resources = await this.index('resources');
+    const listed = resources.byExposed.get(uri);
+    if (listed) return { kind: 'resource', server: listed.server, uri: listed.name, exposed };
+    const templates = await this.index('resourceTemplates');
+    for (const t of templates.items) {
+      if (matchesTemplate(t.name, uri)) return { kind: 'resource', server: t.server, uri, exposed };
+    }
+    const learned = this.learnedUris.get(uri);
+    if (learned) return { kind: 'resource', server: learned, uri, exposed };
+    // Last resort: the only server that serves resources at all, or the only one using this URI scheme.
+    const resourceServers = [...this.leases.values()].filter(
+      (l) => l.current?.info?.capabilities['resources'] !== undefined,
+    );
+    if (resourceServers.length === 1 && resourceServers[0]) {
+      return { kind: 'resource', server: resourceServers[0].server.name, uri, exposed };
+    }
+    const scheme = uri.split(':', 1)[0];
+    const byScheme = new Set(
+      [...resources.items, ...templates.items]
+        .filter((i) => i.name.split(':', 1)[0] === scheme)
+        .map((i) => i.server),
+    );
+    if (byScheme.size === 1) return { kind: 'resource', server: [...byScheme][0] as string, uri, exposed };
+    throw new WireError('invalid_params', `Unknown resource: ${uri}`);
+  }
+
+  // ---------------------------------------------------------------- lists
+
+  /** The merged list of one kind over all backends (down backends contribute nothing). */
+  async list(kind: ListKind): Promise<ListingItem[]> {
+    return (await this.index(kind)).items;
+  }
+
+  private async index(kind: ListKind): Promise<Index> {
+    const sources = await Promise.all(
+      this.servers.map(async (server) => {
+        const lease = this.leases.get(server.name);
+        if (!lease) return [];
+        try {
+          const conn = await lease.connection();
+          return await conn.listAll(kind, server.timeoutMs);
+        } catch (err) {
+          this.logger.warn(
+            { server: server.name, kind, err: (err as Error).message },
+            'backend left out of the list',
+          );
+          return [];
+        }
+      }),
+    );
+    const cached = this.indexes.get(kind);
+    if (
+      cached &&
+      cached.sources.length === sources.length &&
+      cached.sources.every((s, i) => s === sources[i])
+    )
+      return cached;
+    const items =
+      kind === 'tools' || kind === 'prompts' ? this.nameItems(kind, sources) : this.uriItems(kind, sources);
+    const index: Index = { sources, items, byExposed: new Map(items.map((i) => [i.exposed, i])) };
+    this.indexes.set(kind, index);
+    return index;
+  }
+
+  private nameItems(kind: 'tools' | 'prompts', sources: readonly (readonly Params[])[]): ListingItem[] {
+    const defs = new Map<string, Params>();
+    const named = sources.flatMap((items, i) => {
+      const server = this.servers[i]?.name ?? '';
+      return items
+        .filter((d) => typeof d['name'] === 'string')
+        .map((d) => {
+          defs.set(`${server}\u0000${d['name'] as string}`, d);
+          return { server, name: d['name'] as string };
+        });
+    });
+    const rules = {
+      servers: this.servers.map((s) => ({ name: s.name, prefix: s.prefix })),
+      ...(kind === 'tools' ? { routes: this.config.routes, defaultRoute: this.config.defaultRoute } : {}),
+    };
+    return exposeNames(named, rules).map((e) => {
+      const def = defs.get(`${e.server}\u0000${e.name}`) ?? {};
+      return {
+        server: e.server,
+        name: e.name,
+        exposed: e.exposed,
+        definition: e.exposed === e.name ? def : { ...def, name: e.exposed },
+      };
+    });
+  }
+
+  /** Resources keep their URIs; a URI offered by two servers is exposed as mcp-guard://server/<uri> for both. */
+  private uriItems(
+    kind: 'resources' | 'resourceTemplates',
+    sources: readonly (readonly Params[])[],
+  ): ListingItem[] {
+    const key = kind === 'resources' ? 'uri' : 'uriTemplate';
+    const owners = new Map<string, Set<string>>();
+    sources.forEach((items, i) => {
+      for (const d of items) {
+        const uri = d[key];
+        if (typeof uri === 'string')
+          owners.set(uri, (owners.get(uri) ?? new Set()).add(this.servers[i]?.name ?? ''));
+      }
+    });
+    return sources.flatMap((items, i) => {
+      const server = this.servers[i]?.name ?? '';
+      return items
+        .filter((d) => typeof d[key] === 'string')
+        .map((d) => {
+          const uri = d[key] as string;
+          const clash = (owners.get(uri)?.size ?? 0) > 1;
+          const exposed = clash ? `${GATEWAY_URI_PREFIX}${server}/${encodeURIComponent(uri)}` : uri;
+          return { server, name: uri, exposed, definition: clash ? { ...d, [key]: exposed } : d };
+        });
+    });
+  }
+
+  /** Forgets merged lists (a backend's list changed or it restarted). */
+  invalidate(kind?: ListKind): void {
+    if (kind) this.indexes.delete(kind);
+    else this.indexes.clear();
+  }
+
+  // ---------------------------------------------------------------- forward
+
+  /** Executes a routed request on its backend(s); sets ctx.result or ctx.listing. */
+  async forward(ctx: RequestContext, hooks: ForwardHooks): Promise<void> {
+    const kind = LIST_KIND_OF_METHOD[ctx.method];
+    if (kind) {
+      ctx.listing = { kind, items: await this.list(kind) };
+      return;
+    }
+    const target = ctx.target;
+    switch (ctx.method) {
+      case 'tools/call': {
+        const t = need(target, 'tool');
+        ctx.result = await this.send(t.server, ctx, { ...ctx.params, name: t.name }, hooks);
+        this.learnFromResult(t.server, ctx.result);
+        return;
+      }
+      case 'prompts/get': {
+        const t = need(target, 'prompt');
+        ctx.result = await this.send(t.server, ctx, { ...ctx.params, name: t.name }, hooks);
+        return;
+      }
+      case 'resources/read': {
+        const t = need(target, 'resource');
+        const result = await this.send(t.server, ctx, { ...ctx.params, uri: t.uri }, hooks);
+        ctx.result = t.uri === t.exposed ? result : rewriteContentsUri(result, t.uri, t.exposed);
+        return;
+      }
+      case 'resources/subscribe':
+      case 'resources/unsubscribe': {
+        const t = need(target, 'resource');
+        const lease = this.leases.get(t.server);
+        const first =
+          ctx.method === 'resources/subscribe' ? lease?.subscribe(t.uri) : lease?.unsubscribe(t.uri);
+        ctx.result =
+          first === false ? {} : await this.send(t.server, ctx, { ...ctx.params, uri: t.uri }, hooks);
+        return;
+      }
+      case 'completion/complete': {
+        const t = target;
+        if (!t) throw new WireError('invalid_params', 'completion/complete needs a ref');
+        const ref = asObject(ctx.params['ref'], 'ref');
+        const newRef = t.kind === 'resource' ? { ...ref, uri: t.uri } : { ...ref, name: t.name };
+        ctx.result = await this.send(t.server, ctx, { ...ctx.params, ref: newRef }, hooks);
+        return;
+      }
+      case 'logging/setLevel': {
+        await this.fanOut(ctx, 'logging', hooks);
+        ctx.result = {};
+        return;
+      }
+      case 'tasks/get':
+      case 'tasks/result':
+      case 'tasks/cancel': {
+        const { server, taskId } = splitTaskId(requireString(ctx.params, 'taskId'));
+        if (!this.leases.has(server)) throw new WireError('invalid_params', 'Unknown task');
+        const result = await this.send(server, ctx, { ...ctx.params, taskId }, hooks);
+        ctx.result = namespaceTasks(result, server);
+        return;
+      }
+      case 'tasks/list': {
+        const results = await this.fanOut(ctx, 'tasks', hooks);
+        ctx.result = {
+          tasks: results.flatMap(
+            ({ server, result }) => (namespaceTasks(result, server)['tasks'] as unknown[]) ?? [],
+          ),
+        };
+        return;
+      }
+      default:
+        throw new WireError('method_not_found', `Method not found: ${ctx.method}`);
+    }
+  }
+
+  private async send(
+    server: string,
+    ctx: RequestContext,
+    params: Params,
+    hooks: ForwardHooks,
+  ): Promise<Params> {
+    const lease = this.leases.get(server);
+    if (!lease)
+      throw new WireError('backend_unavailable', `Backend "${server}" is not configured`, { server });
+    const conn = await lease.connection();
+    ctx.sent = true;
+    const progressToken = metaOf(params)?.['progressToken'];
+    const result = await conn.request(ctx.method, params, {
+      timeoutMs: lease.server.timeoutMs,
+      signal: ctx.signal,
+      owner: this.listener,
+      relatedRequestId: ctx.request.id,
+      onProgress:
+        progressToken === undefined
+          ? undefined
+          : (p) =>
+              hooks.onProgress({ ...p, progressToken: progressToken as string | number }, ctx.request.id),
+    });
+    return ctx.method === 'tools/call' ? namespaceTasks(result, server) : result;
+  }
+
+  /** Sends a request to every backend that declares `capability`; failures are logged, not fatal. */
+  private async fanOut(
+    ctx: RequestContext,
+    capability: string,
+    hooks: ForwardHooks,
+  ): Promise<Array<{ server: string; result: Params }>> {
+    const out: Array<{ server: string; result: Params }> = [];
+    await Promise.all(
+      [...this.leases.values()].map(async (lease) => {
+        const conn = lease.current;
+        if (!conn?.info || conn.info.capabilities[capability] === undefined) return;
+        try {
+          out.push({
+            server: lease.server.name,
+            result: await this.send(lease.server.name, ctx, ctx.params, hooks),
+          });
+        } catch (err) {
+          this.logger.warn(
+            { server: lease.server.name, method: ctx.method, err: (err as Error).message },
+            'fan-out request failed',
+          );
+        }
+      }),
+    );
+    return out;
+  }
+
+  private learnFromResult(server: string, result: Params): void {
+    const content = result['content'];
+    if (!Array.isArray(content)) return;
+    for (const block of content) {
+      const uri =
+        block?.type === 'resource_link'
+          ? block.uri
+          : block?.type === 'resource'
+            ? block.resource?.uri
+            : undefined;
+      if (typeof uri === 'string' && this.learnedUris.size < 10_000) this.learnedUris.set(uri, server);
+    }
+  }
+}
+
+/** Callbacks the session gives the router for traffic that is not the response itself. */
+export interface ForwardHooks {
+  onProgress(params: Params, related: RequestId): void;
+}
+
+function need<K extends Target['kind']>(target: Target | undefined, kind: K): Extract<Target, { kind: K }> {
+  if (!target || target.kind !== kind)
+    throw new WireError('internal_error', `request was not routed to a ${kind}`);
+  return target as Extract<Target, { kind: K }>;
+}
+
+function requireString(params: Params, key: string): string {
+  const value = params[key];
+  if (typeof value !== 'string' || value.length === 0)
+    throw new WireError('invalid_params', `params.${key} must be a non-empty string`);
+  return value;
+}
+
+function asObject(value: unknown, name: string): Params {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new WireError('invalid_params', `params.${name} must be an object`);
+  return value as Params;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new WireError('invalid_params', 'malformed resource URI');
+  }
+}
+
+const templateCache = new Map<string, UriTemplate | null>();
+function matchesTemplate(template: string, uri: string): boolean {
+  let compiled = templateCache.get(template);
+  if (compiled === undefined) {
+    try {
+      compiled = new UriTemplate(template);
+    } catch {
+      compiled = null;
+    }
+    if (templateCache.size < 1_000) templateCache.set(template, compiled);
+  }
+  try {
+    return compiled?.match(uri) != null;
+  } catch {
+    return false;
+  }
+}
+
+function rewriteContentsUri(result: Params, from: string, to: string): Params {
+  const contents = result['contents'];
+  if (!Array.isArray(contents)) return result;
+  return {
+    ...result,
+    contents: contents.map((c) => (c && typeof c === 'object' && c.uri === from ? { ...c, uri: to } : c)),
+  };
+}
+
+function splitTaskId(id: string): { server: string; taskId: string } {
+  const at = id.indexOf(TASK_SEPARATOR);
+  if (at <= 0) throw new WireError('invalid_params', 'Unknown task');
+  return { server: id.slice(0, at), taskId: id.slice(at + 1) };
+}
+
+/** Task ids are only unique per backend: the agent sees `server:taskId`. */
+export function namespaceTasks(result: Params, server: string): Params {
+  const ns = (id: unknown) => (typeof id === 'string' ? `${server}${TASK_SEPARATOR}${id}` : id);
+  let out = result;
+  const task = result['task'];
+  if (task && typeof task === 'object' && 'taskId' in task)
+    out = { ...out, task: { ...task, taskId: ns((task as Params)['taskId']) } };
+  if (typeof result['taskId'] === 'string') out = { ...out, taskId: ns(result['taskId']) };
+  if (Array.isArray(result['tasks'])) {
+    out = {
+      ...out,
+      tasks: (result['tasks'] as Params[]).map((t) =>
+        t && typeof t === 'object' ? { ...t, taskId: ns(t['taskId']) } : t,
+      ),
+    };
+  }
+  const meta = metaOf(result);
+  const related = meta?.[RELATED_TASK_META];
+  if (meta && related && typeof related === 'object') {
+    out = {
+      ...out,
+      _meta: { ...meta, [RELATED_TASK_META]: { ...related, taskId: ns((related as Params)['taskId']) } },
+    };
+  }
+  return out;
+}

@@ -1,0 +1,441 @@
+/**
+ * One agent session: everything the agent sends arrives here, and everything a backend sends on the
+ * agent's behalf leaves from here, on the right stream.
+ * - requests run through the pipeline (route → policy → forward) and get exactly one response;
+ * - `notifications/cancelled` aborts the matching request (and its backend call);
+ * - responses answer server→client requests (sampling, elicitation) that a backend sent through us;
+ * - backend notifications are relayed; progress is mapped back to the agent's own token.
+ */
+import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { BackendRpcError } from '../backends/connection.js';
+import type { BackendListener, BackendPool } from '../backends/pool.js';
+import type { GuardConfig } from '../config/types.js';
+import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/principal.js';
+import { VERSION } from '../core/version.js';
+import type { Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
+import { LIST_CHANGED, LIST_METHODS, type ListKind } from './lists.js';
+import {
+  errorResponse,
+  isNotification,
+  isRequest,
+  isResponse,
+  type JSONRPCMessage,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
+  type JSONRPCResponse,
+  notification,
+  type Params,
+  paramsOf,
+  type RequestId,
+  resultResponse,
+} from './messages.js';
+import { namespaceTasks, SessionRouter } from './router.js';
+
+/** How a session reaches its agent. */
+export interface ClientChannel {
+  /** Sends on the stream of `relatedRequestId` if given (HTTP), else on the session's general stream. */
+  send(message: JSONRPCMessage, relatedRequestId?: RequestId): Promise<void>;
+}
+
+/** What the session needs from the gateway; read per request so a config reload applies at once. */
+export interface SessionRuntime {
+  readonly config: GuardConfig;
+  readonly pool: BackendPool;
+  readonly logger: Logger;
+  /** Runs the current pipeline for one request. */
+  run(ctx: RequestContext): Promise<void>;
+}
+
+const LIST_PAGE_SIZE = 500;
+const LIST_CHANGED_DEBOUNCE_MS = 50;
+
+interface Outgoing {
+  readonly server: string;
+  readonly resolve: (result: Params) => void;
+  readonly reject: (error: Error) => void;
+}
+
+export class ClientSession implements BackendListener, SessionInfo {
+  readonly id: string;
+  readonly transport: 'stdio' | 'http';
+  principal: Principal | undefined;
+  /** Time of the last message from the agent (for the idle TTL). */
+  lastActivity = Date.now();
+
+  private readonly channel: ClientChannel;
+  /** Read per request, so a config reload applies to requests of existing sessions too. */
+  private readonly runtime: () => SessionRuntime;
+  private readonly logger: Logger;
+  private readonly router: SessionRouter;
+  private initialized = false;
+  private clientCapabilities: Params = {};
+  private readonly inflight = new Map<RequestId, AbortController>();
+  private readonly outgoing = new Map<number, Outgoing>();
+  private nextOutgoingId = 1;
+  private readonly pendingListChanged = new Map<ListKind, NodeJS.Timeout>();
+  private closed = false;
+  private readonly closeListeners: Array<() => void> = [];
+
+  constructor(options: {
+    id: string;
+    transport: 'stdio' | 'http';
+    channel: ClientChannel;
+    runtime: () => SessionRuntime;
+    principal?: Principal;
+  }) {
+    this.id = options.id;
+    this.transport = options.transport;
+    this.channel = options.channel;
+    this.runtime = options.runtime;
+    this.principal = options.principal;
+    const runtime = options.runtime();
+    this.logger = runtime.logger.child({ session: options.id });
+    // Servers are fixed for the life of a session; policy and pipeline follow reloads.
+    this.router = new SessionRouter(runtime.config, runtime.pool, this, this.logger);
+  }
+
+  get isInitialized(): boolean {
+    return this.initialized;
+  }
+
+  /** Requests of this session still running (an idle session has none). */
+  get inflightCount(): number {
+    return this.inflight.size + this.outgoing.size;
+  }
+
+  onClose(listener: () => void): void {
+    this.closeListeners.push(listener);
+  }
+
+  /** Entry point for every message the agent sends. `principal` is the caller of this HTTP request. */
+  handleMessage(message: JSONRPCMessage, principal?: Principal): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal);
+    else if (isNotification(message)) this.handleNotification(message);
+    else if (isResponse(message)) this.handleResponse(message);
+  }
+
+  // ------------------------------------------------------------ agent → gateway
+
+  private async handleRequest(request: JSONRPCRequest, principal: Principal | undefined): Promise<void> {
+    if (this.inflight.has(request.id)) {
+      await this.reply(
+        errorResponse(
+          request.id,
+          new WireError('invalid_request', `Request id ${JSON.stringify(request.id)} is already in use`),
+        ),
+      );
+      return;
+    }
+    const controller = new AbortController();
+    this.inflight.set(request.id, controller);
+    const ctx: RequestContext = {
+      session: this,
+      request,
+      method: request.method,
+      params: paramsOf(request),
+      signal: controller.signal,
+      startedAt: Date.now(),
+      principal,
+      target: undefined,
+      result: undefined,
+      listing: undefined,
+      error: undefined,
+      sent: false,
+      decision: {},
+      relay: this,
+    };
+    let response: JSONRPCResponse;
+    try {
+      await this.runtime().run(ctx);
+      response = ctx.listing
+        ? resultResponse(request.id, this.page(ctx.listing, ctx.params))
+        : resultResponse(request.id, ctx.result ?? {});
+    } catch (err) {
+      response = errorResponse(request.id, this.toErrorObject(err, request.method));
+    } finally {
+      this.inflight.delete(request.id);
+    }
+    // A cancelled request gets no response (MCP cancellation); a closed session has no one to answer.
+    if (controller.signal.aborted || this.closed) return;
+    await this.reply(response);
+  }
+
+  private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
+    if (err instanceof WireError) return err.toJsonRpc();
+    if (err instanceof BackendRpcError) return err.error;
+    this.logger.error({ err, method }, 'internal error while handling a request');
+    return new WireError('internal_error', 'Internal gateway error').toJsonRpc();
+  }
+
+  private handleNotification(message: JSONRPCNotification): void {
+    const params = paramsOf(message);
+    switch (message.method) {
+      case 'notifications/initialized':
+        return;
+      case 'notifications/cancelled': {
+        const id = params['requestId'] as RequestId | undefined;
+        if (id !== undefined)
+          this.inflight.get(id)?.abort(new WireError('internal_error', 'cancelled by the client'));
+        return;
+      }
+      case 'notifications/roots/list_changed':
+        // Backends get roots from config, never from the agent.
+        return;
+      default:
+        this.logger.debug({ method: message.method }, 'notification from the agent not relayed');
+    }
+  }
+
+  private handleResponse(message: JSONRPCResponse): void {
+    const id = typeof message.id === 'number' ? message.id : Number(message.id);
+    const pending = this.outgoing.get(id);
+    if (!pending) {
+      this.logger.debug({ id: message.id }, 'response from the agent to an unknown request; dropped');
+      return;
+    }
+    this.outgoing.delete(id);
+    if ('error' in message) pending.reject(new BackendRpcError(message.error as JsonRpcErrorObject));
+    else pending.resolve((message.result ?? {}) as Params);
+  }
+
+  // ------------------------------------------------------------ relay (called by the forward stage)
+
+  /** Answers `initialize`: negotiates the version, starts the backends, merges what they offer. */
+  async initialize(params: Params): Promise<Params> {
+    if (this.initialized) throw new WireError('invalid_request', 'The session is already initialized');
+    this.initialized = true;
+    const requested =
+      typeof params['protocolVersion'] === 'string' ? params['protocolVersion'] : LATEST_PROTOCOL_VERSION;
+    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+      ? requested
+      : LATEST_PROTOCOL_VERSION;
+    this.clientCapabilities = asObject(params['capabilities']);
+    const clientInfo = asObject(params['clientInfo']);
+    this.router.open({ protocolVersion, capabilities: this.clientCapabilities, clientInfo });
+    const backends = await this.router.connectAll();
+    for (const b of backends)
+      if (b.error) this.logger.warn({ server: b.server, err: b.error }, 'backend unavailable at initialize');
+    return {
+      protocolVersion,
+      capabilities: mergeCapabilities(
+        backends.map((b) => b.info?.capabilities),
+        backends.some((b) => b.error),
+      ),
+      serverInfo: { name: 'mcp-guard', title: 'mcp-guard security gateway', version: VERSION },
+      ...mergeInstructions(backends),
+    };
+  }
+
+  /** Routing for the route stage. */
+  resolve(ctx: RequestContext) {
+    this.requireInitialized(ctx.method);
+    return this.router.resolve(ctx);
+  }
+
+  /** Execution for the forward stage. */
+  async forward(ctx: RequestContext): Promise<void> {
+    if (ctx.method === 'initialize') {
+      ctx.result = await this.initialize(ctx.params);
+      return;
+    }
+    if (ctx.method === 'ping') {
+      ctx.result = {};
+      return;
+    }
+    this.requireInitialized(ctx.method);
+    await this.router.forward(ctx, {
+      onProgress: (p, related) => void this.send(notification('notifications/progress', p), related),
+    });
+  }
+
+  private requireInitialized(method: string): void {
+    if (!this.initialized && method !== 'initialize' && method !== 'ping') {
+      throw new WireError('invalid_request', 'The session is not initialized: send initialize first');
+    }
+  }
+
+  private page(listing: Listing, params: Params): Params {
+    const key = LIST_METHODS[listing.kind].key;
+    const offset = decodeCursor(params['cursor']);
+    const items = listing.items.slice(offset, offset + LIST_PAGE_SIZE).map((i) => i.definition);
+    const next =
+      offset + LIST_PAGE_SIZE < listing.items.length ? encodeCursor(offset + LIST_PAGE_SIZE) : undefined;
+    return next === undefined ? { [key]: items } : { [key]: items, nextCursor: next };
+  }
+
+  // ------------------------------------------------------------ backend → agent
+
+  onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void {
+    const kinds = LIST_CHANGED[message.method];
+    if (kinds) {
+      for (const kind of kinds) this.announceListChanged(kind);
+      return;
+    }
+    if (message.method === 'notifications/tasks/status') {
+      void this.send(notification(message.method, namespaceTasks(paramsOf(message), server)));
+      return;
+    }
+    if (message.method === 'notifications/cancelled') {
+      // The backend cancelled a request it sent to the agent through us; the agent knows it by our id.
+      return;
+    }
+    // Logging, resources/updated, elicitation/complete and anything else: relayed as they are, on the
+    // stream of the agent's request that caused them when there is one.
+    void this.send(message, related);
+  }
+
+  async onBackendRequest(
+    server: string,
+    message: JSONRPCRequest,
+    signal: AbortSignal,
+    related: RequestId | undefined,
+  ): Promise<Params> {
+    const capability =
+      message.method === 'sampling/createMessage'
+        ? 'sampling'
+        : message.method === 'elicitation/create'
+          ? 'elicitation'
+          : undefined;
+    if (capability && this.clientCapabilities[capability] === undefined) {
+      throw new WireError('method_not_found', `The agent does not support ${message.method}`);
+    }
+    if (this.closed) throw new WireError('internal_error', 'The agent session has ended');
+    const id = this.nextOutgoingId++;
+    const result = new Promise<Params>((resolve, reject) =>
+      this.outgoing.set(id, { server, resolve, reject }),
+    );
+    const onAbort = () => {
+      if (!this.outgoing.delete(id)) return;
+      void this.send(
+        notification('notifications/cancelled', {
+          requestId: id,
+          reason: String(signal.reason ?? 'cancelled by the server'),
+        }),
+        related,
+      );
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const forwarded = {
+        jsonrpc: '2.0',
+        id,
+        method: message.method,
+        ...(message.params === undefined ? {} : { params: message.params }),
+      };
+      await this.send(forwarded as JSONRPCRequest, related);
+      return await result;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.outgoing.delete(id);
+    }
+  }
+
+  onBackendStatus(server: string, status: 'up' | 'down'): void {
+    this.logger.info({ server, status }, 'backend status changed');
+    this.router.invalidate();
+    // After a restart the backend's lists may differ: tell the agent to list again.
+    if (status === 'up')
+      for (const kind of ['tools', 'prompts', 'resources'] as const) this.announceListChanged(kind);
+  }
+
+  private announceListChanged(kind: ListKind): void {
+    if (kind === 'resourceTemplates') kind = 'resources';
+    this.router.invalidate(kind);
+    if (kind === 'resources') this.router.invalidate('resourceTemplates');
+    if (this.pendingListChanged.has(kind) || this.closed) return;
+    // Backends often announce several changes in a burst (server-everything: 5 at startup): one is enough.
+    const timer = setTimeout(() => {
+      this.pendingListChanged.delete(kind);
+      void this.send(notification(`notifications/${kind}/list_changed`));
+    }, LIST_CHANGED_DEBOUNCE_MS);
+    timer.unref();
+    this.pendingListChanged.set(kind, timer);
+  }
+
+  private async send(message: JSONRPCMessage, related?: RequestId): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.channel.send(
+        message,
+        related !== undefined && this.inflight.has(related) ? related : undefined,
+      );
+    } catch (err) {
+      this.logger.debug({ err: (err as Error).message }, 'could not deliver a message to the agent');
+    }
+  }
+
+  private reply(response: JSONRPCResponse): Promise<void> {
+    return this.channel.send(response).catch((err: Error) => {
+      this.logger.debug({ id: response.id, err: err.message }, 'could not deliver a response to the agent');
+    });
+  }
+
+  // ------------------------------------------------------------ lifecycle
+
+  /** Ends the session: cancels its requests and releases its backends (per-session children exit). */
+  async close(reason = 'session closed'): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const controller of this.inflight.values())
+      controller.abort(new WireError('internal_error', reason));
+    this.inflight.clear();
+    for (const pending of this.outgoing.values())
+      pending.reject(new WireError('internal_error', 'The agent session has ended'));
+    this.outgoing.clear();
+    for (const timer of this.pendingListChanged.values()) clearTimeout(timer);
+    this.pendingListChanged.clear();
+    await this.router.close();
+    for (const listener of this.closeListeners) listener();
+  }
+}
+
+function asObject(value: unknown): Params {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
+}
+
+function encodeCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+}
+
+function decodeCursor(cursor: unknown): number {
+  if (cursor === undefined) return 0;
+  try {
+    const value = JSON.parse(Buffer.from(String(cursor), 'base64url').toString('utf8')) as { o?: unknown };
+    if (typeof value.o === 'number' && Number.isInteger(value.o) && value.o >= 0) return value.o;
+  } catch {
+    // fall through
+  }
+  throw new WireError('invalid_params', 'Invalid cursor');
+}
+
+/** What the gateway offers: the union of its backends, with list_changed always on (it relays them). */
+function mergeCapabilities(all: ReadonlyArray<Params | undefined>, someUnknown: boolean): Params {
+  const caps: Params = {};
+  const has = (key: string) => someUnknown || all.some((c) => c?.[key] !== undefined);
+  if (has('tools')) caps['tools'] = { listChanged: true };
+  if (has('prompts')) caps['prompts'] = { listChanged: true };
+  if (has('resources')) {
+    const subscribe = all.some((c) => asObject(c?.['resources'])['subscribe'] === true);
+    caps['resources'] = { listChanged: true, ...(subscribe ? { subscribe: true } : {}) };
+  }
+  if (all.some((c) => c?.['logging'] !== undefined)) caps['logging'] = {};
+  if (all.some((c) => c?.['completions'] !== undefined)) caps['completions'] = {};
+  const tasks = all.map((c) => c?.['tasks']).filter((t) => t !== undefined);
+  if (tasks.length > 0) caps['tasks'] = Object.assign({}, ...tasks);
+  return caps;
+}
+
+function mergeInstructions(backends: ReadonlyArray<{ server: string; info?: { instructions?: string } }>): {
+  instructions?: string;
+} {
+  const parts = backends
+    .filter((b) => b.info?.instructions)
+    .map((b) => ({ server: b.server, text: b.info?.instructions as string }));
+  if (parts.length === 0) return {};
+  if (backends.length === 1) return { instructions: parts[0]?.text };
+  return { instructions: parts.map((p) => `## ${p.server}\n${p.text}`).join('\n\n') };
+}

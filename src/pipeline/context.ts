@@ -1,0 +1,79 @@
+/**
+ * What travels through the stages for one client→server request. Stages read the request and the
+ * routing result, may refuse (throw a WireError), and may shape the outcome after `next()` returns
+ * (e.g. filter a listing). The session turns the outcome into the JSON-RPC response afterwards.
+ */
+import type { WireError } from '../core/errors.js';
+import type { Principal } from '../core/principal.js';
+import type { JSONRPCRequest, Params } from '../mcp/messages.js';
+
+/** What a routed request addresses on which backend. */
+export type Target =
+  | { readonly kind: 'tool'; readonly server: string; readonly name: string; readonly exposed: string }
+  | { readonly kind: 'prompt'; readonly server: string; readonly name: string; readonly exposed: string }
+  | { readonly kind: 'resource'; readonly server: string; readonly uri: string; readonly exposed: string };
+
+import type { ListKind } from '../mcp/lists.js';
+
+export type { ListKind };
+
+/** One entry of an aggregated listing, before it is serialised for the agent. */
+export interface ListingItem {
+  readonly server: string;
+  /** Name (tools, prompts) or URI / URI template (resources) as the backend knows it. */
+  readonly name: string;
+  /** What the agent sees. */
+  readonly exposed: string;
+  /** The backend's definition with the exposed name already in place. */
+  readonly definition: Params;
+}
+
+export interface Listing {
+  readonly kind: ListKind;
+  items: ListingItem[];
+}
+
+/** Facts gathered on the way, for audit and metrics. */
+export interface Decision {
+  decision?: 'allowed' | 'denied' | 'rate_limited' | 'held' | 'approved' | 'spend_capped';
+  reason?: string;
+  amountUsd?: number;
+  approvalId?: string;
+}
+
+export interface SessionInfo {
+  readonly id: string;
+  readonly transport: 'stdio' | 'http';
+  /** The principal the session was opened with (HTTP requests are re-authenticated each time). */
+  readonly principal: Principal | undefined;
+}
+
+/** The relay behind the pipeline: routing before policy, execution at the end. */
+export interface Relay {
+  resolve(ctx: RequestContext): Promise<Target | undefined>;
+  forward(ctx: RequestContext): Promise<void>;
+}
+
+export interface RequestContext {
+  readonly session: SessionInfo;
+  readonly request: JSONRPCRequest;
+  readonly method: string;
+  readonly params: Params;
+  /** Aborted when the agent cancels the request or its session ends. */
+  readonly signal: AbortSignal;
+  readonly startedAt: number;
+  /** The caller; set by the transport (HTTP) or the authenticate stage (stdio). */
+  principal: Principal | undefined;
+  /** Set by the route stage for requests that address one tool, prompt or resource. */
+  target: Target | undefined;
+  /** Result object for the agent (set by the forward stage). */
+  result: Params | undefined;
+  /** For list methods: the aggregated items, which policy may filter before serialisation. */
+  listing: Listing | undefined;
+  /** Set when a stage refused the request or the backend failed (for audit after the fact). */
+  error: WireError | undefined;
+  /** True once the request was handed to a backend (it may have taken effect there). */
+  sent: boolean;
+  readonly decision: Decision;
+  readonly relay: Relay;
+}
