@@ -1,0 +1,43 @@
+/**
+ * Token-bucket arithmetic shared by the SQLite and PostgreSQL stores (Redis runs the same rules in
+ * Lua). Pure: given each bucket's stored state and the time, decide all-or-nothing and return the
+ * new states.
+ */
+import type { TokenBucketSpec } from './state-store.js';
+
+export interface BucketState {
+  readonly tokens: number;
+  readonly updatedMs: number;
+}
+
+export type TakeOutcome =
+  | { allowed: true; next: Array<{ tokens: number; expiresMs: number }> }
+  | { allowed: false; index: number; retryAfterMs: number };
+
+export function takeTokens(
+  specs: readonly TokenBucketSpec[],
+  states: ReadonlyArray<BucketState | undefined>,
+  nowMs: number,
+): TakeOutcome {
+  const levels = specs.map((spec, i) => {
+    const state = states[i];
+    if (!state) return spec.capacity;
+    // A clock that went backwards (another replica's) refills nothing rather than draining.
+    const elapsed = Math.max(0, nowMs - state.updatedMs);
+    return Math.min(spec.capacity, state.tokens + elapsed * spec.refillPerMs);
+  });
+  for (let i = 0; i < specs.length; i++) {
+    const level = levels[i] ?? 0;
+    const spec = specs[i] as TokenBucketSpec;
+    if (level < 1)
+      return { allowed: false, index: i, retryAfterMs: Math.ceil((1 - level) / spec.refillPerMs) };
+  }
+  return {
+    allowed: true,
+    next: specs.map((spec, i) => {
+      const tokens = (levels[i] ?? 0) - 1;
+      // Kept until it would be full again; after that a missing bucket means "full".
+      return { tokens, expiresMs: nowMs + Math.ceil((spec.capacity - tokens) / spec.refillPerMs) + 1000 };
+    }),
+  };
+}

@@ -1,0 +1,399 @@
+/**
+ * One contract, three stores: SQLite, Redis (127.0.0.1:6379) and PostgreSQL (127.0.0.1:5432, db test).
+ * Every store must behave the same, including under concurrent callers on separate connections.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresStateStore } from '../../src/stores/postgres-store.js';
+import { RedisStateStore } from '../../src/stores/redis-store.js';
+import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
+import type { NewApproval, StateStore } from '../../src/stores/state-store.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const runId = randomUUID().slice(0, 8);
+const cleanups: Array<() => Promise<void>> = [];
+
+afterAll(async () => {
+  for (const c of cleanups) await c();
+});
+
+interface Harness {
+  name: string;
+  /** A store; calling it again gives another connection to the SAME data. */
+  open(): Promise<StateStore>;
+}
+
+function sqliteHarness(): Harness {
+  const file = path.join(mkdtempSync(path.join(tmpdir(), 'mcpg-store-')), 'state.db');
+  return { name: 'sqlite', open: async () => new SqliteStateStore(file) };
+}
+
+function redisHarness(): Harness {
+  const prefix = `mcpg-test-${runId}-${randomUUID().slice(0, 6)}:`;
+  cleanups.push(async () => {
+    const r = new Redis(REDIS_URL);
+    const keys = await r.keys(`${prefix}*`);
+    if (keys.length) await r.del(...keys);
+    await r.quit();
+  });
+  return { name: 'redis', open: () => RedisStateStore.open({ url: REDIS_URL, prefix }) };
+}
+
+function postgresHarness(): Harness {
+  const schema = `mcpg_test_${runId}_${randomUUID().slice(0, 6)}`;
+  cleanups.push(async () => {
+    const c = new pg.Client(PG_URL);
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  });
+  return { name: 'postgres', open: () => PostgresStateStore.open({ url: PG_URL, schema }) };
+}
+
+const approval = (over: Partial<NewApproval> = {}): NewApproval => ({
+  id: randomUUID(),
+  agent: 'alice',
+  server: 'wallet',
+  tool: 'pay',
+  argsHash: 'a'.repeat(64),
+  args: '{"amount_usd":10}',
+  amountUsd: 10,
+  createdAt: 1_000,
+  expiresAt: 1_000 + 3_600_000,
+  ...over,
+});
+
+for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
+  const harness = make();
+  describe(`${harness.name} state store`, () => {
+    const opened: StateStore[] = [];
+    const open = async () => {
+      const s = await harness.open();
+      opened.push(s);
+      return s;
+    };
+    afterAll(async () => {
+      for (const s of opened) await s.close();
+    });
+
+    it('is reachable (a stopped service is a failure, never a skip)', async () => {
+      const store = await open();
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    it('token buckets: 30 per minute lets 30 through, refuses the 31st, and refills with time', async () => {
+      const store = await open();
+      const bucket = [{ key: `agent:${randomUUID()}`, capacity: 30, refillPerMs: 30 / 60_000 }];
+      const t0 = 10_000_000;
+      for (let i = 0; i < 30; i++)
+        expect(await store.consumeTokens(bucket, t0 + i)).toEqual({ allowed: true });
+      const refused = await store.consumeTokens(bucket, t0 + 30);
+      expect(refused.allowed).toBe(false);
+      if (!refused.allowed) {
+        expect(refused.index).toBe(0);
+        expect(refused.retryAfterMs).toBeGreaterThan(1_900);
+        expect(refused.retryAfterMs).toBeLessThanOrEqual(2_000);
+      }
+      expect((await store.consumeTokens(bucket, t0 + 2_100)).allowed).toBe(true);
+    });
+
+    it('token buckets are all or nothing across several buckets', async () => {
+      const store = await open();
+      const a = { key: `a:${randomUUID()}`, capacity: 5, refillPerMs: 5 / 60_000 };
+      const b = { key: `b:${randomUUID()}`, capacity: 1, refillPerMs: 1 / 60_000 };
+      expect((await store.consumeTokens([a, b], 1_000)).allowed).toBe(true);
+      const second = await store.consumeTokens([a, b], 1_001);
+      expect(second).toMatchObject({ allowed: false, index: 1 });
+      // a was not charged by the refused attempt: 4 more fit.
+      for (let i = 0; i < 4; i++) expect((await store.consumeTokens([a], 1_002 + i)).allowed).toBe(true);
+      expect((await store.consumeTokens([a], 1_010)).allowed).toBe(false);
+    });
+
+    it('spend: 50 concurrent $3 reservations against $100 → exactly 33 succeed, $99 spent', async () => {
+      const stores = await Promise.all([open(), open(), open()]);
+      const key = `agent:${randomUUID()}`;
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          (stores[i % stores.length] as StateStore).reserveSpend({
+            amountMicros: 3_000_000,
+            windowStartMs: 0,
+            windowMs: 86_400_000,
+            buckets: [{ key, capMicros: 100_000_000 }],
+          }),
+        ),
+      );
+      expect(results.filter((r) => r.ok)).toHaveLength(33);
+      expect(results.filter((r) => !r.ok)).toHaveLength(17);
+      expect(await stores[0]?.getSpend(key, 0)).toBe(99_000_000);
+      const refused = results.find((r) => !r.ok);
+      expect(refused).toMatchObject({ ok: false, index: 0, capMicros: 100_000_000 });
+    });
+
+    it('spend: every bucket must fit, a release gives the amount back, windows are separate', async () => {
+      const store = await open();
+      const agent = `agent:${randomUUID()}`;
+      const global = `global:${randomUUID()}`;
+      const buckets = [
+        { key: agent, capMicros: 10_000_000 },
+        { key: global, capMicros: 5_000_000 },
+      ];
+      expect(
+        await store.reserveSpend({ amountMicros: 4_000_000, windowStartMs: 0, windowMs: 1_000_000, buckets }),
+      ).toEqual({
+        ok: true,
+        spentMicros: [4_000_000, 4_000_000],
+      });
+      expect(
+        await store.reserveSpend({ amountMicros: 2_000_000, windowStartMs: 0, windowMs: 1_000_000, buckets }),
+      ).toEqual({
+        ok: false,
+        index: 1,
+        spentMicros: 4_000_000,
+        capMicros: 5_000_000,
+      });
+      expect(await store.getSpend(agent, 0)).toBe(4_000_000);
+      await store.releaseSpend({ amountMicros: 4_000_000, windowStartMs: 0, keys: [agent, global] });
+      expect(await store.getSpend(global, 0)).toBe(0);
+      expect(
+        (
+          await store.reserveSpend({
+            amountMicros: 1,
+            windowStartMs: 1_000_000,
+            windowMs: 1_000_000,
+            buckets: [{ key: agent, capMicros: null }],
+          })
+        ).ok,
+      ).toBe(true);
+      expect(await store.getSpend(agent, 1_000_000)).toBe(1);
+    });
+
+    it('approvals: 50 concurrent createOrGetPending with one key create exactly one', async () => {
+      const stores = await Promise.all([open(), open()]);
+      const argsHash = randomUUID().replace(/-/g, '');
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) =>
+          (stores[i % 2] as StateStore).createOrGetPending(approval({ argsHash }), 2_000),
+        ),
+      );
+      expect(results.filter((r) => r.created)).toHaveLength(1);
+      expect(new Set(results.map((r) => r.approval.id)).size).toBe(1);
+      expect(results[0]?.approval).toMatchObject({
+        status: 'pending',
+        agent: 'alice',
+        tool: 'pay',
+        argsHash,
+        amountUsd: 10,
+      });
+    });
+
+    it('approvals: decide once (racing deciders → one winner), consume once, then gone', async () => {
+      const stores = await Promise.all([open(), open()]);
+      const store = stores[0] as StateStore;
+      const a = approval({ argsHash: randomUUID() });
+      await store.createOrGetPending(a, 2_000);
+      const decisions = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (stores[i % 2] as StateStore).decideApproval(a.id, {
+            decision: i % 2 ? 'denied' : 'approved',
+            by: `op${i}`,
+            nowMs: 3_000,
+            approvedTtlMs: 60_000,
+          }),
+        ),
+      );
+      expect(decisions.filter((d) => d.ok)).toHaveLength(1);
+      expect(decisions.filter((d) => !d.ok).every((d) => !d.ok && d.reason === 'not_pending')).toBe(true);
+      const winner = decisions.find((d) => d.ok);
+      const decided = await store.getApproval(a.id, 3_001);
+      expect(decided?.decidedAt).toBe(3_000);
+      if (decided?.status === 'approved') {
+        expect(decided.expiresAt).toBe(63_000);
+        const consumed = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            (stores[i % 2] as StateStore).consumeApproval({ ...a, nowMs: 4_000 }),
+          ),
+        );
+        expect(consumed.filter(Boolean)).toHaveLength(1);
+        expect((await store.getApproval(a.id, 4_001))?.status).toBe('consumed');
+        expect(await store.consumeApproval({ ...a, nowMs: 4_002 })).toBeUndefined();
+        expect(await store.findLatestApproval(a, 4_003)).toBeUndefined();
+      } else {
+        expect(winner?.ok && winner.approval.status).toBe('denied');
+        expect(await store.consumeApproval({ ...a, nowMs: 4_000 })).toBeUndefined();
+        expect((await store.findLatestApproval(a, 4_000))?.status).toBe('denied');
+      }
+    });
+
+    it('approvals: expiry, a new pending after expiry, consume checks key and id', async () => {
+      const store = await open();
+      const a = approval({ argsHash: randomUUID(), createdAt: 0, expiresAt: 10_000 });
+      await store.createOrGetPending(a, 0);
+      expect((await store.getApproval(a.id, 9_999))?.status).toBe('pending');
+      expect((await store.getApproval(a.id, 10_000))?.status).toBe('expired');
+      expect(
+        await store.decideApproval(a.id, { decision: 'approved', by: 'op', nowMs: 10_001, approvedTtlMs: 1 }),
+      ).toMatchObject({ ok: false, reason: 'expired' });
+      const again = await store.createOrGetPending(
+        approval({ argsHash: a.argsHash, createdAt: 20_000, expiresAt: 30_000 }),
+        20_000,
+      );
+      expect(again.created).toBe(true);
+      expect(again.approval.id).not.toBe(a.id);
+      await store.decideApproval(again.approval.id, {
+        decision: 'approved',
+        by: 'op',
+        nowMs: 21_000,
+        approvedTtlMs: 5_000,
+      });
+      expect(await store.consumeApproval({ ...a, argsHash: 'other', nowMs: 21_500 })).toBeUndefined();
+      expect(await store.consumeApproval({ ...a, id: a.id, nowMs: 21_500 })).toBeUndefined();
+      expect(await store.consumeApproval({ ...a, nowMs: 26_001 })).toBeUndefined(); // approved, but its window passed
+      expect((await store.getApproval(again.approval.id, 26_001))?.status).toBe('expired');
+      expect(
+        await store.decideApproval('no-such-id', {
+          decision: 'denied',
+          by: 'op',
+          nowMs: 1,
+          approvedTtlMs: 1,
+        }),
+      ).toEqual({ ok: false, reason: 'not_found' });
+    });
+
+    it('approvals: list by status newest first and count pending', async () => {
+      const store = await open();
+      const agent = `lister-${randomUUID()}`;
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const a = approval({ agent, argsHash: randomUUID(), createdAt: 1_000 + i, expiresAt: 100_000 });
+        ids.push(a.id);
+        await store.createOrGetPending(a, 1_000 + i);
+      }
+      await store.decideApproval(ids[0] as string, {
+        decision: 'denied',
+        by: 'op',
+        note: 'no',
+        nowMs: 5_000,
+        approvedTtlMs: 1,
+      });
+      const pending = (await store.listApprovals({ status: 'pending', limit: 1_000 }, 6_000)).filter(
+        (a) => a.agent === agent,
+      );
+      expect(pending.map((a) => a.id)).toEqual([ids[2], ids[1]]);
+      const denied = (await store.listApprovals({ status: 'denied', limit: 1_000 }, 6_000)).filter(
+        (a) => a.agent === agent,
+      );
+      expect(denied).toHaveLength(1);
+      expect(denied[0]).toMatchObject({ decidedBy: 'op', note: 'no' });
+      expect(await store.countPending(6_000)).toBeGreaterThanOrEqual(2);
+      const all = (await store.listApprovals({ status: 'all', limit: 1_000 }, 6_000)).filter(
+        (a) => a.agent === agent,
+      );
+      expect(all).toHaveLength(3);
+    });
+
+    it('approvals: expiry is recorded once (one of racing callers wins), and decisions are listed in order', async () => {
+      const stores = await Promise.all([open(), open()]);
+      const store = stores[0] as StateStore;
+      const a = approval({ argsHash: randomUUID(), createdAt: 0, expiresAt: 1_000 });
+      await store.createOrGetPending(a, 0);
+      expect(await store.expireApproval(a.id, 999)).toBe(false); // not yet expired
+      const results = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => (stores[i % 2] as StateStore).expireApproval(a.id, 1_000)),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await store.getApproval(a.id, 1_001))?.status).toBe('expired');
+
+      const since = Date.now() - 1;
+      const b = approval({ argsHash: randomUUID(), createdAt: since, expiresAt: since + 60_000 });
+      const c = approval({ argsHash: randomUUID(), createdAt: since, expiresAt: since + 60_000 });
+      await store.createOrGetPending(b, since);
+      await store.createOrGetPending(c, since);
+      await store.decideApproval(c.id, { decision: 'denied', by: 'op', nowMs: since + 10, approvedTtlMs: 1 });
+      await store.decideApproval(b.id, {
+        decision: 'approved',
+        by: 'op',
+        nowMs: since + 20,
+        approvedTtlMs: 1_000,
+      });
+      const decided = (await store.decisionsSince(since, 1_000)).filter(
+        (x) => x.id === b.id || x.id === c.id,
+      );
+      expect(decided.map((x) => [x.id, x.status === 'expired' ? 'approved' : x.status])).toEqual([
+        [c.id, 'denied'],
+        [b.id, 'approved'],
+      ]);
+      expect((await store.decisionsSince(since + 10, 1_000)).map((x) => x.id)).not.toContain(c.id);
+    });
+
+    it('kv: put, ifAbsent, TTL, and one winner for racing takes', async () => {
+      const stores = await Promise.all([open(), open()]);
+      const store = stores[0] as StateStore;
+      const ns = `ns-${randomUUID()}`;
+      expect(await store.kvPut(ns, 'a', 'one')).toBe(true);
+      expect(await store.kvPut(ns, 'a', 'two', { ifAbsent: true })).toBe(false);
+      expect(await store.kvGet(ns, 'a')).toBe('one');
+      expect(await store.kvPut(ns, 'short', 'x', { ttlMs: 30 })).toBe(true);
+      await new Promise((r) => setTimeout(r, 80));
+      expect(await store.kvGet(ns, 'short')).toBeUndefined();
+      expect(await store.kvPut(ns, 'short', 'y', { ifAbsent: true, ttlMs: 10_000 })).toBe(true);
+      await store.kvPut(ns, 'code', 'secret-code', { ttlMs: 60_000 });
+      const takes = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (stores[i % 2] as StateStore).kvTake(ns, 'code')),
+      );
+      expect(takes.filter((t) => t === 'secret-code')).toHaveLength(1);
+      expect(await store.kvGet(ns, 'code')).toBeUndefined();
+      await store.kvDelete(ns, 'a');
+      expect(await store.kvGet(ns, 'a')).toBeUndefined();
+    });
+  });
+}
+
+describe('sqlite state store across restarts', () => {
+  it('keeps approvals and spend when reopened', async () => {
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mcpg-restart-')), 'state.db');
+    const first = new SqliteStateStore(file);
+    const a = approval();
+    await first.createOrGetPending(a, 2_000);
+    await first.reserveSpend({
+      amountMicros: 7,
+      windowStartMs: 0,
+      windowMs: 1_000,
+      buckets: [{ key: 'k', capMicros: null }],
+    });
+    await first.close();
+    const second = new SqliteStateStore(file);
+    expect((await second.getApproval(a.id, 2_001))?.status).toBe('pending');
+    expect(await second.getSpend('k', 0)).toBe(7);
+    await second.close();
+  });
+});
+
+describe('sqlite state store shared by several processes', () => {
+  it('50 concurrent $3 reservations from 5 processes against $100 → exactly 33 succeed, $99 spent', async () => {
+    const { execFile } = await import('node:child_process');
+    const { existsSync } = await import('node:fs');
+    const worker = new URL('./reserve-worker.mjs', import.meta.url).pathname;
+    const built = new URL('../../dist/stores/sqlite-store.js', import.meta.url).pathname;
+    expect(existsSync(built), 'run `npm run build` first (npm test does)').toBe(true);
+    const file = path.join(mkdtempSync(path.join(tmpdir(), 'mcpg-multi-')), 'state.db');
+    new SqliteStateStore(file).close();
+    const run = () =>
+      new Promise<boolean[]>((resolve, reject) =>
+        execFile(process.execPath, [worker, file, 'agent:x', '10', '3000000', '100000000'], (err, stdout) =>
+          err ? reject(err) : resolve(JSON.parse(stdout)),
+        ),
+      );
+    const outcomes = (await Promise.all(Array.from({ length: 5 }, run))).flat();
+    expect(outcomes).toHaveLength(50);
+    expect(outcomes.filter(Boolean)).toHaveLength(33);
+    const store = new SqliteStateStore(file);
+    expect(await store.getSpend('agent:x', 0)).toBe(99_000_000);
+    await store.close();
+  });
+});
