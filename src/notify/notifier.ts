@@ -1,0 +1,149 @@
+/**
+ * Tells humans about approvals (SPEC §2 `notify`): a Slack incoming-webhook message and/or a JSON POST to a
+ * webhook when an approval is created and when it is decided. Delivery never blocks a call: it runs in the
+ * background, is retried with backoff on network errors, 429 and 5xx, and failures are logged — without the
+ * webhook URL, which is itself a secret for Slack.
+ */
+import type { NotifyConfig } from '../config/types.js';
+import type { Logger } from '../core/logger.js';
+import type { Approval } from '../stores/state-store.js';
+
+export type ApprovalEvent = 'approval_created' | 'approval_decided';
+
+export interface NotifierOptions {
+  readonly retryDelaysMs?: readonly number[];
+  readonly fetch?: typeof fetch;
+}
+
+export class Notifier {
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly retryDelaysMs: readonly number[];
+  private readonly fetchFn: typeof fetch;
+
+  constructor(
+    private readonly config: NotifyConfig | undefined,
+    private readonly logger: Logger,
+    options: NotifierOptions = {},
+  ) {
+    this.retryDelaysMs = options.retryDelaysMs ?? [1_000, 4_000];
+    this.fetchFn = options.fetch ?? fetch;
+  }
+
+  get enabled(): boolean {
+    return Boolean(this.config?.slackWebhookUrl || this.config?.webhookUrl);
+  }
+
+  /** Queues the notifications for an approval event; returns at once. */
+  notify(event: ApprovalEvent, approval: Approval): void {
+    if (!this.config) return;
+    const deliveries: Array<Promise<void>> = [];
+    if (this.config.slackWebhookUrl)
+      deliveries.push(this.deliver('slack', this.config.slackWebhookUrl, slackMessage(event, approval)));
+    if (this.config.webhookUrl)
+      deliveries.push(this.deliver('webhook', this.config.webhookUrl, webhookBody(event, approval)));
+    for (const d of deliveries) {
+      this.inflight.add(d);
+      void d.finally(() => this.inflight.delete(d));
+    }
+  }
+
+  /** Resolves when every queued delivery has finished (succeeded or given up). */
+  async idle(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
+  }
+
+  private async deliver(kind: 'slack' | 'webhook', url: string, body: unknown): Promise<void> {
+    const attempts = this.retryDelaysMs.length + 1;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      let problem: string;
+      try {
+        const res = await this.fetchFn(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'user-agent': 'mcp-guard' },
+          body: JSON.stringify(body),
+          signal: AbortSignal.timeout(this.config?.timeoutMs ?? 5_000),
+          redirect: 'error',
+        });
+        await res.body?.cancel();
+        if (res.ok) return;
+        problem = `HTTP ${res.status}`;
+        // A 4xx other than 429 will not get better by retrying (bad URL, revoked webhook).
+        if (res.status < 500 && res.status !== 429) attempt = attempts;
+      } catch (err) {
+        problem = (err as Error).name === 'TimeoutError' ? 'timed out' : (err as Error).message;
+      }
+      if (attempt >= attempts) {
+        this.logger.warn({ kind, problem, attempts: attempt }, `${kind} notification failed; giving up`);
+        return;
+      }
+      this.logger.debug({ kind, problem, attempt }, `${kind} notification failed; retrying`);
+      await new Promise((r) => setTimeout(r, this.retryDelaysMs[attempt - 1]).unref());
+    }
+  }
+}
+
+function money(amount: number | null): string {
+  return amount === null ? 'no amount' : `$${amount.toFixed(2)}`;
+}
+
+/** Slack incoming-webhook message: `text` for notifications, `blocks` for the rich view. */
+export function slackMessage(event: ApprovalEvent, a: Approval): Record<string, unknown> {
+  const what = `*${a.agent}* wants to call \`${a.server}.${a.tool}\` for *${money(a.amountUsd)}*`;
+  if (event === 'approval_created') {
+    const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. Approve with: mcp-guard approvals approve ${a.id}`;
+    return {
+      text,
+      blocks: [
+        { type: 'section', text: { type: 'mrkdwn', text: `:hourglass: Approval needed (${a.id})\n${what}` } },
+        {
+          type: 'section',
+          text: { type: 'mrkdwn', text: `Arguments (redacted):\n\`\`\`${a.args.slice(0, 2_500)}\`\`\`` },
+        },
+        {
+          type: 'section',
+          text: {
+            type: 'mrkdwn',
+            text: `Approve: \`mcp-guard approvals approve ${a.id}\`\nDeny: \`mcp-guard approvals deny ${a.id} --reason "…"\`\nExpires <!date^${Math.floor(a.expiresAt / 1000)}^{date_short_pretty} {time}|${new Date(a.expiresAt).toISOString()}>`,
+          },
+        },
+      ],
+    };
+  }
+  const verdict = a.status === 'denied' ? 'denied' : 'approved';
+  const text = `mcp-guard: approval ${a.id} ${verdict} by ${a.decidedBy ?? 'unknown'} — ${a.agent} → ${a.server}.${a.tool} (${money(a.amountUsd)})${a.note ? `: ${a.note}` : ''}`;
+  return {
+    text,
+    blocks: [
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `${verdict === 'approved' ? ':white_check_mark:' : ':no_entry:'} ${text.replace(/^mcp-guard: /, '')}`,
+        },
+      },
+    ],
+  };
+}
+
+/** The generic webhook's JSON body. */
+export function webhookBody(event: ApprovalEvent, a: Approval): Record<string, unknown> {
+  return {
+    event,
+    approval: {
+      id: a.id,
+      agent: a.agent,
+      server: a.server,
+      tool: a.tool,
+      amount_usd: a.amountUsd,
+      status: a.status,
+      args: a.args,
+      created_at: new Date(a.createdAt).toISOString(),
+      expires_at: new Date(a.expiresAt).toISOString(),
+      decided_at: a.decidedAt === null ? null : new Date(a.decidedAt).toISOString(),
+      decided_by: a.decidedBy,
+      note: a.note,
+    },
+    approve_command: `mcp-guard approvals approve ${a.id}`,
+    deny_command: `mcp-guard approvals deny ${a.id}`,
+  };
+}

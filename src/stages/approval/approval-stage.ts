@@ -1,0 +1,177 @@
+/**
+ * The approval queue (SPEC §3). A tools/call whose amount is ≥ the applicable `require_approval_above`
+ * (the strictest of global, per tool and per agent) is held: the agent gets -32004 with an approval_id,
+ * and a human decides with `mcp-guard approvals approve|deny ID`. Then:
+ * - while pending, the same call (same agent, server, tool and canonical arguments) gets the same id;
+ * - once approved, exactly one retry of that same call runs (the approval is consumed atomically in the
+ *   store, so two replicas or two racing retries cannot both run it); changed arguments need a new one;
+ * - denied → -32014 (for `approval_ttl` after the decision, then the call may be asked for again);
+ * - expired → -32015, once; the next identical call starts a new approval;
+ * - a client may name the approval in `params._meta["mcp-guard/approval_id"]`.
+ * Every check-and-update is one atomic store operation; the store is shared with the CLI, so a decision
+ * made from a shell is seen by the very next retry.
+ */
+import { randomBytes } from 'node:crypto';
+import { argsSha256 } from '../../audit/canonical-json.js';
+import type { GuardConfig } from '../../config/types.js';
+import { WireError } from '../../core/errors.js';
+import { metaOf } from '../../mcp/messages.js';
+import { namedStage, type Stage } from '../../pipeline/compose.js';
+import type { RequestContext } from '../../pipeline/context.js';
+import type { Approval, ApprovalKey, StateStore } from '../../stores/state-store.js';
+
+export const APPROVAL_META_KEY = 'mcp-guard/approval_id';
+
+export interface ApprovalEvents {
+  /** A new approval was created (audit it before the agent hears -32004; notify humans). */
+  created(approval: Approval, ctx: RequestContext): Promise<void>;
+}
+
+export interface ApprovalDeps {
+  readonly config: GuardConfig;
+  readonly store: StateStore;
+  readonly events: ApprovalEvents;
+  /** Redacts arguments before they are stored for the human deciding. */
+  readonly redact: (value: unknown) => unknown;
+  readonly now?: () => number;
+}
+
+/** The threshold that applies to `agent` calling `server.tool` (the strictest one), or undefined. */
+export function approvalThreshold(
+  config: GuardConfig,
+  agent: string,
+  server: string,
+  tool: string,
+): number | undefined {
+  const candidates = [
+    config.policies.requireApprovalAbove,
+    config.policies.tools[`${server}.${tool}`]?.requireApprovalAbove ??
+      config.policies.tools[tool]?.requireApprovalAbove,
+    config.agents[agent]?.requireApprovalAbove,
+  ].filter((v): v is number => v !== undefined);
+  return candidates.length === 0 ? undefined : Math.min(...candidates);
+}
+
+export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undefined {
+  const { config, store, events } = deps;
+  const anyThreshold =
+    config.policies.requireApprovalAbove !== undefined ||
+    Object.values(config.policies.tools).some((t) => t.requireApprovalAbove !== undefined) ||
+    Object.values(config.agents).some((a) => a.requireApprovalAbove !== undefined);
+  if (!anyThreshold) return undefined;
+  const now = deps.now ?? Date.now;
+
+  const held = (approval: Approval, ctx: RequestContext): never => {
+    ctx.decision.decision = 'held';
+    ctx.decision.approvalId = approval.id;
+    const amount = approval.amountUsd ?? 0;
+    throw new WireError(
+      'approval_pending',
+      `Approval required: this call ($${amount.toFixed(2)}) is held until an operator approves it (mcp-guard approvals approve ${approval.id}); then send the same call again`,
+      {
+        approval_id: approval.id,
+        tool: ctx.target?.exposed ?? approval.tool,
+        amount_usd: amount,
+        expires_at: Math.floor(approval.expiresAt / 1000),
+      },
+    );
+  };
+
+  const denied = (approval: Approval, ctx: RequestContext): never => {
+    ctx.decision.decision = 'denied';
+    ctx.decision.approvalId = approval.id;
+    ctx.decision.reason = 'approval denied';
+    throw new WireError(
+      'approval_denied',
+      `Approval ${approval.id} was denied${approval.note ? `: ${approval.note}` : ''}`,
+      {
+        approval_id: approval.id,
+        reason: approval.note ?? 'denied',
+      },
+    );
+  };
+
+  const expired = (approval: Approval, ctx: RequestContext): never => {
+    ctx.decision.decision = 'denied';
+    ctx.decision.approvalId = approval.id;
+    ctx.decision.reason = 'approval expired';
+    throw new WireError(
+      'approval_expired',
+      `Approval ${approval.id} has expired; send the call again to ask for a new one`,
+      { approval_id: approval.id },
+    );
+  };
+
+  const hold = async (key: ApprovalKey, amountUsd: number, ctx: RequestContext): Promise<never> => {
+    const t = now();
+    const { approval, created } = await store.createOrGetPending(
+      {
+        ...key,
+        id: `apr_${randomBytes(10).toString('hex')}`,
+        args: JSON.stringify(deps.redact(ctx.params['arguments'] ?? {})),
+        amountUsd,
+        createdAt: t,
+        expiresAt: t + config.policies.approvalTtlMs,
+      },
+      t,
+    );
+    if (created) await events.created(approval, ctx);
+    return held(approval, ctx);
+  };
+
+  /** Runs the call on an approved approval: consume it atomically, or tell why not. */
+  const useApproved = async (approval: Approval, key: ApprovalKey, ctx: RequestContext): Promise<boolean> => {
+    const consumed = await store.consumeApproval({ ...key, id: approval.id, nowMs: now() });
+    if (!consumed) return false;
+    ctx.decision.decision = 'approved';
+    ctx.decision.approvalId = consumed.id;
+    return true;
+  };
+
+  return namedStage('approval', async (ctx, next) => {
+    const target = ctx.target;
+    const amount = ctx.decision.amountUsd;
+    if (ctx.method !== 'tools/call' || target?.kind !== 'tool' || amount === undefined) return next();
+    const agent = ctx.principal?.agent ?? 'anonymous';
+    const threshold = approvalThreshold(config, agent, target.server, target.name);
+    if (threshold === undefined || amount < threshold) return next();
+
+    const key: ApprovalKey = {
+      agent,
+      server: target.server,
+      tool: target.name,
+      argsHash: argsSha256(ctx.params['arguments'] ?? {}),
+    };
+    const named = metaOf(ctx.params)?.[APPROVAL_META_KEY];
+
+    if (typeof named === 'string' && named.length > 0) {
+      const approval = await store.getApproval(named, now());
+      const matches =
+        approval &&
+        approval.agent === key.agent &&
+        approval.server === key.server &&
+        approval.tool === key.tool &&
+        approval.argsHash === key.argsHash;
+      // A named approval for another call (other arguments, other agent) approves nothing here.
+      if (approval && matches) {
+        if (approval.status === 'approved' && (await useApproved(approval, key, ctx))) return next();
+        if (approval.status === 'pending') return held(approval, ctx);
+        if (approval.status === 'denied') return denied(approval, ctx);
+        if (approval.status === 'expired') return expired(approval, ctx);
+      }
+      return hold(key, amount, ctx);
+    }
+
+    const latest = await store.findLatestApproval(key, now());
+    if (latest) {
+      if (latest.status === 'approved' && (await useApproved(latest, key, ctx))) return next();
+      if (latest.status === 'pending') return held(latest, ctx);
+      if (latest.status === 'denied' && (latest.decidedAt ?? 0) + config.policies.approvalTtlMs > now())
+        return denied(latest, ctx);
+      // Reported once: the first retry after expiry hears -32015, the next one asks anew.
+      if (latest.status === 'expired' && (await store.expireApproval(latest.id, now())))
+        return expired(latest, ctx);
+    }
+    return hold(key, amount, ctx);
+  });
+}

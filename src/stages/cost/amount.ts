@@ -1,0 +1,64 @@
+/**
+ * How much a tool call costs (SPEC §2 amounts): `policies.tools.TOOL.cost` is a fixed `usd` price or an
+ * `argument` (a dotted path into the arguments, with an optional `scale`, e.g. cents → dollars); without a
+ * rule, `amount_usd` then `amount` are read. A value that is not a finite, non-negative JSON number is
+ * refused (-32602) — never counted as zero, which is how the original mcp-guard's caps were bypassed.
+ */
+import type { CostRule, GuardConfig } from '../../config/types.js';
+import { WireError } from '../../core/errors.js';
+
+const DEFAULT_FIELDS = ['amount_usd', 'amount'] as const;
+
+/** The cost rule for `server.tool` (qualified name first, then the bare name). */
+export function costRuleFor(config: GuardConfig, server: string, tool: string): CostRule | undefined {
+  return config.policies.tools[`${server}.${tool}`]?.cost ?? config.policies.tools[tool]?.cost;
+}
+
+/** The call's amount in USD, or undefined when the call names no amount and no rule requires one. */
+export function amountOf(rule: CostRule | undefined, args: unknown): number | undefined {
+  if (rule?.kind === 'fixed') return rule.usd;
+  const object =
+    args !== null && typeof args === 'object' && !Array.isArray(args)
+      ? (args as Record<string, unknown>)
+      : {};
+  if (rule?.kind === 'argument') {
+    const value = readPath(object, rule.path);
+    if (value === undefined)
+      throw new WireError(
+        'invalid_params',
+        `Invalid params: the amount argument "${rule.path.join('.')}" is required for this tool`,
+      );
+    return checked(value, rule.path.join('.')) * rule.scale;
+  }
+  for (const field of DEFAULT_FIELDS) {
+    if (Object.hasOwn(object, field)) return checked(object[field], field);
+  }
+  return undefined;
+}
+
+function readPath(object: Record<string, unknown>, path: readonly string[]): unknown {
+  let current: unknown = object;
+  for (const key of path) {
+    if (
+      current === null ||
+      typeof current !== 'object' ||
+      Array.isArray(current) ||
+      !Object.hasOwn(current, key)
+    )
+      return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function checked(value: unknown, name: string): number {
+  if (typeof value !== 'number')
+    throw new WireError(
+      'invalid_params',
+      `Invalid params: "${name}" must be a number, got ${value === null ? 'null' : typeof value}`,
+    );
+  if (!Number.isFinite(value))
+    throw new WireError('invalid_params', `Invalid params: "${name}" must be a finite number`);
+  if (value < 0) throw new WireError('invalid_params', `Invalid params: "${name}" must not be negative`);
+  return value;
+}
