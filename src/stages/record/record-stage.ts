@@ -1,0 +1,157 @@
+/**
+ * Records every governed call (tools/call, prompts/get, resources/read) in the audit log and metrics.
+ *
+ * Two stages from one factory, because a decision and an outcome are recorded at different moments:
+ * - `record` (outermost) writes the line for a refused call (denied, rate-limited, held, over the cap,
+ *   unknown tool…) and, for a forwarded call, the outcome line (`result`) once the backend answered;
+ * - `record_decision` (just before forward) writes the `call` line with decision `allowed` before the call
+ *   is forwarded, so a crash while the backend works can never leave an allowed call unrecorded.
+ * Both lines are written before the response reaches the agent. If the audit log cannot be written the
+ * call fails closed: an unrecorded call is never forwarded, and an unrecorded result is never returned.
+ */
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { AuditDecision, AuditEvent } from '../../audit/record.js';
+import { BackendRpcError } from '../../backends/connection.js';
+import { WireError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import type { GatewayMetrics } from '../../metrics/metrics.js';
+import { namedStage, type Stage } from '../../pipeline/compose.js';
+import type { RequestContext } from '../../pipeline/context.js';
+
+const GOVERNED = new Set(['tools/call', 'prompts/get', 'resources/read']);
+
+const DECISION_OF_REASON: Partial<Record<string, AuditDecision>> = {
+  forbidden: 'denied',
+  rate_limited: 'rate_limited',
+  approval_pending: 'held',
+  approval_denied: 'denied',
+  approval_expired: 'denied',
+  spend_cap_exceeded: 'spend_capped',
+  unauthenticated: 'denied',
+};
+
+const FORWARDED = Symbol('forwarded');
+type Marked = RequestContext & { [FORWARDED]?: true };
+
+export interface RecordDeps {
+  readonly audit: AuditLog | undefined;
+  readonly metrics: GatewayMetrics | undefined;
+  readonly logger: Logger;
+}
+
+export function recordStages(
+  deps: RecordDeps,
+): { record: Stage<RequestContext>; decision: Stage<RequestContext> } | undefined {
+  const { audit, metrics, logger } = deps;
+  if (!audit && !metrics) return undefined;
+
+  const base = (ctx: RequestContext): AuditEvent => {
+    const t = ctx.target;
+    return {
+      event: 'call',
+      agent: ctx.principal?.agent ?? null,
+      session: ctx.session.id,
+      server: t?.server ?? null,
+      tool: t
+        ? t.kind === 'resource'
+          ? t.uri
+          : t.name
+        : typeof ctx.params['name'] === 'string'
+          ? ctx.params['name']
+          : null,
+      method: ctx.method,
+      request_id: ctx.request.id,
+      args:
+        ctx.method === 'tools/call' || ctx.method === 'prompts/get'
+          ? (ctx.params['arguments'] ?? {})
+          : { uri: ctx.params['uri'] },
+      amount_usd: ctx.decision.amountUsd ?? null,
+      approval_id: ctx.decision.approvalId ?? null,
+    };
+  };
+
+  const write = async (event: AuditEvent): Promise<void> => {
+    if (!audit) return;
+    try {
+      await audit.append(event);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'audit log write failed; the call is refused');
+      throw new WireError(
+        'internal_error',
+        'The gateway could not record this call in its audit log; it was not completed',
+      );
+    }
+  };
+
+  const labels = (ctx: RequestContext) => {
+    const t = ctx.target;
+    if (!t) return { server: 'unknown', tool: 'unknown' };
+    return {
+      server: t.server,
+      tool: t.kind === 'tool' ? t.name : t.kind === 'prompt' ? `prompt:${t.name}` : 'resource',
+    };
+  };
+
+  const record = namedStage<RequestContext>('record', async (ctx, next) => {
+    if (!GOVERNED.has(ctx.method)) return next();
+    let failure: unknown;
+    try {
+      await next();
+    } catch (err) {
+      failure = err;
+    }
+    const forwarded = (ctx as Marked)[FORWARDED] === true;
+    const latencyMs = Date.now() - ctx.startedAt;
+    const wire = failure instanceof WireError ? failure : undefined;
+    const decision: AuditDecision = forwarded
+      ? ctx.decision.decision === 'approved'
+        ? 'approved'
+        : 'allowed'
+      : (ctx.decision.decision ?? (wire ? (DECISION_OF_REASON[wire.reason] ?? 'denied') : 'denied'));
+    const outcome =
+      failure === undefined ? (ctx.result?.['isError'] === true ? 'tool_error' : 'ok') : 'error';
+    const errorCode =
+      failure === undefined
+        ? null
+        : wire
+          ? wire.code
+          : failure instanceof BackendRpcError
+            ? failure.error.code
+            : -32603;
+    const l = labels(ctx);
+    metrics?.requests.inc({ ...l, decision });
+    metrics?.duration.observe(l, latencyMs / 1000);
+    if (decision === 'rate_limited' && wire?.data?.['scope'])
+      metrics?.rateLimited.inc({ scope: String(wire.data['scope']) });
+    // Spend is what was sent to a backend with an amount, caps or not.
+    if (forwarded && ctx.sent && ctx.decision.amountUsd) {
+      metrics?.spend.inc(
+        { agent: metrics.agentLabel(ctx.principal?.agent ?? 'anonymous') },
+        ctx.decision.amountUsd,
+      );
+    }
+    await write({
+      ...base(ctx),
+      event: forwarded ? 'result' : 'call',
+      decision,
+      reason: ctx.decision.reason ?? (wire && !forwarded ? wire.message : null),
+      outcome,
+      error_code: errorCode,
+      latency_ms: latencyMs,
+    });
+    if (failure !== undefined) throw failure;
+  });
+
+  const decisionStage = namedStage<RequestContext>('record_decision', async (ctx, next) => {
+    if (!GOVERNED.has(ctx.method)) return next();
+    await write({
+      ...base(ctx),
+      decision: ctx.decision.decision === 'approved' ? 'approved' : 'allowed',
+      reason: ctx.decision.reason ?? null,
+    });
+    (ctx as Marked)[FORWARDED] = true;
+    await next();
+  });
+
+  return { record, decision: decisionStage };
+}
