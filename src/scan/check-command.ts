@@ -1,0 +1,132 @@
+/**
+ * Checks of a stdio server's command line: shells and download-and-run (MCP-EXEC-*), unpinned
+ * packages (MCP-SUP-001), over-broad filesystem roots and credential paths (MCP-FS-*), and whether
+ * mcp-guard sits in front of it (MCP-GW-001).
+ */
+import { hasShellSyntax, programName, shellScript } from './argv.js';
+import { containerRun } from './check-docker.js';
+import type { Issue } from './issue.js';
+import { broadRoot, isSensitivePath } from './paths.js';
+import { packageRun, pinOf } from './runners.js';
+import type { ServerEntry } from './types.js';
+import { isWrappedByGateway } from './wrapper.js';
+
+const DOWNLOAD = /\b(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b/i;
+const RUN_DOWNLOADED =
+  /\|\s*(?:sudo\s+)?(?:ba|z|da|k)?sh\b|\|\s*(?:python[0-9.]*|node|perl|ruby|php)\b|\|\s*(?:iex|invoke-expression)\b|\b(?:iex|invoke-expression)\b|<\(\s*(?:curl|wget)|\$\(\s*(?:curl|wget)|`\s*(?:curl|wget)/i;
+const DESTRUCTIVE =
+  /\brm\s+-[a-z]*(?:rf|fr)[a-z]*\b|\brm\s+-[a-z]*r[a-z]*\s+-[a-z]*f|\bchmod\s+(?:-R\s+)?(?:777|a\+rwx)\b|\bmkfs\b|\bdd\s+if=/i;
+const PRIVILEGE = /(?:^|[\s;&|(])(?:sudo|doas|runas)\s/i;
+
+/** Env variables that load code into the server before it runs. */
+function injectsCode(name: string, value: string): boolean {
+  const n = name.toUpperCase();
+  if (['LD_PRELOAD', 'LD_AUDIT', 'DYLD_INSERT_LIBRARIES', 'BASH_ENV', 'ENV', 'PERL5OPT'].includes(n)) {
+    return value.trim() !== '';
+  }
+  if (n === 'NODE_OPTIONS')
+    return /(?:^|\s)(?:--require|-r|--import|--loader|--experimental-loader)\b/.test(value);
+  if (n === 'RUBYOPT') return /(?:^|\s)-r/.test(value);
+  if (n === 'JAVA_TOOL_OPTIONS' || n === '_JAVA_OPTIONS') return value.includes('-javaagent');
+  return false;
+}
+
+const FILESYSTEM_SERVER =
+  /(?:^|\/)(?:@modelcontextprotocol\/)?(?:mcp-)?server-filesystem(?:@|$)|^mcp-server-filesystem$/;
+
+const shorten = (s: string) => (s.length > 120 ? `${s.slice(0, 117)}…` : s);
+
+/** Checks a stdio server. `argv` is the effective command line (shell wrappers unwrapped). */
+export function checkCommand(entry: ServerEntry, argv: readonly string[], home: string): Issue[] {
+  if (entry.command === undefined) return [];
+  const issues: Issue[] = [];
+  const original = [entry.command, ...entry.args];
+  const text = original.join(' ');
+  const script = shellScript(original);
+
+  if (DOWNLOAD.test(text) && RUN_DOWNLOADED.test(text)) {
+    issues.push({
+      rule: 'MCP-EXEC-002',
+      message: `downloads code and runs it: ${shorten(text)}`,
+      subject: 'command',
+    });
+  } else if (script?.encoded) {
+    issues.push({
+      rule: 'MCP-EXEC-001',
+      message: `${script.shell} runs an encoded (base64) command that cannot be reviewed`,
+      subject: 'command',
+    });
+  } else if (script && hasShellSyntax(script.script)) {
+    issues.push({
+      rule: 'MCP-EXEC-001',
+      message: `${script.shell} runs an inline script: ${shorten(script.script)}`,
+      subject: 'command',
+    });
+  }
+
+  const first = programName(entry.command);
+  if (
+    first === 'sudo' ||
+    first === 'doas' ||
+    PRIVILEGE.test(script?.script ?? '') ||
+    DESTRUCTIVE.test(text)
+  ) {
+    issues.push({ rule: 'MCP-EXEC-003', message: `dangerous command: ${shorten(text)}`, subject: 'command' });
+  }
+
+  for (const [name, value] of Object.entries(entry.env)) {
+    if (injectsCode(name, value)) {
+      issues.push({
+        rule: 'MCP-EXEC-004',
+        message: `env ${name} loads code into the server: ${shorten(value)}`,
+        subject: `env.${name}`,
+      });
+    }
+  }
+
+  const run = packageRun(argv);
+  if (run) {
+    const pin = pinOf(run);
+    if (!pin.pinned) {
+      issues.push({
+        rule: 'MCP-SUP-001',
+        message: `${run.runner} starts ${pin.name} with ${pin.why}: every start runs whatever the registry serves`,
+        subject: pin.name,
+      });
+    }
+  }
+
+  const isContainer = containerRun(argv) !== undefined;
+  const program = argv[0] === undefined ? '' : programName(argv[0]);
+  const fsAt = argv.findIndex((a, i) => FILESYSTEM_SERVER.test(i === 0 ? programName(a) : a));
+  if (fsAt >= 0 && !isContainer) {
+    for (const arg of argv.slice(fsAt + 1)) {
+      if (arg.startsWith('-')) continue;
+      const what = broadRoot(arg, home);
+      if (what) {
+        issues.push({
+          rule: 'MCP-FS-001',
+          message: `filesystem server is given ${arg} (${what})`,
+          subject: arg,
+        });
+      }
+    }
+  }
+  if (!isContainer) {
+    for (const arg of argv.slice(1)) {
+      const value = arg.includes('=') && arg.startsWith('-') ? arg.slice(arg.indexOf('=') + 1) : arg;
+      if (isSensitivePath(value)) {
+        issues.push({ rule: 'MCP-FS-002', message: `argument ${arg} points at credentials`, subject: arg });
+      }
+    }
+  }
+
+  if (!isWrappedByGateway(argv)) {
+    issues.push({
+      rule: 'MCP-GW-001',
+      message: `stdio server started directly (${program || entry.command}), not through mcp-guard serve`,
+      subject: 'wrapper',
+    });
+  }
+  return issues;
+}

@@ -1,0 +1,141 @@
+/**
+ * MCP-SEC-001/002/003: secrets written into a server entry instead of referenced from the
+ * environment. Returns the raw secret values too, so every message about the entry can mask them.
+ */
+import type { Issue } from './issue.js';
+import {
+  credentialOf,
+  displayUrl,
+  findToken,
+  isLiteralSecret,
+  isPlaceholder,
+  isReference,
+  maskSecret,
+  namesSecret,
+} from './secrets.js';
+import type { ServerEntry } from './types.js';
+
+interface Source {
+  readonly where: string;
+  readonly subject: string;
+  readonly value: string;
+}
+
+const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s"'<>]+/gi;
+const QUERY_SECRET = /^(?:key|sig|signature|code|apikey|api_key|access_token|token)$/i;
+const LOOKS_LIKE_PATH = /^(?:~|\.{1,2})?[\\/]|^[A-Za-z]:[\\/]/;
+
+/** How a URL's location reads in a message. */
+function urlPlace(source: Source): string {
+  return source.subject === 'url' ? 'the server URL' : `a URL in ${source.where}`;
+}
+
+function sourcesOf(entry: ServerEntry): Source[] {
+  const out: Source[] = [];
+  if (entry.command !== undefined)
+    out.push({ where: 'the command', subject: 'command', value: entry.command });
+  for (const [i, value] of entry.args.entries())
+    out.push({ where: `argument ${i + 1}`, subject: `args.${i}`, value });
+  for (const [k, value] of Object.entries(entry.env))
+    out.push({ where: `env ${k}`, subject: `env.${k}`, value });
+  for (const [k, value] of Object.entries(entry.headers)) {
+    out.push({ where: `header ${k}`, subject: `headers.${k.toLowerCase()}`, value });
+  }
+  if (entry.url !== undefined) out.push({ where: 'the URL', subject: 'url', value: entry.url });
+  for (const f of entry.secretFields) out.push({ where: f.where, subject: f.where, value: f.value });
+  return out;
+}
+
+/** Named secrets inside one argument: `--api-key=…`, `API_KEY=…` (docker -e), `Authorization: Bearer …`. */
+function namedInArgument(arg: string, next: string | undefined): Array<{ name: string; value: string }> {
+  const flag = /^(--?[A-Za-z][\w.-]*)=(.*)$/s.exec(arg);
+  if (flag)
+    return namesSecret(flag[1] as string) ? [{ name: flag[1] as string, value: flag[2] as string }] : [];
+  if (/^--?[A-Za-z][\w.-]*$/.test(arg) && next !== undefined && !next.startsWith('-') && namesSecret(arg)) {
+    return [{ name: arg, value: next }];
+  }
+  const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(arg);
+  if (assignment && namesSecret(assignment[1] as string)) {
+    return [{ name: assignment[1] as string, value: assignment[2] as string }];
+  }
+  const header = /^([A-Za-z][\w-]*):\s*(.+)$/s.exec(arg);
+  if (header && !arg.includes('://') && namesSecret(header[1] as string)) {
+    return [{ name: header[1] as string, value: credentialOf(header[2] as string) }];
+  }
+  return [];
+}
+
+/** Finds inline secrets in a server entry; `secrets` lists every raw secret value seen, for masking. */
+export function checkSecrets(entry: ServerEntry): { issues: Issue[]; secrets: string[] } {
+  const issues: Issue[] = [];
+  const secrets: string[] = [];
+  const sources = sourcesOf(entry);
+
+  for (const source of sources) {
+    const token = findToken(source.value);
+    if (token) {
+      secrets.push(token.value);
+      issues.push({
+        rule: 'MCP-SEC-001',
+        message: `${token.name} written inline in ${source.where}: ${maskSecret(token.value)}`,
+        subject: source.subject,
+      });
+    }
+    for (const match of source.value.matchAll(URL_IN_TEXT)) {
+      let url: URL;
+      try {
+        url = new URL(match[0]);
+      } catch {
+        continue;
+      }
+      const password = decodeURIComponent(url.password);
+      if (password && !isReference(password) && !isPlaceholder(password)) {
+        secrets.push(password, url.password);
+        issues.push({
+          rule: 'MCP-SEC-003',
+          message: `password in ${urlPlace(source)}: ${displayUrl(match[0])}`,
+          subject: `${source.subject}.userinfo`,
+        });
+      }
+      for (const [key, value] of url.searchParams) {
+        if (!(namesSecret(key) || QUERY_SECRET.test(key)) || !isLiteralSecret(value)) continue;
+        if (token && value.includes(token.value)) continue;
+        secrets.push(value);
+        issues.push({
+          rule: 'MCP-SEC-003',
+          message: `credential in the query string (${key}) of ${urlPlace(source)}: ${displayUrl(match[0])}`,
+          subject: `${source.subject}.query.${key}`,
+        });
+      }
+    }
+  }
+
+  const generic = (name: string, value: string, where: string, subject: string) => {
+    const credential = credentialOf(value);
+    if (
+      !isLiteralSecret(credential) ||
+      LOOKS_LIKE_PATH.test(credential) ||
+      /^[a-z]+:\/\//i.test(credential)
+    ) {
+      return;
+    }
+    if (findToken(credential)) return; // already reported as a known format
+    secrets.push(credential);
+    issues.push({
+      rule: 'MCP-SEC-002',
+      message: `secret written inline in ${where} (${name}): ${maskSecret(credential)}`,
+      subject,
+    });
+  };
+  for (const [k, v] of Object.entries(entry.env)) if (namesSecret(k)) generic(k, v, 'env', `env.${k}`);
+  for (const [k, v] of Object.entries(entry.headers)) {
+    if (namesSecret(k)) generic(k, v, 'a header', `headers.${k.toLowerCase()}`);
+  }
+  for (const f of entry.secretFields) generic(f.where, f.value, 'the config', f.where);
+  entry.args.forEach((arg, i) => {
+    for (const { name, value } of namedInArgument(arg, entry.args[i + 1])) {
+      generic(name, value, `argument ${i + 1}`, `args.${i}`);
+    }
+  });
+  return { issues, secrets };
+}

@@ -1,0 +1,18 @@
+/**
+ * Invisible and direction-changing characters (Trojan Source, ASCII smuggling with Unicode tag
+ * characters). They are findings in a config (MCP-NAME-002) and must never reach a terminal or a code
+ * scanning page as they are, where a right-to-left override would reorder what the reader sees.
+ */
+export const HIDDEN =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: finding control characters is the point.
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF]|[\u{E0000}-\u{E007F}]/gu;
+
+/** `U+202E` for a character. */
+export function codePoint(c: string): string {
+  return `U+${(c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/** The text with every hidden character shown as `<U+XXXX>`. */
+export function visible(text: string): string {
+  return text.replace(HIDDEN, (c) => `<${codePoint(c)}>`);
+}

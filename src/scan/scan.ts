@@ -1,0 +1,98 @@
+/**
+ * `mcp-guard scan`, the library part: discover config files, read and parse them, check every server
+ * entry. Static: nothing it reads is started or contacted. A file that cannot be read or parsed becomes
+ * a finding or a warning, never an exception.
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { checkEntry, checkFileFlags, type FindingPlace, fileFinding } from './check-entry.js';
+import type { HomeEnvironment } from './clients.js';
+import { discover } from './discover.js';
+import { extractServers } from './extract.js';
+import { parseConfig } from './parse.js';
+import { readConfigText } from './read-config.js';
+import { type ConfigCandidate, type ScanFinding, type ScanResult, SEVERITY_RANK } from './types.js';
+
+export interface ScanOptions {
+  /** Files or folders to scan, relative to `cwd` or absolute. */
+  readonly paths: readonly string[];
+  /** The folder reported paths are relative to (the repository root in CI). */
+  readonly cwd: string;
+  /** Where the clients' user configs live; undefined scans only `paths` (`--no-home`). */
+  readonly home?: HomeEnvironment;
+}
+
+const READ_CONCURRENCY = 32;
+
+/** The home environment of this process: os.homedir(), process.platform and the client env variables. */
+export function currentHomeEnvironment(env: NodeJS.ProcessEnv = process.env): HomeEnvironment {
+  return {
+    home: os.homedir(),
+    platform: process.platform,
+    env,
+    systemRoot: process.platform === 'win32' ? (env['SystemDrive'] ?? 'C:') + path.sep : path.sep,
+  };
+}
+
+/** How a file is shown: relative to `cwd` (posix separators) when inside it, else absolute. */
+export function displayPath(file: string, cwd: string): string {
+  const rel = path.relative(cwd, file);
+  if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) return file;
+  return rel.split(path.sep).join('/');
+}
+
+/** Scans the given paths (findings sorted by file, line, server, then most severe first) (and the clients' home configs when `home` is set). */
+export async function scan(options: ScanOptions): Promise<ScanResult> {
+  const absolute = options.paths.map((p) => path.resolve(options.cwd, p));
+  const { candidates, warnings } = await discover(absolute, options.home);
+  const homeDir = options.home?.home ?? os.homedir();
+  const findings: ScanFinding[] = [];
+  let files = 0;
+  for (let i = 0; i < candidates.length; i += READ_CONCURRENCY) {
+    const batch = candidates.slice(i, i + READ_CONCURRENCY);
+    const results = await Promise.all(batch.map((c) => scanFile(c, options.cwd, homeDir, warnings)));
+    for (const r of results) {
+      if (r === undefined) continue;
+      files++;
+      findings.push(...r);
+    }
+  }
+  findings.sort(
+    (a, b) =>
+      a.file.localeCompare(b.file) ||
+      a.line - b.line ||
+      (a.server ?? '').localeCompare(b.server ?? '') ||
+      SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+      a.rule.localeCompare(b.rule) ||
+      a.subject.localeCompare(b.subject),
+  );
+  const count = (s: string) => findings.filter((f) => f.severity === s).length;
+  return {
+    findings,
+    summary: { high: count('high'), medium: count('medium'), low: count('low'), files },
+    warnings,
+    root: options.cwd,
+  };
+}
+
+/** The findings of one file, or undefined when it turned out not to be a config (a warning instead). */
+async function scanFile(
+  candidate: ConfigCandidate,
+  cwd: string,
+  home: string,
+  warnings: string[],
+): Promise<ScanFinding[] | undefined> {
+  const place: FindingPlace = { file: displayPath(candidate.path, cwd), client: candidate.client };
+  const read = await readConfigText(candidate.path);
+  if (!read.ok) {
+    if (!read.finding) {
+      warnings.push(`skipped ${place.file}: ${read.message}`);
+      return undefined;
+    }
+    return [fileFinding('MCP-CFG-002', place, 1, read.message)];
+  }
+  const parsed = parseConfig(read.text, candidate.format);
+  if (!parsed.ok) return [fileFinding('MCP-CFG-001', place, parsed.line, parsed.message)];
+  const { servers, flags } = extractServers(candidate.client, parsed.config);
+  return [...servers.flatMap((s) => checkEntry(s, place, home)), ...checkFileFlags(flags, place)];
+}

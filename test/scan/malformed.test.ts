@@ -1,0 +1,152 @@
+/**
+ * Bad input never crashes the scan: broken syntax is a finding with the parser's line; binary, huge and
+ * unreadable files are findings; FIFOs, dangling links, symlink loops and unlistable folders are
+ * warnings; node_modules and .git are not walked.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_CONFIG_BYTES } from '../../src/scan/read-config.js';
+import { scan } from '../../src/scan/scan.js';
+import { compact, FIXTURES, tempDir } from './helpers.js';
+
+// Root reads files and lists folders whatever their mode, so permission cases can only be asserted
+// for other users. Everything else in these tests runs for root too.
+const isRoot = process.getuid?.() === 0;
+const server = JSON.stringify({ mcpServers: { s: { command: 'mcp-guard', args: ['serve'] } } });
+
+describe('syntax errors (test/fixtures/scan/broken)', () => {
+  it('are low findings at the line the parser names, for JSON, TOML and YAML', async () => {
+    const result = await scan({ paths: ['.'], cwd: path.join(FIXTURES, 'broken') });
+    expect(compact(result.findings)).toEqual([
+      '.codex/config.toml:4 (file) MCP-CFG-001',
+      '.continue/config.yaml:4 (file) MCP-CFG-001',
+      '.mcp.json:4 (file) MCP-CFG-001',
+    ]);
+    expect(result.findings.map((f) => f.message)).toEqual([
+      'invalid TOML at line 4: expected comma or end of structure',
+      'invalid YAML at line 4: Sequence item without - indicator',
+      'invalid JSON at line 4: CommaExpected',
+    ]);
+    expect(result.findings.every((f) => f.severity === 'low')).toBe(true);
+  });
+});
+
+describe('files and folders that are not readable text', () => {
+  let dir: string;
+  let outside: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    const make = (rel: string, content: string | Buffer) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), content);
+    };
+    make('binary/.mcp.json', Buffer.from([0x7b, 0x00, 0x01, 0x02, 0xff, 0xfe, 0x00, 0x7d]));
+    make('latin1/.mcp.json', Buffer.from('{"mcpServers": {"caf\xe9": {}}}', 'latin1'));
+    make('utf16/.mcp.json', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(server, 'utf16le')]));
+    make('bom/.mcp.json', `\ufeff${server}`);
+    make('empty/.mcp.json', '');
+    // 50 MB, sparse: created in no time and never read into memory by the scan.
+    mkdirSync(path.join(dir, 'huge'), { recursive: true });
+    closeSync(openSync(path.join(dir, 'huge', '.mcp.json'), 'w'));
+    execFileSync('truncate', ['-s', '50M', path.join(dir, 'huge', '.mcp.json')]);
+    make('denied/.mcp.json', server);
+    chmodSync(path.join(dir, 'denied', '.mcp.json'), 0o000);
+    make('locked/inner/.mcp.json', server);
+    chmodSync(path.join(dir, 'locked'), 0o000);
+    // A FIFO named like a config must not block the scan on open().
+    mkdirSync(path.join(dir, 'fifo'));
+    execFileSync('mkfifo', [path.join(dir, 'fifo', '.mcp.json')]);
+    mkdirSync(path.join(dir, 'dangling'));
+    symlinkSync(path.join(dir, 'nowhere.json'), path.join(dir, 'dangling', '.mcp.json'));
+    // A folder that links to its parent: walking it would never end.
+    mkdirSync(path.join(dir, 'loop'));
+    symlinkSync(path.join(dir, 'loop'), path.join(dir, 'loop', 'again'));
+    make('loop/.mcp.json', server);
+    // A committed link to a file outside the tree (a CI runner's credentials) is not read; a link
+    // inside the tree is.
+    outside = tempDir('mcp-guard-outside-');
+    writeFileSync(path.join(outside, 'creds.json'), server);
+    mkdirSync(path.join(dir, 'escape'));
+    symlinkSync(path.join(outside, 'creds.json'), path.join(dir, 'escape', '.mcp.json'));
+    make('inside/real.json', JSON.stringify({ mcpServers: { linked: { command: 'node' } } }));
+    symlinkSync(path.join(dir, 'inside', 'real.json'), path.join(dir, 'inside', '.mcp.json'));
+    // A folder named like a config.
+    mkdirSync(path.join(dir, 'folder', 'mcp.json'), { recursive: true });
+    // Not walked: dependencies and VCS internals.
+    make('node_modules/pkg/.mcp.json', '{ not json');
+    make('.git/mcp.json', '{ not json');
+    make('sub/node_modules/x/mcp.json', '{ not json');
+  });
+
+  afterAll(() => {
+    chmodSync(path.join(dir, 'locked'), 0o755);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('turns each into a finding or a warning and finishes', async () => {
+    const result = await scan({ paths: ['.'], cwd: dir });
+    const byFile = Object.fromEntries(result.findings.map((f) => [f.file, `${f.rule} ${f.message}`]));
+    expect(byFile['binary/.mcp.json']).toBe('MCP-CFG-002 file is binary (NUL bytes), not a text config');
+    expect(byFile['latin1/.mcp.json']).toBe('MCP-CFG-002 file is not valid UTF-8 text');
+    expect(byFile['huge/.mcp.json']).toBe(
+      'MCP-CFG-002 file is 50.0 MB, over the 5 MB limit for a config; not read',
+    );
+    expect(byFile['empty/.mcp.json']).toBe('MCP-CFG-001 invalid JSON at line 1: ValueExpected');
+    // UTF-16 and a UTF-8 byte-order mark are read like plain UTF-8: the wrapped server is clean.
+    expect(byFile['utf16/.mcp.json']).toBeUndefined();
+    expect(byFile['bom/.mcp.json']).toBeUndefined();
+    expect(result.summary.files).toBeGreaterThanOrEqual(7);
+    expect(MAX_CONFIG_BYTES).toBe(5 * 1024 * 1024);
+
+    expect(result.warnings).toEqual(
+      expect.arrayContaining([
+        `skipped ${path.join(dir, 'fifo', '.mcp.json')}: not a regular file`,
+        'skipped dangling/.mcp.json: no such file or folder',
+      ]),
+    );
+    expect(result.warnings).toContain(
+      `skipped ${path.join(dir, 'escape', '.mcp.json')}: symbolic link that leaves ${realpathSync(dir)}`,
+    );
+    expect(result.findings.some((f) => f.file.startsWith('escape/'))).toBe(false);
+    expect(compact(result.findings)).toContain('inside/.mcp.json:1 linked MCP-GW-001');
+    // The symlinked folder is not followed: loop/.mcp.json is read once, loop/again/… never.
+    expect(result.findings.some((f) => f.file.startsWith('loop/again'))).toBe(false);
+    expect(result.findings.some((f) => f.file.startsWith('folder/'))).toBe(false);
+    // node_modules and .git are skipped at any depth.
+    expect(result.findings.some((f) => /node_modules|\.git\//.test(f.file))).toBe(false);
+  });
+
+  it('reports a file it may not read as a finding, and a folder it may not list as a warning', async (ctx) => {
+    const result = await scan({ paths: ['.'], cwd: dir });
+    if (isRoot) {
+      // As root both are readable: the scan sees the (clean) wrapped server and says nothing.
+      expect(result.findings.some((f) => f.file === 'denied/.mcp.json')).toBe(false);
+      expect(result.warnings.some((w) => w.includes('locked'))).toBe(false);
+      ctx.annotate('running as root: permission errors cannot happen, only the root behaviour was checked');
+      return;
+    }
+    const denied = result.findings.find((f) => f.file === 'denied/.mcp.json');
+    expect(`${denied?.rule} ${denied?.message}`).toBe('MCP-CFG-002 permission denied');
+    expect(result.warnings).toContain(`cannot list ${path.join(dir, 'locked')}: permission denied`);
+  });
+
+  it('scans a file given directly even when its name is unknown, by its extension', async () => {
+    writeFileSync(path.join(dir, 'servers.toml'), '[mcp_servers.x]\ncommand = "node"\n');
+    writeFileSync(path.join(dir, 'servers.yaml'), 'mcpServers:\n  x:\n    command: node\n');
+    const result = await scan({ paths: ['servers.toml', 'servers.yaml'], cwd: dir });
+    expect(compact(result.findings)).toEqual(['servers.toml:1 x MCP-GW-001', 'servers.yaml:2 x MCP-GW-001']);
+  });
+});

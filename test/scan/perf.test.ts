@@ -1,0 +1,77 @@
+/**
+ * Definition of done: `mcp-guard scan --no-home path/` on a repo with 1,000 config files finishes in
+ * under 2 s. The tree is generated in a temp folder (a mix of clients and formats, plus node_modules
+ * and .git noise that must be skipped); only the scan call is timed.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { scan } from '../../src/scan/scan.js';
+import { tempDir } from './helpers.js';
+
+const FILES = 1000;
+let dir: string;
+
+const json = (i: number) =>
+  `${JSON.stringify(
+    {
+      mcpServers: {
+        [`fs-${i}`]: { command: 'npx', args: ['-y', '@modelcontextprotocol/server-filesystem', `/srv/${i}`] },
+        [`api-${i}`]: {
+          type: 'http',
+          url: `https://api${i}.example.com/mcp`,
+          headers: { authorization: 'Bearer ${T}' },
+        },
+        [`guarded-${i}`]: {
+          command: 'mcp-guard',
+          args: ['serve', '--config', 'g.yaml'],
+          env: { API_KEY: `k${i}-abcdefgh12345` },
+        },
+      },
+    },
+    null,
+    2,
+  )}\n`;
+const toml = (i: number) =>
+  `[mcp_servers.s${i}]\ncommand = "uvx"\nargs = ["mcp-server-${i}"]\n\n[mcp_servers.r${i}]\nurl = "http://r${i}.example.com/mcp"\n`;
+const yaml = (i: number) =>
+  `mcpServers:\n  - name: s${i}\n    command: docker\n    args: [run, -i, --rm, mcp/s${i}]\n`;
+const LAYOUTS: Array<[string, (i: number) => string]> = [
+  ['.mcp.json', json],
+  ['.cursor/mcp.json', json],
+  ['.vscode/mcp.json', (i) => json(i).replace('"mcpServers"', '"servers"')],
+  ['.codex/config.toml', toml],
+  ['.continue/mcpServers/s.yaml', yaml],
+];
+
+beforeAll(() => {
+  dir = tempDir('mcp-guard-scan-perf-');
+  for (let i = 0; i < FILES; i++) {
+    const [file, content] = LAYOUTS[i % LAYOUTS.length] as [string, (i: number) => string];
+    const target = path.join(dir, `pkg-${Math.floor(i / 50)}`, `app-${i}`, file);
+    mkdirSync(path.dirname(target), { recursive: true });
+    writeFileSync(target, content(i));
+    if (i % 100 === 0) {
+      // Noise the walk must skip.
+      mkdirSync(path.join(dir, `pkg-${i}`, 'node_modules', 'dep'), { recursive: true });
+      writeFileSync(path.join(dir, `pkg-${i}`, 'node_modules', 'dep', '.mcp.json'), json(i));
+    }
+  }
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it(`scans ${FILES} config files in under 2 s`, async () => {
+  const started = performance.now();
+  const result = await scan({ paths: ['.'], cwd: dir });
+  const ms = performance.now() - started;
+  console.log(
+    `scan of ${result.summary.files} config files: ${ms.toFixed(0)} ms, ${result.findings.length} findings`,
+  );
+  expect(result.summary.files).toBe(FILES);
+  expect(result.findings.length).toBeGreaterThan(FILES);
+  expect(result.findings.some((f) => f.file.includes('node_modules'))).toBe(false);
+  expect(ms).toBeLessThan(2000);
+});
