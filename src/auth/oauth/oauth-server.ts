@@ -1,0 +1,688 @@
+/**
+ * The built-in OAuth 2.1 authorization server (`auth.mode: oauth2`): RFC 8414 metadata, authorization
+ * code with PKCE (S256 only), exact redirect-URI matching, single-use short-lived codes and `state`,
+ * refresh tokens with rotation, Dynamic Client Registration (https or loopback redirect URIs only) and
+ * the device authorization grant (RFC 8628). Access tokens are ES256 JWTs whose audience is this gateway.
+ *
+ * Every piece of state — clients, pending consents, codes, device codes, refresh tokens and the signing
+ * key — lives in the state store (single-use items are taken atomically), so a restart or a second
+ * replica on the same store continues any flow.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  type CryptoKey,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  importPKCS8,
+  type JWK,
+  SignJWT,
+} from 'jose';
+import type { OAuth2Config, OAuthClientConfig } from '../../config/types.js';
+import type { Logger } from '../../core/logger.js';
+import type { RouteHandler } from '../../server/http-server.js';
+import type { StateStore } from '../../stores/state-store.js';
+import { AuthFailureLimiter } from '../failure-limiter.js';
+import { JwtVerifier } from '../jwt.js';
+import { basicCredentials, json, oauthError, readForm, readJson, redirect } from './http-utils.js';
+import { consentPage, devicePage, sendPage } from './pages.js';
+import { isValidChallenge, isValidVerifier, verifierMatches } from './pkce.js';
+
+const NS = {
+  keys: 'oauth_keys',
+  client: 'oauth_client',
+  pending: 'oauth_pending',
+  state: 'oauth_state',
+  code: 'oauth_code',
+  refresh: 'oauth_refresh',
+  device: 'oauth_device',
+  deviceDecision: 'oauth_device_decision',
+  devicePoll: 'oauth_device_poll',
+  userCode: 'oauth_user_code',
+} as const;
+
+const PENDING_TTL_MS = 10 * 60_000;
+const STATE_TTL_MS = 10 * 60_000;
+const DEVICE_INTERVAL_S = 5;
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const USER_CODE_ALPHABET = 'BCDFGHJKLMNPQRSTVWXZ';
+
+interface Client {
+  readonly clientId: string;
+  readonly clientSecretSha256?: string;
+  readonly redirectUris: readonly string[];
+  readonly name: string;
+}
+
+interface PendingAuthorization {
+  readonly clientId: string;
+  readonly redirectUri: string;
+  readonly state: string;
+  readonly codeChallenge: string;
+  readonly scope: string;
+  readonly csrf: string;
+}
+
+interface Grant {
+  readonly clientId: string;
+  readonly user: string;
+  readonly scope: string;
+}
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** Redirect URIs for a client: https anywhere, http only on loopback (RFC 8252 native apps); never a fragment or wildcard. */
+export function acceptableRedirectUri(uri: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return false;
+  }
+  if (url.hash || uri.includes('*') || url.username || url.password) return false;
+  if (url.protocol === 'https:') return true;
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+export interface OAuthServerOptions {
+  readonly config: OAuth2Config;
+  readonly store: StateStore;
+  /** The issuer URL (no trailing slash), e.g. http://127.0.0.1:8080. */
+  readonly issuer: string;
+  /** The protected resource (RFC 8707) tokens are for: `<issuer>/mcp`. */
+  readonly resource: string;
+  readonly logger: Logger;
+  readonly authFailuresPerMinute: number;
+}
+
+export class OAuthServer {
+  readonly issuer: string;
+  readonly resource: string;
+  private readonly config: OAuth2Config;
+  private readonly store: StateStore;
+  private readonly logger: Logger;
+  private readonly limiter: AuthFailureLimiter;
+  private readonly configClients: Map<string, OAuthClientConfig>;
+
+  private constructor(
+    options: OAuthServerOptions,
+    private readonly signingKey: CryptoKey | Uint8Array,
+    private readonly publicJwk: JWK,
+  ) {
+    this.issuer = options.issuer;
+    this.resource = options.resource;
+    this.config = options.config;
+    this.store = options.store;
+    this.logger = options.logger;
+    this.limiter = new AuthFailureLimiter(options.authFailuresPerMinute);
+    this.configClients = new Map(options.config.clients.map((c) => [c.clientId, c]));
+  }
+
+  /** Loads (or creates, once for all replicas) the signing key and returns a ready server. */
+  static async open(options: OAuthServerOptions): Promise<OAuthServer> {
+    let privateJwk: JWK;
+    if (options.config.signingKeyFile) {
+      const key = await importPKCS8(readFileSync(options.config.signingKeyFile, 'utf8'), 'ES256', {
+        extractable: true,
+      });
+      privateJwk = { ...(await exportJWK(key)), kid: 'file' };
+    } else {
+      let stored = await options.store.kvGet(NS.keys, 'signing');
+      if (!stored) {
+        const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+        const jwk = { ...(await exportJWK(privateKey)), kid: random(8) };
+        // First writer wins: replicas starting together agree on one key.
+        await options.store.kvPut(NS.keys, 'signing', JSON.stringify(jwk), { ifAbsent: true });
+        stored = await options.store.kvGet(NS.keys, 'signing');
+      }
+      privateJwk = JSON.parse(stored as string) as JWK;
+    }
+    const signingKey = (await importJWK(privateJwk, 'ES256')) as CryptoKey;
+    const { d: _private, ...publicPart } = privateJwk;
+    return new OAuthServer(options, signingKey, { ...publicPart, alg: 'ES256', use: 'sig' });
+  }
+
+  /** The resource server's view: verifies this server's access tokens (issuer, audience, expiry). */
+  verifier(): JwtVerifier {
+    return new JwtVerifier(
+      {
+        algorithms: ['ES256'],
+        issuer: this.issuer,
+        audience: [this.resource],
+        agentClaim: 'sub',
+        clockToleranceMs: 30_000,
+        requiredScopes: [],
+      },
+      { keySet: createLocalJWKSet({ keys: [this.publicJwk] }), via: 'oauth2' },
+    );
+  }
+
+  /** RFC 8414 metadata. */
+  metadata(): Record<string, unknown> {
+    const i = this.issuer;
+    return {
+      issuer: i,
+      authorization_endpoint: `${i}/authorize`,
+      token_endpoint: `${i}/token`,
+      ...(this.config.dynamicRegistration ? { registration_endpoint: `${i}/register` } : {}),
+      device_authorization_endpoint: `${i}/device_authorization`,
+      jwks_uri: `${i}/jwks.json`,
+      response_types_supported: ['code'],
+      response_modes_supported: ['query'],
+      grant_types_supported: ['authorization_code', 'refresh_token', DEVICE_GRANT],
+      code_challenge_methods_supported: ['S256'],
+      token_endpoint_auth_methods_supported: ['none', 'client_secret_basic', 'client_secret_post'],
+      scopes_supported: this.config.scopes,
+      authorization_response_iss_parameter_supported: true,
+    };
+  }
+
+  routes(): Map<string, RouteHandler> {
+    return new Map<string, RouteHandler>([
+      ['/.well-known/oauth-authorization-server', (_req, res) => json(res, 200, this.metadata())],
+      ['/jwks.json', (_req, res) => json(res, 200, { keys: [this.publicJwk] })],
+      [
+        '/authorize',
+        (req, res, url) =>
+          req.method === 'POST' ? this.authorizeDecision(req, res) : this.authorizeStart(res, url),
+      ],
+      ['/token', (req, res) => this.token(req, res)],
+      ['/register', (req, res) => this.register(req, res)],
+      ['/device_authorization', (req, res) => this.deviceAuthorization(req, res)],
+      [
+        '/device',
+        (req, res, url) =>
+          req.method === 'POST' ? this.deviceDecision(req, res) : this.devicePageStart(res, url),
+      ],
+    ]);
+  }
+
+  // ------------------------------------------------------------------ clients
+
+  private async client(clientId: string): Promise<Client | undefined> {
+    const configured = this.configClients.get(clientId);
+    if (configured) {
+      return {
+        clientId,
+        clientSecretSha256: configured.clientSecretSha256?.toString('hex'),
+        redirectUris: configured.redirectUris,
+        name: configured.name ?? clientId,
+      };
+    }
+    const stored = clientId.length <= 200 ? await this.store.kvGet(NS.client, clientId) : undefined;
+    return stored ? (JSON.parse(stored) as Client) : undefined;
+  }
+
+  private async register(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
+    if (!this.config.dynamicRegistration)
+      return oauthError(res, 403, 'access_denied', 'dynamic client registration is off');
+    const body = await readJson(req);
+    if (!body) return oauthError(res, 400, 'invalid_client_metadata', 'the body must be a JSON object');
+    const uris = body['redirect_uris'];
+    if (
+      !Array.isArray(uris) ||
+      uris.length === 0 ||
+      uris.length > 10 ||
+      !uris.every((u) => typeof u === 'string')
+    ) {
+      return oauthError(res, 400, 'invalid_redirect_uri', 'redirect_uris must be a non-empty list of URLs');
+    }
+    const bad = (uris as string[]).find((u) => !acceptableRedirectUri(u));
+    if (bad)
+      return oauthError(
+        res,
+        400,
+        'invalid_redirect_uri',
+        `redirect URI must be https, or http on a loopback address: ${bad}`,
+      );
+    const method =
+      typeof body['token_endpoint_auth_method'] === 'string' ? body['token_endpoint_auth_method'] : 'none';
+    if (!['none', 'client_secret_basic', 'client_secret_post'].includes(method)) {
+      return oauthError(
+        res,
+        400,
+        'invalid_client_metadata',
+        `token_endpoint_auth_method ${method} is not supported`,
+      );
+    }
+    const clientId = `mcpg_client_${random(12)}`;
+    const secret = method === 'none' ? undefined : random(32);
+    const name = typeof body['client_name'] === 'string' ? body['client_name'].slice(0, 100) : clientId;
+    const client: Client = {
+      clientId,
+      redirectUris: uris as string[],
+      name,
+      ...(secret ? { clientSecretSha256: sha256(secret) } : {}),
+    };
+    await this.store.kvPut(NS.client, clientId, JSON.stringify(client));
+    this.logger.info({ client_id: clientId, name }, 'oauth client registered');
+    json(res, 201, {
+      client_id: clientId,
+      client_id_issued_at: Math.floor(Date.now() / 1000),
+      ...(secret ? { client_secret: secret, client_secret_expires_at: 0 } : {}),
+      client_name: name,
+      redirect_uris: uris,
+      token_endpoint_auth_method: method,
+      grant_types: ['authorization_code', 'refresh_token', DEVICE_GRANT],
+      response_types: ['code'],
+    });
+  }
+
+  /** Authenticates the client at the token endpoint (secret compared as SHA-256 digests, in constant time). */
+  private async authenticateClient(req: IncomingMessage, form: URLSearchParams): Promise<Client | undefined> {
+    const basic = basicCredentials(req);
+    const clientId = basic?.id ?? form.get('client_id') ?? '';
+    const secret = basic?.secret ?? form.get('client_secret') ?? undefined;
+    const client = await this.client(clientId);
+    if (!client) return undefined;
+    if (client.clientSecretSha256 === undefined) return secret === undefined ? client : undefined;
+    return secret !== undefined && safeEqual(sha256(secret), client.clientSecretSha256) ? client : undefined;
+  }
+
+  // ------------------------------------------------------------------ authorization code
+
+  private async authorizeStart(res: ServerResponse, url: URL): Promise<void> {
+    const p = url.searchParams;
+    const client = await this.client(p.get('client_id') ?? '');
+    if (!client)
+      return sendPage(
+        res,
+        400,
+        'Unknown client',
+        '<p>This application is not registered with the gateway.</p>',
+      );
+    const redirectUri = p.get('redirect_uri') ?? '';
+    // Exact match only; on a mismatch nothing is redirected anywhere.
+    if (!client.redirectUris.includes(redirectUri)) {
+      return sendPage(
+        res,
+        400,
+        'Invalid redirect URI',
+        '<p>The redirect URI does not match any registered for this application.</p>',
+      );
+    }
+    const state = p.get('state') ?? '';
+    const fail = (error: string, description: string) =>
+      redirect(res, this.callbackUrl(redirectUri, { error, error_description: description, state }));
+    if (p.get('response_type') !== 'code')
+      return fail('unsupported_response_type', 'response_type must be code');
+    const method = p.get('code_challenge_method');
+    if (method !== 'S256')
+      return fail('invalid_request', 'PKCE with code_challenge_method=S256 is required (plain is refused)');
+    const challenge = p.get('code_challenge') ?? '';
+    if (!isValidChallenge(challenge))
+      return fail('invalid_request', 'code_challenge must be a base64url SHA-256 (43 characters)');
+    // state is optional (PKCE already binds the code to this client's request); when given it is single-use.
+    if (state.length > 512) return fail('invalid_request', 'state is longer than 512 characters');
+    if (state && (await this.store.kvGet(NS.state, `${client.clientId}:${sha256(state)}`)))
+      return fail('invalid_request', 'this state was already used');
+    const resource = p.get('resource');
+    if (resource !== null && resource !== this.resource)
+      return fail('invalid_target', `tokens are only issued for ${this.resource}`);
+    const scope = this.checkScope(p.get('scope'));
+    if (scope === undefined)
+      return fail('invalid_scope', `supported scopes: ${this.config.scopes.join(' ')}`);
+    const pending: PendingAuthorization = {
+      clientId: client.clientId,
+      redirectUri,
+      state,
+      codeChallenge: challenge,
+      scope,
+      csrf: random(24),
+    };
+    const requestId = random(24);
+    await this.store.kvPut(NS.pending, requestId, JSON.stringify(pending), { ttlMs: PENDING_TTL_MS });
+    sendPage(
+      res,
+      200,
+      'Sign in to mcp-guard',
+      consentPage({
+        clientName: client.name,
+        clientId: client.clientId,
+        redirectUri,
+        scope,
+        requestId,
+        csrf: pending.csrf,
+      }),
+      [new URL(redirectUri).origin],
+    );
+  }
+
+  private checkScope(requested: string | null): string | undefined {
+    if (!requested) return this.config.scopes.join(' ');
+    const scopes = requested.split(' ').filter(Boolean);
+    return scopes.every((s) => this.config.scopes.includes(s)) ? scopes.join(' ') : undefined;
+  }
+
+  private async authorizeDecision(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    const requestId = form?.get('request_id') ?? '';
+    // Single use: a consent form can be submitted once (a wrong password gets a fresh one).
+    const stored = requestId ? await this.store.kvTake(NS.pending, requestId) : undefined;
+    if (!form || !stored)
+      return sendPage(
+        res,
+        400,
+        'Request expired',
+        '<p>This sign-in request has expired or was already used. Start again from the application.</p>',
+      );
+    const pending = JSON.parse(stored) as PendingAuthorization;
+    if (!safeEqual(form.get('csrf') ?? '', pending.csrf))
+      return sendPage(res, 403, 'Forbidden', '<p>The form did not come from this gateway.</p>');
+    const back = (params: Record<string, string>) =>
+      redirect(res, this.callbackUrl(pending.redirectUri, { ...params, state: pending.state }));
+    if (form.get('decision') !== 'approve')
+      return back({ error: 'access_denied', error_description: 'the user denied the request' });
+
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const user = this.checkUser(client, form.get('username') ?? '', form.get('password') ?? '');
+    if (!user) {
+      const again: PendingAuthorization = { ...pending, csrf: random(24) };
+      const nextId = random(24);
+      await this.store.kvPut(NS.pending, nextId, JSON.stringify(again), { ttlMs: PENDING_TTL_MS });
+      const registered = await this.client(pending.clientId);
+      return sendPage(
+        res,
+        401,
+        'Sign in to mcp-guard',
+        consentPage({
+          clientName: registered?.name ?? pending.clientId,
+          clientId: pending.clientId,
+          redirectUri: pending.redirectUri,
+          scope: pending.scope,
+          requestId: nextId,
+          csrf: again.csrf,
+          error:
+            this.limiter.blockedFor(client) > 0
+              ? 'Too many failed sign-ins; try again later.'
+              : 'Wrong user or password.',
+        }),
+        [new URL(pending.redirectUri).origin],
+      );
+    }
+    // The state is spent now: a replayed authorization response (or a second flow reusing it) is refused.
+    if (
+      pending.state &&
+      !(await this.store.kvPut(NS.state, `${pending.clientId}:${sha256(pending.state)}`, '1', {
+        ttlMs: STATE_TTL_MS,
+        ifAbsent: true,
+      }))
+    ) {
+      return back({ error: 'invalid_request', error_description: 'this state was already used' });
+    }
+    const code = random(32);
+    const grant = {
+      clientId: pending.clientId,
+      redirectUri: pending.redirectUri,
+      codeChallenge: pending.codeChallenge,
+      scope: pending.scope,
+      user,
+    };
+    await this.store.kvPut(NS.code, sha256(code), JSON.stringify(grant), { ttlMs: this.config.codeTtlMs });
+    this.logger.info({ client_id: pending.clientId, user }, 'authorization code issued');
+    back({ code });
+  }
+
+  private callbackUrl(redirectUri: string, params: Record<string, string>): string {
+    const url = new URL(redirectUri);
+    for (const [k, v] of Object.entries(params)) if (v) url.searchParams.set(k, v);
+    // RFC 9207: the client can check which authorization server answered (mix-up defence).
+    url.searchParams.set('iss', this.issuer);
+    return url.toString();
+  }
+
+  /** A configured user whose password matches (SHA-256 digests compared in constant time), or undefined. */
+  private checkUser(client: string, name: string, password: string): string | undefined {
+    if (this.limiter.blockedFor(client) > 0) return undefined;
+    const digest = createHash('sha256').update(password).digest();
+    let match: string | undefined;
+    for (const u of this.config.users) {
+      const nameOk = safeEqual(u.name, name);
+      const passOk = u.passwordSha256.length === digest.length && timingSafeEqual(u.passwordSha256, digest);
+      if (nameOk && passOk && !match) match = u.name;
+    }
+    if (!match) this.limiter.fail(client);
+    return match;
+  }
+
+  // ------------------------------------------------------------------ token endpoint
+
+  private async token(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
+    const form = await readForm(req);
+    if (!form)
+      return oauthError(
+        res,
+        400,
+        'invalid_request',
+        'the body must be application/x-www-form-urlencoded, each parameter once',
+      );
+    const client = await this.authenticateClient(req, form);
+    if (!client)
+      return oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials', {
+        'WWW-Authenticate': 'Basic realm="mcp-guard"',
+      });
+    switch (form.get('grant_type')) {
+      case 'authorization_code':
+        return this.exchangeCode(res, client, form);
+      case 'refresh_token':
+        return this.refresh(res, client, form);
+      case DEVICE_GRANT:
+        return this.pollDevice(res, client, form);
+      default:
+        return oauthError(
+          res,
+          400,
+          'unsupported_grant_type',
+          'grant_type must be authorization_code, refresh_token or the device code grant',
+        );
+    }
+  }
+
+  private async exchangeCode(res: ServerResponse, client: Client, form: URLSearchParams): Promise<void> {
+    const code = form.get('code') ?? '';
+    // Taken atomically: a code works once, even when two requests race.
+    const stored = code ? await this.store.kvTake(NS.code, sha256(code)) : undefined;
+    if (!stored) return oauthError(res, 400, 'invalid_grant', 'the code is invalid, expired or already used');
+    const grant = JSON.parse(stored) as Grant & { redirectUri: string; codeChallenge: string };
+    if (grant.clientId !== client.clientId)
+      return oauthError(res, 400, 'invalid_grant', 'the code was issued to another client');
+    if (form.get('redirect_uri') !== grant.redirectUri)
+      return oauthError(res, 400, 'invalid_grant', 'redirect_uri does not match the authorization request');
+    const verifier = form.get('code_verifier') ?? '';
+    if (!isValidVerifier(verifier))
+      return oauthError(
+        res,
+        400,
+        'invalid_grant',
+        'code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]',
+      );
+    if (!verifierMatches(verifier, grant.codeChallenge))
+      return oauthError(res, 400, 'invalid_grant', 'code_verifier does not match the code_challenge');
+    const resource = form.get('resource');
+    if (resource !== null && resource !== this.resource)
+      return oauthError(res, 400, 'invalid_target', `tokens are only issued for ${this.resource}`);
+    await this.issueTokens(res, { clientId: client.clientId, user: grant.user, scope: grant.scope });
+  }
+
+  private async refresh(res: ServerResponse, client: Client, form: URLSearchParams): Promise<void> {
+    const token = form.get('refresh_token') ?? '';
+    // Rotation: the old refresh token is taken (gone) before a new one is issued.
+    const stored = token ? await this.store.kvTake(NS.refresh, sha256(token)) : undefined;
+    if (!stored)
+      return oauthError(res, 400, 'invalid_grant', 'the refresh token is invalid, expired or already used');
+    const grant = JSON.parse(stored) as Grant;
+    if (grant.clientId !== client.clientId)
+      return oauthError(res, 400, 'invalid_grant', 'the refresh token was issued to another client');
+    const requested = form.get('scope');
+    const scope = requested
+      ? requested
+          .split(' ')
+          .filter((s) => grant.scope.split(' ').includes(s))
+          .join(' ')
+      : grant.scope;
+    await this.issueTokens(res, { ...grant, scope });
+  }
+
+  private async issueTokens(res: ServerResponse, grant: Grant): Promise<void> {
+    const ttlS = Math.floor(this.config.accessTokenTtlMs / 1000);
+    const accessToken = await new SignJWT({ scope: grant.scope, client_id: grant.clientId })
+      .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid ?? 'key', typ: 'at+jwt' })
+      .setIssuer(this.issuer)
+      .setAudience(this.resource)
+      .setSubject(grant.user)
+      .setIssuedAt()
+      .setExpirationTime(`${ttlS}s`)
+      .setJti(random(16))
+      .sign(this.signingKey);
+    const refreshToken = random(32);
+    await this.store.kvPut(NS.refresh, sha256(refreshToken), JSON.stringify(grant), {
+      ttlMs: this.config.refreshTokenTtlMs,
+    });
+    json(res, 200, {
+      access_token: accessToken,
+      token_type: 'Bearer',
+      expires_in: ttlS,
+      refresh_token: refreshToken,
+      scope: grant.scope,
+    });
+  }
+
+  // ------------------------------------------------------------------ device authorization grant
+
+  private async deviceAuthorization(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') return oauthError(res, 405, 'invalid_request', 'use POST');
+    const form = await readForm(req);
+    if (!form)
+      return oauthError(res, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
+    const client = await this.authenticateClient(req, form);
+    if (!client) return oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials');
+    const scope = this.checkScope(form.get('scope'));
+    if (scope === undefined)
+      return oauthError(res, 400, 'invalid_scope', `supported scopes: ${this.config.scopes.join(' ')}`);
+    const deviceCode = random(32);
+    const bytes = randomBytes(8);
+    const userCode = [...bytes]
+      .map((b) => USER_CODE_ALPHABET[b % USER_CODE_ALPHABET.length])
+      .join('')
+      .replace(/^(.{4})/, '$1-');
+    const ttl = this.config.deviceCodeTtlMs;
+    const record = { clientId: client.clientId, scope, userCode };
+    await this.store.kvPut(NS.device, sha256(deviceCode), JSON.stringify(record), { ttlMs: ttl });
+    await this.store.kvPut(NS.userCode, userCode, sha256(deviceCode), { ttlMs: ttl });
+    json(res, 200, {
+      device_code: deviceCode,
+      user_code: userCode,
+      verification_uri: `${this.issuer}/device`,
+      verification_uri_complete: `${this.issuer}/device?user_code=${encodeURIComponent(userCode)}`,
+      expires_in: Math.floor(ttl / 1000),
+      interval: DEVICE_INTERVAL_S,
+    });
+  }
+
+  private async devicePageStart(res: ServerResponse, url: URL): Promise<void> {
+    const requestId = random(24);
+    const csrf = random(24);
+    await this.store.kvPut(NS.pending, requestId, JSON.stringify({ csrf, device: true }), {
+      ttlMs: PENDING_TTL_MS,
+    });
+    sendPage(
+      res,
+      200,
+      'Approve a device',
+      devicePage({ userCode: url.searchParams.get('user_code') ?? '', requestId, csrf }),
+    );
+  }
+
+  private async deviceDecision(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const form = await readForm(req);
+    const requestId = form?.get('request_id') ?? '';
+    const stored = requestId ? await this.store.kvTake(NS.pending, requestId) : undefined;
+    if (!form || !stored)
+      return sendPage(res, 400, 'Request expired', '<p>This page has expired. Load it again.</p>');
+    const pending = JSON.parse(stored) as { csrf: string; device?: boolean };
+    if (!pending.device || !safeEqual(form.get('csrf') ?? '', pending.csrf))
+      return sendPage(res, 403, 'Forbidden', '<p>The form did not come from this gateway.</p>');
+    const retry = async (error: string) => {
+      const nextId = random(24);
+      const csrf = random(24);
+      await this.store.kvPut(NS.pending, nextId, JSON.stringify({ csrf, device: true }), {
+        ttlMs: PENDING_TTL_MS,
+      });
+      sendPage(
+        res,
+        400,
+        'Approve a device',
+        devicePage({ userCode: form.get('user_code') ?? '', requestId: nextId, csrf, error }),
+      );
+    };
+    const userCode = (form.get('user_code') ?? '')
+      .toUpperCase()
+      .replace(/[^A-Z]/g, '')
+      .replace(/^(.{4})/, '$1-');
+    const deviceKey = await this.store.kvGet(NS.userCode, userCode);
+    if (!deviceKey) return retry('Unknown or expired code.');
+    const user = this.checkUser(
+      req.socket.remoteAddress ?? 'unknown',
+      form.get('username') ?? '',
+      form.get('password') ?? '',
+    );
+    if (!user) return retry('Wrong user or password.');
+    const decision = form.get('decision') === 'approve' ? 'approved' : 'denied';
+    // Written once: the first decision stands.
+    await this.store.kvPut(NS.deviceDecision, deviceKey, JSON.stringify({ decision, user }), {
+      ttlMs: this.config.deviceCodeTtlMs,
+      ifAbsent: true,
+    });
+    await this.store.kvDelete(NS.userCode, userCode);
+    this.logger.info({ user, decision }, 'device authorization decided');
+    sendPage(
+      res,
+      200,
+      'Done',
+      devicePage({
+        requestId: '',
+        csrf: '',
+        done:
+          decision === 'approved'
+            ? 'The device is approved. You can close this page.'
+            : 'The device was denied.',
+      }),
+    );
+  }
+
+  private async pollDevice(res: ServerResponse, client: Client, form: URLSearchParams): Promise<void> {
+    const key = sha256(form.get('device_code') ?? '');
+    const stored = await this.store.kvGet(NS.device, key);
+    if (!stored) return oauthError(res, 400, 'expired_token', 'the device code is unknown or has expired');
+    const record = JSON.parse(stored) as { clientId: string; scope: string };
+    if (record.clientId !== client.clientId)
+      return oauthError(res, 400, 'invalid_grant', 'the device code was issued to another client');
+    const decided = await this.store.kvGet(NS.deviceDecision, key);
+    if (!decided) {
+      const last = Number((await this.store.kvGet(NS.devicePoll, key)) ?? 0);
+      const now = Date.now();
+      await this.store.kvPut(NS.devicePoll, key, String(now), { ttlMs: this.config.deviceCodeTtlMs });
+      if (now - last < DEVICE_INTERVAL_S * 1000 - 250)
+        return oauthError(res, 400, 'slow_down', `poll at most every ${DEVICE_INTERVAL_S} seconds`);
+      return oauthError(res, 400, 'authorization_pending', 'the user has not decided yet');
+    }
+    // One token per device code: whoever takes the code first gets it.
+    if (!(await this.store.kvTake(NS.device, key)))
+      return oauthError(res, 400, 'expired_token', 'the device code was already used');
+    const { decision, user } = JSON.parse(decided) as { decision: string; user: string };
+    if (decision !== 'approved') return oauthError(res, 400, 'access_denied', 'the user denied the device');
+    await this.issueTokens(res, { clientId: client.clientId, user, scope: record.scope });
+  }
+}
