@@ -1,0 +1,312 @@
+/**
+ * `npm run bench`: an echo tool called directly over HTTP and through the gateway, measured in the same
+ * run, alternating, with a light raw-HTTP load client (the SDK client costs more than the proxy does).
+ *
+ * Targets, all on 127.0.0.1:
+ *   direct         load client → test-server (Streamable HTTP)
+ *   gw→stdio       load client → mcp-guard serve-http → test-server over stdio
+ *   gw→stdio+policy  the same with API-key auth and a (never reached) rate limit
+ *   gw→stdio+audit   the same with the audit log on
+ *   gw→http        load client → mcp-guard serve-http → test-server over HTTP
+ * For each: p50/p99 latency and calls/s at concurrency 1 and 32, the serving process' CPU ms per call and
+ * RSS, and ratios to direct. Each target runs ROUNDS times, interleaved; the median round is reported.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CLI = path.join(ROOT, 'dist/cli/main.js');
+const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
+const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
+const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
+const TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+interface Target {
+  readonly name: string;
+  readonly url: string;
+  /** The process whose CPU and memory are measured (the gateway, or the server for direct). */
+  readonly pid: number;
+  readonly headers: Record<string, string>;
+}
+
+interface Sample {
+  p50: number;
+  p99: number;
+  rps: number;
+  cpuMsPerCall: number;
+  rssMb: number;
+}
+
+const children: ChildProcess[] = [];
+const work = mkdtempSync(path.join(tmpdir(), 'mcpg-bench-'));
+
+function startProcess(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ child: ChildProcess; line: string }> {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, MCP_GUARD_LOG_LEVEL: 'warn', ...env },
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /(LISTENING \d+|listening on \S+)/.exec(out);
+      if (match) resolve({ child, line: match[1] as string });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}`)));
+  });
+}
+
+async function startServerHttp(): Promise<{ url: string; pid: number }> {
+  const { child, line } = await startProcess([SERVER, '--http', '--port', '0', '--tools', 'echo']);
+  return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
+}
+
+async function startGateway(name: string, yaml: string): Promise<{ url: string; pid: number }> {
+  const dir = path.join(work, name);
+  const file = path.join(dir, 'mcp-guard.yaml');
+  await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
+  writeFileSync(file, yaml);
+  const { child, line } = await startProcess([CLI, 'serve-http', '--config', file, '--port', '0'], {
+    BENCH_KEY: KEY,
+  });
+  return { url: line.replace('listening on ', ''), pid: child.pid as number };
+}
+
+const stdioBackend = `  echo:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n`;
+
+/** One raw HTTP agent with keep-alive sockets: the load client. */
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+
+function post(
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = request(
+      {
+        agent,
+        host: u.hostname,
+        port: u.port,
+        path: u.pathname,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'content-length': Buffer.byteLength(body),
+          ...headers,
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Opens an MCP session with raw HTTP; returns the headers every later call carries. */
+async function openSession(target: Target): Promise<Record<string, string>> {
+  const init = JSON.stringify({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+  });
+  const res = await post(target.url, init, target.headers);
+  if (res.status !== 200) throw new Error(`${target.name}: initialize answered ${res.status}: ${res.body}`);
+  const headers = {
+    ...target.headers,
+    'mcp-session-id': String(res.headers['mcp-session-id']),
+    'mcp-protocol-version': '2025-11-25',
+  };
+  await post(target.url, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }), headers);
+  return headers;
+}
+
+async function callEcho(target: Target, headers: Record<string, string>, id: number): Promise<void> {
+  const body = JSON.stringify({
+    jsonrpc: '2.0',
+    id,
+    method: 'tools/call',
+    params: { name: 'echo', arguments: { message: `m${id}` } },
+  });
+  const res = await post(target.url, body, headers);
+  if (res.status !== 200 || !res.body.includes(`"text":"m${id}"`))
+    throw new Error(`${target.name}: unexpected answer ${res.status}: ${res.body.slice(0, 300)}`);
+}
+
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+}
+
+function rssMb(pid: number): number {
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match?.[1] ?? 0) / 1024;
+}
+
+async function measure(
+  target: Target,
+  sessions: Array<Record<string, string>>,
+  concurrency: number,
+  calls: number,
+): Promise<Sample> {
+  const latencies: number[] = [];
+  let next = 0;
+  const cpuBefore = cpuTicks(target.pid);
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, vu) => {
+      const headers = sessions[vu] as Record<string, string>;
+      for (;;) {
+        const id = ++next;
+        if (id > calls) return;
+        const t0 = process.hrtime.bigint();
+        await callEcho(target, headers, id);
+        latencies.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const cpuMs = ((cpuTicks(target.pid) - cpuBefore) / TICKS_PER_SECOND) * 1000;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    p50: pick(0.5),
+    p99: pick(0.99),
+    rps: calls / seconds,
+    cpuMsPerCall: cpuMs / calls,
+    rssMb: rssMb(target.pid),
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+
+async function main(): Promise<void> {
+  const direct = await startServerHttp();
+  const httpBackend = await startServerHttp();
+  const targets: Target[] = [
+    { name: 'direct', ...direct, headers: {} },
+    { name: 'gw→stdio', ...(await startGateway('stdio', `servers:\n${stdioBackend}`)), headers: {} },
+    {
+      name: 'gw→stdio+policy',
+      ...(await startGateway(
+        'policy',
+        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend}`,
+      )),
+      headers: { authorization: `Bearer ${KEY}` },
+    },
+    {
+      name: 'gw→stdio+audit',
+      ...(await startGateway('audit', `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`)),
+      headers: {},
+    },
+    {
+      name: 'gw→http',
+      ...(await startGateway('http', `servers:\n  echo:\n    url: ${httpBackend.url}\n`)),
+      headers: {},
+    },
+  ];
+
+  const sessions = new Map<string, Array<Record<string, string>>>();
+  for (const t of targets) {
+    sessions.set(t.name, await Promise.all(Array.from({ length: 32 }, () => openSession(t))));
+    await measure(t, sessions.get(t.name) as Array<Record<string, string>>, 8, 300); // warm-up (JIT, sockets)
+  }
+
+  const results = new Map<string, { c1: Sample[]; c32: Sample[] }>(
+    targets.map((t) => [t.name, { c1: [], c32: [] }]),
+  );
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of targets) {
+      const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
+      const s = sessions.get(t.name) as Array<Record<string, string>>;
+      r.c1.push(await measure(t, s, 1, CALLS_C1));
+      r.c32.push(await measure(t, s, 32, CALLS_C32));
+    }
+    process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
+  }
+
+  const summary = targets.map((t) => {
+    const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
+    const m = (list: Sample[], key: keyof Sample) => median(list.map((s) => s[key]));
+    return {
+      name: t.name,
+      p50: m(r.c1, 'p50'),
+      p99: m(r.c1, 'p99'),
+      rps1: m(r.c1, 'rps'),
+      p50x32: m(r.c32, 'p50'),
+      p99x32: m(r.c32, 'p99'),
+      rps32: m(r.c32, 'rps'),
+      cpu: m(r.c32, 'cpuMsPerCall'),
+      rss: Math.max(...r.c32.map((s) => s.rssMb)),
+    };
+  });
+  const base = summary[0] as (typeof summary)[number];
+  const f = (n: number, d = 2) => n.toFixed(d);
+  const rows = [
+    [
+      'target',
+      'C=1 p50 ms',
+      'C=1 p99 ms',
+      'C=1 calls/s',
+      'C=32 p50 ms',
+      'C=32 p99 ms',
+      'C=32 calls/s',
+      'CPU ms/call',
+      'RSS MB',
+      'p50 ×direct',
+      'calls/s ×direct (C=32)',
+    ],
+    ...summary.map((s) => [
+      s.name,
+      f(s.p50, 3),
+      f(s.p99, 3),
+      f(s.rps1, 0),
+      f(s.p50x32, 3),
+      f(s.p99x32, 3),
+      f(s.rps32, 0),
+      f(s.cpu, 3),
+      f(s.rss, 1),
+      f(s.p50 / base.p50),
+      f(s.rps32 / base.rps32),
+    ]),
+  ];
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
+  process.stdout.write(
+    `\nmcp-guard bench — ${ROUNDS} rounds × (${CALLS_C1} calls at C=1, ${CALLS_C32} at C=32), median round; node ${process.version}\n`,
+  );
+  process.stdout.write(
+    '(CPU and RSS are of the process serving the target: the gateway, or the server for direct)\n\n',
+  );
+  for (const r of rows)
+    process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
+}
+
+try {
+  await main();
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  agent.destroy();
+  rmSync(work, { recursive: true, force: true });
+}
