@@ -7,9 +7,9 @@ export interface HttpBackend {
   stop(): Promise<void>;
 }
 
-/** Starts test-server in HTTP mode on a free loopback port. */
-export async function startHttpTestServer(args: string[] = []): Promise<HttpBackend> {
-  const child = spawn(process.execPath, [TEST_SERVER, '--http', '--port', '0', ...args], {
+/** Starts test-server (or another of our servers: `script`) in HTTP mode on a free loopback port. */
+export async function startHttpTestServer(args: string[] = [], script = TEST_SERVER): Promise<HttpBackend> {
+  const child = spawn(process.execPath, [script, '--http', '--port', '0', ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -19,7 +19,7 @@ export async function startHttpTestServer(args: string[] = []): Promise<HttpBack
       const match = /LISTENING (\d+)/.exec(out);
       if (match) resolve(Number(match[1]));
     });
-    child.once('exit', (code) => reject(new Error(`test-server exited with ${code} before listening`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code} before listening`)));
   });
   return {
     url: `http://127.0.0.1:${port}/mcp`,

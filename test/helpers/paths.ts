@@ -8,3 +8,5 @@ export const FILESYSTEM = `${ROOT}node_modules/@modelcontextprotocol/server-file
 export const INSPECTOR = `${ROOT}node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js`;
 export const TEST_SERVERS = `${ROOT}dist/test-servers`;
 export const TEST_SERVER = `${TEST_SERVERS}/test-server.js`;
+export const CONFORMANCE_SERVER = `${TEST_SERVERS}/conformance-server.js`;
+export const CONFORMANCE_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;

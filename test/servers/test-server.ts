@@ -5,14 +5,10 @@
  *
  * HTTP mode listens on 127.0.0.1 (port 0 = any) and prints `LISTENING <port>` on stdout.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
 import {
@@ -26,6 +22,7 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { serveStreamableHttp } from './http-sessions.js';
 
 const { values: opts } = parseArgs({
   options: {
@@ -248,36 +245,16 @@ const make = (headersOf: () => Record<string, string>) =>
   pageSize ? buildPagedServer(pageSize) : buildServer(headersOf);
 
 if (opts.http) {
-  const sessions = new Map<string, StreamableHTTPServerTransport>();
   let currentHeaders: Record<string, string> = {};
-  const http = createServer(async (req: IncomingMessage, res) => {
-    currentHeaders = Object.fromEntries(
-      Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
-    );
-    const id = req.headers['mcp-session-id'];
-    let transport = typeof id === 'string' ? sessions.get(id) : undefined;
-    if (!transport) {
-      if (typeof id === 'string') {
-        res.writeHead(404).end();
-        return;
-      }
-      const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
-        sessionIdGenerator: () => randomUUID(),
-        onsessioninitialized: (sid: string) => {
-          sessions.set(sid, created);
-        },
-      });
-      created.onclose = () => {
-        if (created.sessionId) sessions.delete(created.sessionId);
-      };
-      await make(() => currentHeaders).connect(created);
-      transport = created;
-    }
-    await transport.handleRequest(req, res);
-  });
-  http.listen(Number(opts.port), '127.0.0.1', () => {
-    process.stdout.write(`LISTENING ${(http.address() as AddressInfo).port}\n`);
-  });
+  serveStreamableHttp(
+    () => make(() => currentHeaders),
+    Number(opts.port),
+    (req) => {
+      currentHeaders = Object.fromEntries(
+        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
+      );
+    },
+  );
 } else {
   const transport = new StdioServerTransport();
   // The stdio server ends with its client: stdin closed means nobody can talk to us any more.

@@ -1,0 +1,116 @@
+/**
+ * The official MCP conformance suite (@modelcontextprotocol/conformance, server scenarios) run against
+ * the gateway, with our conformance backend behind it over stdio and over Streamable HTTP. Every active
+ * scenario must pass; from the pending suite, json-schema-2020-12 must pass too (the relay must not
+ * rewrite tool schemas). server-sse-polling (SEP-1699 resumable streams) is not implemented by the front.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
+import { startGateway, type TestGateway, tempDir } from '../helpers/gateway.js';
+import { CONFORMANCE_CLI, CONFORMANCE_SERVER, ROOT } from '../helpers/paths.js';
+
+const REGISTER = path.join(ROOT, 'test/conformance/node20-register.mjs');
+/** The active server suite of conformance 0.1.16 (`conformance list --server`, minus the pending two). */
+const ACTIVE_SCENARIOS = 30;
+
+interface Check {
+  readonly id: string;
+  readonly status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | 'SKIPPED';
+  readonly errorMessage?: string;
+}
+
+interface SuiteRun {
+  readonly exitCode: number | null;
+  readonly output: string;
+  /** Scenario name → its checks. */
+  readonly scenarios: Map<string, Check[]>;
+}
+
+async function runSuite(url: string, suite: 'active' | 'pending'): Promise<SuiteRun> {
+  const outDir = tempDir('mcpg-conformance-');
+  const child = spawn(
+    process.execPath,
+    ['--import', REGISTER, CONFORMANCE_CLI, 'server', '--url', url, '--suite', suite, '-o', outDir],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const scenarios = new Map<string, Check[]>();
+  for (const dir of readdirSync(outDir)) {
+    // server-<scenario>-<ISO timestamp with dashes>
+    const name = dir.replace(/^server-/, '').replace(/-\d{4}-\d{2}-\d{2}T[\d-]+Z$/, '');
+    scenarios.set(name, JSON.parse(readFileSync(path.join(outDir, dir, 'checks.json'), 'utf8')));
+  }
+  return { exitCode, output, scenarios };
+}
+
+function failuresOf(run: SuiteRun): string[] {
+  return [...run.scenarios].flatMap(([name, checks]) =>
+    checks.filter((c) => c.status === 'FAILURE').map((c) => `${name}/${c.id}: ${c.errorMessage ?? ''}`),
+  );
+}
+
+const successes = (checks: Check[] | undefined) => (checks ?? []).filter((c) => c.status === 'SUCCESS');
+
+describe.each(['stdio', 'http'] as const)(
+  'conformance suite through the gateway (backend over %s)',
+  (kind) => {
+    let gw: TestGateway;
+    let backend: HttpBackend | undefined;
+
+    beforeAll(async () => {
+      let server: string;
+      if (kind === 'http') {
+        backend = await startHttpTestServer([], CONFORMANCE_SERVER);
+        server = `  conformance:\n    url: ${backend.url}\n`;
+      } else {
+        server = `  conformance:\n    command: ${process.execPath}\n    args: ["${CONFORMANCE_SERVER}", "--stdio"]\n`;
+      }
+      gw = await startGateway(`servers:\n${server}`);
+    });
+    afterAll(async () => {
+      await gw?.close();
+      await backend?.stop();
+    });
+
+    it('passes every active server scenario', { timeout: 180_000 }, async () => {
+      const run = await runSuite(gw.url, 'active');
+      expect(failuresOf(run), run.output).toEqual([]);
+      expect(run.exitCode, run.output).toBe(0);
+      expect(run.scenarios.size).toBe(ACTIVE_SCENARIOS);
+      for (const [name, checks] of run.scenarios)
+        expect(successes(checks).length, `${name} has no passing check`).toBeGreaterThan(0);
+      // The scenarios that cross the relay in both directions, checked by name.
+      for (const name of [
+        'tools-call-sampling',
+        'tools-call-elicitation',
+        'tools-call-with-progress',
+        'tools-call-with-logging',
+        'server-sse-multiple-streams',
+        'dns-rebinding-protection',
+      ])
+        expect(successes(run.scenarios.get(name)).length, name).toBeGreaterThan(0);
+    });
+
+    it('keeps JSON Schema 2020-12 keywords of tool schemas (pending suite)', {
+      timeout: 60_000,
+    }, async () => {
+      const run = await runSuite(gw.url, 'pending');
+      const checks = run.scenarios.get('json-schema-2020-12');
+      expect(
+        checks?.filter((c) => c.status === 'FAILURE'),
+        run.output,
+      ).toEqual([]);
+      expect(successes(checks).length).toBeGreaterThanOrEqual(4);
+    });
+  },
+);
