@@ -188,6 +188,12 @@ function parsePort(value: string): number {
 }
 
 async function main(argv: string[]): Promise<void> {
+  // A reader that went away (`mcp-guard scan | head`, an agent that closed our stdout) ends the command
+  // quietly instead of with an EPIPE stack trace.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
