@@ -15,6 +15,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { redactText } from '../redact/secret-text.js';
 
 export interface StdioTransportOptions {
   command: string;
@@ -218,10 +219,9 @@ export class StdioBackendTransport implements Transport {
       budget.dropped++;
       return;
     }
-    this.options.logger.info(
-      { stderr: line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line },
-      'backend stderr',
-    );
+    // A backend may echo its arguments or its own credentials on stderr: mask secrets before logging.
+    const capped = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}…` : line;
+    this.options.logger.info({ stderr: redactText(capped) }, 'backend stderr');
   }
 
   get isClosed(): boolean {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, writeConfig } from '../helpers/gateway.js';
 import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
+import { TEST_SERVER } from '../helpers/paths.js';
 import { runCli, waitFor } from '../helpers/processes.js';
 
 const KEY = 'obs-key-0123456789abcdefghijklmnopqrstuvwxyz';
@@ -199,6 +200,30 @@ ${stdioTestServer('wallet')}`);
 
   it('refuses /metrics without a credential when auth is on', async () => {
     expect((await fetch(gw.url.replace(/\/mcp$/, '/metrics'))).status).toBe(401);
+  });
+});
+
+describe('backend stderr in the logs', () => {
+  it('is logged with its secrets masked', async () => {
+    const configFile = writeConfig(`
+servers:
+  chatty:
+    command: ${process.execPath}
+    args: ["${TEST_SERVER}", "--stdio", "--stderr-line", "connecting with api_key=${SECRETS[3]} as ${SECRETS[0]}"]
+`);
+    const gw = await startGatewayProcess(configFile);
+    try {
+      const client = await connectHttp(gw.url);
+      await client.listTools();
+      await waitFor(() => gw.stderr().includes('backend stderr'), 5_000, 'the backend stderr line');
+      await client.close();
+    } finally {
+      await gw.stop();
+    }
+    const logged = gw.stderr();
+    expect(logged).toContain('connecting with api_key=');
+    expect(logged).not.toContain(SECRETS[3]);
+    expect(logged).not.toContain(SECRETS[0]);
   });
 });
 

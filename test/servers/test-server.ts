@@ -32,8 +32,11 @@ const { values: opts } = parseArgs({
     name: { type: 'string', default: 'test' },
     tools: { type: 'string' },
     'page-size': { type: 'string' },
+    /** A line written to stderr at start (tests of how the gateway logs backend stderr). */
+    'stderr-line': { type: 'string' },
   },
 });
+if (opts['stderr-line']) process.stderr.write(`${opts['stderr-line']}\n`);
 
 const name = opts.name;
 const only = opts.tools ? new Set(opts.tools.split(',')) : undefined;
