@@ -207,6 +207,23 @@ ${stdioTestServer('wallet')}`);
     expect(body).toContain('"code":-32602');
     expect(body).toContain('must be a finite number');
   });
+
+  it('refuses two different default amounts (a free amount_usd beside an expensive amount)', async () => {
+    const both = (amount: number, amountUsd: number) =>
+      client.callTool({ name: 'charge', arguments: { amount, amount_usd: amountUsd } });
+    const refused = await failure(both(1000, 0));
+    expect(refused.code).toBe(-32602);
+    expect(refused.message).toContain('disagree');
+    // The same amount twice is one amount: held like any other call at or above the threshold.
+    expect((await failure(both(10, 10))).code).toBe(-32004);
+    expect(textOf(await both(1, 1))).toBe('paid 1');
+  });
+
+  it('refuses an amount too large to count exactly', async () => {
+    const refused = await failure(pay(client, 1e12));
+    expect(refused.code).toBe(-32602);
+    expect(refused.message).toContain('largest amount');
+  });
 });
 
 describe('approval expiry and restarts', () => {

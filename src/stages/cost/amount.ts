@@ -28,12 +28,30 @@ export function amountOf(rule: CostRule | undefined, args: unknown): number | un
         'invalid_params',
         `Invalid params: the amount argument "${rule.path.join('.')}" is required for this tool`,
       );
-    return checked(value, rule.path.join('.')) * rule.scale;
+    return bounded(checked(value, rule.path.join('.')) * rule.scale, rule.path.join('.'));
   }
-  for (const field of DEFAULT_FIELDS) {
-    if (Object.hasOwn(object, field)) return checked(object[field], field);
-  }
-  return undefined;
+  // Both default fields present: a backend reads one of them, and the gateway cannot know which, so
+  // `{amount: 1000, amount_usd: 0}` would pass as free. Two different amounts are refused.
+  const fields = DEFAULT_FIELDS.filter((field) => Object.hasOwn(object, field));
+  const amounts = fields.map((field) => bounded(checked(object[field], field), field));
+  if (amounts.length === 2 && amounts[0] !== amounts[1])
+    throw new WireError(
+      'invalid_params',
+      'Invalid params: "amount_usd" and "amount" disagree; send one amount (or configure policies.tools.TOOL.cost)',
+    );
+  return amounts[0];
+}
+
+/** Amounts are kept as integer micro-dollars; past this they would lose precision (and no call costs it). */
+const MAX_AMOUNT_USD = 1_000_000_000;
+
+function bounded(usd: number, name: string): number {
+  if (usd > MAX_AMOUNT_USD)
+    throw new WireError(
+      'invalid_params',
+      `Invalid params: "${name}" is above the largest amount (${MAX_AMOUNT_USD} USD)`,
+    );
+  return usd;
 }
 
 function readPath(object: Record<string, unknown>, path: readonly string[]): unknown {
