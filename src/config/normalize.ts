@@ -336,8 +336,14 @@ function normalizeJwt(
   };
 }
 
+/**
+ * Freezes the config and drops the prototype of its plain objects: names from the file (agents, tools,
+ * servers) are looked up as keys, and an agent called `constructor` or a tool called `toString` must
+ * find nothing rather than an Object.prototype method.
+ */
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object' && !Buffer.isBuffer(value) && !Object.isFrozen(value)) {
+    if (Object.getPrototypeOf(value) === Object.prototype) Object.setPrototypeOf(value, null);
     Object.freeze(value);
     for (const child of Object.values(value)) deepFreeze(child);
   }
