@@ -95,7 +95,7 @@ export class Authenticator {
   /** The HTTP side: parses the request's credential and answers 400/401/403/429 itself. */
   http(): HttpAuthenticator {
     return {
-      authenticate: async (req) => {
+      authenticate: async (req, alsoAccept) => {
         if (this.mode === 'none') return { ok: true, principal: ANONYMOUS };
         const client = req.socket.remoteAddress ?? 'unknown';
         const wait = this.limiter.blockedFor(client);
@@ -105,10 +105,14 @@ export class Authenticator {
             { 'Retry-After': String(wait) },
             -32012,
             `Too many failed authentication attempts: retry in ${wait} s`,
+            { reason: 'rate_limited', retry_after_s: wait, scope: 'auth' },
           );
         }
         try {
-          return { ok: true, principal: await this.verify(bearerToken(req)) };
+          const credential = bearerToken(req);
+          const accepted = credential === undefined ? undefined : alsoAccept?.(credential);
+          if (accepted) return { ok: true, principal: accepted };
+          return { ok: true, principal: await this.verify(credential) };
         } catch (err) {
           if (!(err instanceof AuthFailure)) throw err;
           this.limiter.fail(client);
@@ -138,12 +142,18 @@ export class Authenticator {
   }
 }
 
-function refuse(status: number, headers: Record<string, string>, code: number, message: string) {
+function refuse(
+  status: number,
+  headers: Record<string, string>,
+  code: number,
+  message: string,
+  data?: Record<string, unknown>,
+) {
   return {
     ok: false as const,
     status,
     headers,
-    body: { jsonrpc: '2.0', id: null, error: { code, message } },
+    body: { jsonrpc: '2.0', id: null, error: { code, message, ...(data ? { data } : {}) } },
   };
 }
 

@@ -19,6 +19,7 @@ export async function serveHttp(options: {
     logger,
     store,
     watchConfig: true,
+    probeBackends: true,
   });
   process.stderr.write(`mcp-guard: listening on ${running.url}\n`);
   await new Promise<void>((resolve) => {

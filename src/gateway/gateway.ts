@@ -5,17 +5,28 @@
  * one stays.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../audit/audit-log.js';
 import type { JwtVerifier } from '../auth/jwt.js';
+import { BackendConnection } from '../backends/connection.js';
 import { BackendPool } from '../backends/pool.js';
+import { createBackendTransport } from '../backends/transports.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/source.js';
 import type { GuardConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { Notifier } from '../notify/notifier.js';
 import type { StateStore } from '../stores/state-store.js';
 import { createRuntime, type Runtime, type Services } from './runtime.js';
+
+/** What the gateway last saw of a backend: a probe at start, then every connect and loss. */
+export interface BackendHealth {
+  readonly up: boolean;
+  readonly at: number;
+  readonly error?: string;
+}
 
 export type ReloadResult = { ok: true; changed: boolean } | { ok: false; error: string };
 
@@ -39,6 +50,8 @@ export class Gateway {
   private readonly env: NodeJS.ProcessEnv;
   private readonly decisionTimer: NodeJS.Timeout | undefined;
   private decisionsSeenUntil = Date.now();
+  private readonly backendHealth = new Map<string, BackendHealth>();
+  private probing: Promise<void> | undefined;
 
   private constructor(config: GuardConfig, options: GatewayOptions, audit: AuditLog | undefined) {
     this.logger = options.logger;
@@ -48,9 +61,7 @@ export class Gateway {
     this.metrics = new GatewayMetrics(config, {
       approvalsPending: () => this.store.countPending(Date.now()),
     });
-    this.pool = new BackendPool(options.logger, (server, up) =>
-      this.metrics.backendUp.set({ server }, up ? 1 : 0),
-    );
+    this.pool = new BackendPool(options.logger, (server, up) => this.setBackendHealth(server, { up }));
     this.notifier = new Notifier(config.notify, options.logger);
     this.services = {
       pool: this.pool,
@@ -93,6 +104,51 @@ export class Gateway {
       await options.store.close().catch(() => {});
       throw err;
     }
+  }
+
+  private setBackendHealth(server: string, health: { up: boolean; error?: string }): void {
+    this.backendHealth.set(server, { ...health, at: Date.now() });
+    this.metrics.backendUp.set({ server }, health.up ? 1 : 0);
+  }
+
+  /**
+   * Starts every configured backend once (initialize, then close) so readiness means "the backends can
+   * be started", not only "the config parsed"; per-session backends otherwise start with a session.
+   */
+  probeBackends(): Promise<void> {
+    this.probing ??= Promise.all(
+      this.config.servers.map(async (server) => {
+        const conn = new BackendConnection({
+          server: server.name,
+          transport: createBackendTransport(server, this.logger),
+          logger: this.logger,
+          roots: server.roots,
+        });
+        try {
+          await conn.open(
+            {
+              protocolVersion: LATEST_PROTOCOL_VERSION,
+              capabilities: {},
+              clientInfo: { name: 'mcp-guard-readiness-probe', version: VERSION },
+            },
+            server.connectTimeoutMs,
+          );
+          this.setBackendHealth(server.name, { up: true });
+        } catch (err) {
+          const error = (err as Error).message;
+          this.logger.warn({ server: server.name, err: error }, 'backend failed its start-up probe');
+          this.setBackendHealth(server.name, { up: false, error });
+        } finally {
+          await conn.close().catch(() => {});
+        }
+      }),
+    ).then(() => {});
+    return this.probing;
+  }
+
+  /** Each configured backend's last known state; undefined for one not started yet. */
+  backends(): Map<string, BackendHealth | undefined> {
+    return new Map(this.config.servers.map((s) => [s.name, this.backendHealth.get(s.name)]));
   }
 
   /** Turns on the built-in authorization server's tokens (serve-http with auth.mode oauth2). */

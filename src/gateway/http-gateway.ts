@@ -7,12 +7,13 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
-import { bearerToken, protectedResourceMetadata } from '../auth/authenticator.js';
+import { protectedResourceMetadata } from '../auth/authenticator.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
 import { ExitError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { redactText } from '../redact/secret-text.js';
 import { createHttpServer, type RouteHandler, sendJson } from '../server/http-server.js';
 import { McpEndpoint } from '../server/mcp-endpoint.js';
 import { isLoopbackHost } from '../server/origin-checks.js';
@@ -35,6 +36,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Watch the config file and reload on change (serve-http does; tests usually don't). */
   readonly watchConfig?: boolean;
+  /** Start every backend once at start-up, so /readyz waits for them (serve-http does). */
+  readonly probeBackends?: boolean;
 }
 
 /** Starts `serve-http` for a loaded config; resolves once listening. */
@@ -72,20 +75,14 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     const current = gateway.config;
     if (!current.metrics.enabled) return sendJson(res, 404, { error: 'metrics are off' });
     if (!current.metrics.public && current.auth.mode !== 'none') {
-      // Metrics name agents and tools: behind the same credentials as /mcp (or an admin key).
-      let allowed = false;
-      try {
-        const token = bearerToken(req);
-        allowed =
-          token !== undefined &&
-          (adminKeys.verify(token) !== undefined ||
-            (await gateway.current().authenticator.verify(token)) !== undefined);
-      } catch {
-        allowed = false;
-      }
-      if (!allowed) {
-        res.writeHead(401, { 'WWW-Authenticate': 'Bearer', 'Content-Type': 'text/plain' });
-        res.end('metrics need a credential (or set metrics.public: true)\n');
+      // Metrics name agents and tools: behind the same credentials as /mcp (or an admin key), and the
+      // same failure limiter and failure records.
+      const auth = await gateway
+        .current()
+        .httpAuth.authenticate(req, (credential) => adminKeys.verify(credential));
+      if (!auth.ok) {
+        res.writeHead(auth.status, { ...auth.headers, 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(auth.body));
         return;
       }
     }
@@ -93,6 +90,11 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     res.writeHead(200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
     res.end(body);
   };
+  let probed = !options.probeBackends;
+  if (options.probeBackends)
+    void gateway.probeBackends().then(() => {
+      probed = true;
+    });
   const ready: RouteHandler = async (_req, res) => {
     const checks: Record<string, string> = { config: 'loaded' };
     let ok = true;
@@ -103,9 +105,22 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       ok = false;
       checks['store'] = `unreachable: ${(err as Error).message}`;
     }
+    const backends: Record<string, string> = {};
+    for (const [name, health] of gateway.backends()) {
+      if (health === undefined) {
+        backends[name] = probed ? 'not started yet (starts with the first session)' : 'starting';
+        ok &&= probed;
+      } else if (health.up) {
+        backends[name] = 'up';
+      } else {
+        backends[name] = `down: ${redactText(health.error ?? 'connection lost')}`;
+        ok = false;
+      }
+    }
     sendJson(res, ok ? 200 : 503, {
       status: ok ? 'ready' : 'not ready',
       checks,
+      backends,
       sessions: endpoint.sessionCount,
       backend_processes: liveChildCount(),
     });

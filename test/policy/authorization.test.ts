@@ -224,3 +224,44 @@ describe('hot reload', () => {
     await client.close();
   });
 });
+
+describe('/metrics credentials', () => {
+  let gw: TestGateway;
+  const ADMIN = 'admin-key-0123456789abcdefghijklmnopqrstu';
+  beforeAll(async () => {
+    gw = await startGateway(`
+auth:
+  mode: api_key
+  keys: [{ agent: alice, key: "${ALICE}" }]
+admin:
+  keys: [{ agent: ops, key: "${ADMIN}" }]
+rate_limit:
+  auth_failures_per_minute: 2
+servers:
+${stdioTestServer('t')}`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('accepts an agent or admin key, and guessing there counts toward the same 429 as /mcp', async () => {
+    const metrics = gw.url.replace(/\/mcp$/, '/metrics');
+    const get = (key: string) => fetch(metrics, { headers: bearer(key) });
+    expect((await get(ADMIN)).status).toBe(200);
+    expect((await get(ALICE)).status).toBe(200);
+    expect((await get('wrong-1')).status).toBe(401);
+    expect((await get('wrong-2')).status).toBe(401);
+    const blocked = await get(ADMIN);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const body = (await blocked.json()) as { error: { code: number; data: Record<string, unknown> } };
+    expect(body.error).toMatchObject({ code: -32012, data: { reason: 'rate_limited', scope: 'auth' } });
+    // The same address is blocked on /mcp as well: the limiter is one.
+    const mcp = await fetch(gw.url, {
+      method: 'POST',
+      headers: { ...bearer(ALICE), 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(mcp.status).toBe(429);
+  });
+});
