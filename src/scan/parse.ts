@@ -28,14 +28,63 @@ export type ParseOutcome =
   | { readonly ok: true; readonly config: ParsedConfig }
   | { readonly ok: false; readonly line: number; readonly message: string };
 
+/**
+ * Deepest nesting a config may have. Real client configs nest fewer than ten levels; jsonc-parser
+ * recurses once per level and overflows the stack at a few thousand, so deeper text is refused before
+ * it is parsed.
+ */
+export const MAX_NESTING = 100;
+
 /** Parses config text in the given format; a syntax error comes back with the parser's line. */
 export function parseConfig(text: string, format: Format): ParseOutcome {
-  if (format === 'toml') return parseTomlConfig(text);
-  if (format === 'yaml') return parseYamlConfig(text);
-  return parseJsonConfig(text);
+  try {
+    if (format === 'toml') return parseTomlConfig(text);
+    if (format === 'yaml') return parseYamlConfig(text);
+    return parseJsonConfig(text);
+  } catch (err) {
+    // The parsers report syntax errors as values; a throw here is a parser limit (stack, memory).
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    return { ok: false, line: 1, message: `cannot parse ${format.toUpperCase()}: ${what.split('\n')[0]}` };
+  }
+}
+
+/** The first offset where JSON(C) text nests deeper than MAX_NESTING, or -1 (strings and comments skipped). */
+function tooDeepAt(text: string): number {
+  let depth = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      // As in jsonc-parser, a string also ends at a line break (unterminated).
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x22 || d === 0x0a || d === 0x0d) break;
+        if (d === 0x5c /* \ */) i++;
+      }
+    } else if (c === 0x2f /* / */ && text.charCodeAt(i + 1) === 0x2f) {
+      const end = text.indexOf('\n', i);
+      i = end < 0 ? text.length : end;
+    } else if (c === 0x2f && text.charCodeAt(i + 1) === 0x2a /* * */) {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 1;
+    } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
+      if (++depth > MAX_NESTING) return i;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      depth = Math.max(0, depth - 1);
+    }
+  }
+  return -1;
 }
 
 function parseJsonConfig(text: string): ParseOutcome {
+  const deep = tooDeepAt(text);
+  if (deep >= 0) {
+    const line = new LineIndex(text).line(deep);
+    return {
+      ok: false,
+      line,
+      message: `invalid JSON at line ${line}: nested more than ${MAX_NESTING} levels deep; not parsed`,
+    };
+  }
   const errors: ParseError[] = [];
   // VS Code, Zed and the Claude clients accept comments and trailing commas (JSONC).
   const root = parseTree(text, errors, { allowTrailingComma: true, disallowComments: false });

@@ -50,7 +50,7 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
   let files = 0;
   for (let i = 0; i < candidates.length; i += READ_CONCURRENCY) {
     const batch = candidates.slice(i, i + READ_CONCURRENCY);
-    const results = await Promise.all(batch.map((c) => scanFile(c, options.cwd, homeDir, warnings)));
+    const results = await Promise.all(batch.map((c) => scanFileSafely(c, options.cwd, homeDir, warnings)));
     for (const r of results) {
       if (r === undefined) continue;
       files++;
@@ -73,6 +73,25 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
     warnings,
     root: options.cwd,
   };
+}
+
+/**
+ * scanFile, with any failure it did not foresee turned into a finding about the file: one odd file
+ * must not end the scan of the others, and a file that was not checked must not look clean.
+ */
+async function scanFileSafely(
+  candidate: ConfigCandidate,
+  cwd: string,
+  home: string,
+  warnings: string[],
+): Promise<ScanFinding[] | undefined> {
+  try {
+    return await scanFile(candidate, cwd, home, warnings);
+  } catch (err) {
+    const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    const place: FindingPlace = { file: displayPath(candidate.path, cwd), client: candidate.client };
+    return [fileFinding('MCP-CFG-001', place, 1, `could not be checked: ${what.split('\n')[0]}`)];
+  }
 }
 
 /** The findings of one file, or undefined when it turned out not to be a config (a warning instead). */

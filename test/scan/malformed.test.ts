@@ -3,7 +3,7 @@
  * unreadable files are findings; FIFOs, dangling links, symlink loops and unlistable folders are
  * warnings; node_modules and .git are not walked.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -16,8 +16,10 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_NESTING } from '../../src/scan/parse.js';
 import { MAX_CONFIG_BYTES } from '../../src/scan/read-config.js';
 import { scan } from '../../src/scan/scan.js';
+import { CLI } from '../helpers/paths.js';
 import { compact, FIXTURES, tempDir } from './helpers.js';
 
 // Root reads files and lists folders whatever their mode, so permission cases can only be asserted
@@ -39,6 +41,76 @@ describe('syntax errors (test/fixtures/scan/broken)', () => {
       'invalid JSON at line 4: CommaExpected',
     ]);
     expect(result.findings.every((f) => f.severity === 'low')).toBe(true);
+  });
+});
+
+describe('deeply nested documents', () => {
+  let dir: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    const make = (rel: string, content: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+      writeFileSync(path.join(dir, rel), content);
+    };
+    // Each of these overflowed jsonc-parser's recursion (getNodeValue / parseArray / the visitor).
+    make('arrays/.mcp.json', `${'['.repeat(3000)}${']'.repeat(3000)}\n`);
+    make('objects/.mcp.json', `${'{"a":'.repeat(20000)}1${'}'.repeat(20000)}\n`);
+    make(
+      'server/.mcp.json',
+      `{\n  "mcpServers": {\n    "s": { "command": "node", "args": ${'['.repeat(5000)}${']'.repeat(5000)} }\n  }\n}\n`,
+    );
+    // Brackets inside strings and comments do not count; an unterminated string ends at its line.
+    make(
+      'quoted/.mcp.json',
+      `// ${'['.repeat(5000)}\n{"mcpServers": {"s": {"command": "node", "args": ["${'['.repeat(5000)}"]}}}\n`,
+    );
+    make('unterminated/.mcp.json', `{"x": "abc\n${'['.repeat(5000)}\n`);
+    make('yaml/.continue/config.yaml', `mcpServers: ${'['.repeat(20000)}${']'.repeat(20000)}\n`);
+    make('toml/.codex/config.toml', `x = ${'['.repeat(20000)}${']'.repeat(20000)}\n`);
+    // Deep but within the limit: parsed and checked as usual.
+    const nested = `${'{"a":'.repeat(MAX_NESTING - 3)}1${'}'.repeat(MAX_NESTING - 3)}`;
+    make('ok/.mcp.json', `{"mcpServers": {"s": {"command": "node", "x": ${nested}}}}\n`);
+  });
+
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('are MCP-CFG-001 findings, never a crash, in process', async () => {
+    const result = await scan({ paths: ['.'], cwd: dir });
+    const byFile = Object.fromEntries(result.findings.map((f) => [f.file, `${f.rule} ${f.message}`]));
+    const tooDeep = `MCP-CFG-001 invalid JSON at line 1: nested more than ${MAX_NESTING} levels deep; not parsed`;
+    expect(byFile['arrays/.mcp.json']).toBe(tooDeep);
+    expect(byFile['objects/.mcp.json']).toBe(tooDeep);
+    expect(byFile['server/.mcp.json']).toBe(
+      `MCP-CFG-001 invalid JSON at line 3: nested more than ${MAX_NESTING} levels deep; not parsed`,
+    );
+    expect(byFile['quoted/.mcp.json']).toBe(
+      'MCP-GW-001 stdio server started directly (node), not through mcp-guard serve',
+    );
+    expect(byFile['unterminated/.mcp.json']).toBe(
+      `MCP-CFG-001 invalid JSON at line 2: nested more than ${MAX_NESTING} levels deep; not parsed`,
+    );
+    expect(byFile['yaml/.continue/config.yaml']).toMatch(/^MCP-CFG-001 invalid YAML/);
+    expect(byFile['toml/.codex/config.toml']).toMatch(/^MCP-CFG-001 invalid TOML/);
+    expect(compact(result.findings)).toContain('ok/.mcp.json:1 s MCP-GW-001');
+    expect(result.summary.files).toBe(8);
+  });
+
+  it('do not crash the built CLI (exit 1 for the findings, not 70)', () => {
+    const out = spawnSync(
+      process.execPath,
+      [CLI, 'scan', '--no-home', '--format', 'json', '--fail-on', 'low', '.'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(1);
+    const report = JSON.parse(out.stdout) as { summary: { files: number; low: number } };
+    expect(report.summary).toMatchObject({ files: 8, low: 6 });
   });
 });
 
