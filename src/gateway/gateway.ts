@@ -36,6 +36,8 @@ export interface GatewayOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** How often decisions made elsewhere (the CLI) are picked up for the audit log. */
   readonly decisionPollMs?: number;
+  /** Front-specific checks a reloaded config must pass too (e.g. auth on a public address). */
+  readonly validate?: (config: GuardConfig) => string | undefined;
 }
 
 export class Gateway {
@@ -48,6 +50,7 @@ export class Gateway {
   private runtime: Runtime;
   private services: Services;
   private readonly env: NodeJS.ProcessEnv;
+  private readonly validate: GatewayOptions['validate'];
   private readonly decisionTimer: NodeJS.Timeout | undefined;
   private decisionsSeenUntil = Date.now();
   private readonly backendHealth = new Map<string, BackendHealth>();
@@ -57,6 +60,7 @@ export class Gateway {
     this.logger = options.logger;
     this.store = options.store;
     this.env = options.env ?? process.env;
+    this.validate = options.validate;
     this.audit = audit;
     this.metrics = new GatewayMetrics(config, {
       approvalsPending: () => this.store.countPending(Date.now()),
@@ -202,6 +206,8 @@ export class Gateway {
       return reject(
         `${file}: policies.audit_log: the audit file cannot change while running; restart the gateway`,
       );
+    const refusal = this.validate?.(next);
+    if (refusal) return reject(`${file}: ${refusal}`);
     if (isDeepStrictEqual(next, current)) return { ok: true, changed: false };
     try {
       this.runtime = createRuntime(next, this.services);

@@ -40,23 +40,41 @@ export interface StartOptions {
   readonly probeBackends?: boolean;
 }
 
+/**
+ * Why `config` may not serve on `host`, if it may not: beyond loopback, authentication is required, and
+ * the built-in authorization server needs the public URL its tokens are issued for (not 0.0.0.0).
+ */
+export function exposureProblem(config: GuardConfig, host: string): string | undefined {
+  if (isLoopbackHost(host)) return undefined;
+  if (config.auth.mode === 'none')
+    return `refusing to listen on ${host} without authentication: set auth.mode (api_key, jwt or oauth2) or bind 127.0.0.1`;
+  if (config.auth.mode === 'oauth2' && !config.auth.oauth2?.issuer && !config.http.publicUrl)
+    return `auth.mode oauth2 on ${host} needs http.public_url (or auth.oauth2.issuer): the URL agents use, which tokens are issued for`;
+  return undefined;
+}
+
 /** Starts `serve-http` for a loaded config; resolves once listening. */
 export async function startHttpGateway(config: GuardConfig, options: StartOptions): Promise<HttpGateway> {
   const host = options.host ?? config.http.host;
   const port = options.port ?? config.http.port;
   const loopback = isLoopbackHost(host);
-  if (!loopback && config.auth.mode === 'none') {
+  const refusal = exposureProblem(config, host);
+  if (refusal) {
     await options.store.close();
-    throw new ExitError(
-      1,
-      `refusing to listen on ${host} without authentication: set auth.mode (api_key, jwt or oauth2) or bind 127.0.0.1`,
-    );
+    throw new ExitError(1, refusal);
   }
+  if (!loopback && !config.http.publicUrl)
+    options.logger.warn(
+      { host },
+      'listening beyond loopback without http.public_url: metadata URLs are built from the Host header',
+    );
   const logger = options.logger;
   const gateway = await Gateway.open(config, {
     logger,
     store: options.store,
     env: options.env ?? process.env,
+    // A reload must pass the same checks as the start on this address.
+    validate: (next) => exposureProblem(next, host),
   });
   const endpoint = new McpEndpoint({
     runtime: () => gateway.current(),
