@@ -12,9 +12,10 @@
  *                   costs no quota and no store round trip; lists are filtered on the way back
  *   rate_limit      per agent, per tool, global (-32012), one atomic store operation
  *   cost            the call's amount (-32602 for a bad one) — for approval, spend and audit
+ *   spend           reserve the amount against the caps atomically (-32013) — before approval, so a call
+ *                   the cap would refuse is never held for a human, and an approved retry that the cap
+ *                   refuses keeps its approval; a call that is held (or never sent) gives it back
  *   approval        hold at or above the threshold (-32004), consume an approval atomically on the retry
- *   spend           reserve the amount against the caps atomically (-32013) — after approval, so a held
- *                   call reserves nothing
  *   record_decision the `call` audit line, written before forwarding (a crash mid-call loses nothing)
  *   forward         execute on the backend(s)
  *
@@ -65,8 +66,8 @@ export function buildStages(deps: PipelineDeps): Stage<RequestContext>[] {
     authorizeStage(new NamePolicy(config)),
     rateLimitStage(config, store),
     costStage(config),
-    approvalStage({ config, store, events: deps.approvals, redact: deps.redact }),
     spendStage(config, store),
+    approvalStage({ config, store, events: deps.approvals, redact: deps.redact }),
     record?.decision,
     forwardStage(),
   ];

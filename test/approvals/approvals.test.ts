@@ -324,6 +324,26 @@ describe('spend caps', () => {
     }
   });
 
+  it('a held call reserves nothing, and an approved retry refused by the cap keeps its approval', async () => {
+    const gw = await startGateway(
+      `policies:\n  spend_cap_usd: 10\n  require_approval_above: 5\nservers:\n${stdioTestServer('wallet')}`,
+    );
+    const client = await connectHttp(gw.url);
+    const held = await failure(pay(client, 6, 'big'));
+    expect(held.code).toBe(-32004);
+    const id = (held.data as { approval_id: string }).approval_id;
+    // $9.98 fits under the $10 cap only if the held $6 was given back.
+    expect(textOf(await pay(client, 4.99, 'a'))).toBe('paid 4.99');
+    expect(textOf(await pay(client, 4.99, 'b'))).toBe('paid 4.99');
+    expect((await runCli(['approvals', 'approve', id, '--config', gw.configFile])).code).toBe(0);
+    const capped = await failure(pay(client, 6, 'big'));
+    expect(capped.code).toBe(-32013);
+    const shown = await runCli(['approvals', 'show', id, '--json', '--config', gw.configFile]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ id, status: 'approved' });
+    await client.close();
+    await gw.close();
+  });
+
   it('reads amounts through a cost rule with a scale (cents → dollars) and a fixed price', async () => {
     const gw = await startGateway(`
 policies:

@@ -4,9 +4,10 @@
  * right before the call is forwarded — every bucket or none — so N concurrent calls can never overshoot a
  * cap together, and replicas on a shared store share the caps. Money is counted in integer micro-dollars.
  *
- * A reservation is given back only when the call provably never reached the backend (the backend was
- * unavailable before the request was sent). Once a call was sent, its amount stays spent even if the
- * backend fails or times out: it may have been paid, and a cap must not be bypassable by failing calls.
+ * A reservation is given back only when the call provably never reached the backend: it was held for
+ * approval (or refused by it), or the backend was unavailable before the request was sent. Once a call
+ * was sent, its amount stays spent even if the backend fails or times out: it may have been paid, and a
+ * cap must not be bypassable by failing calls.
  */
 import type { GuardConfig } from '../../config/types.js';
 import { WireError } from '../../core/errors.js';
@@ -60,12 +61,7 @@ export function spendStage(config: GuardConfig, store: StateStore): Stage<Reques
       await next();
     } catch (err) {
       // Only a call that never reached its backend gives its reservation back.
-      if (
-        err instanceof WireError &&
-        err.reason === 'backend_unavailable' &&
-        ctx.result === undefined &&
-        !ctx.sent
-      ) {
+      if (!ctx.sent && ctx.result === undefined) {
         await store.releaseSpend({ amountMicros, windowStartMs: start, keys: buckets.map((b) => b.key) });
       }
       throw err;
