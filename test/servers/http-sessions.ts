@@ -1,21 +1,44 @@
 /**
- * Streamable HTTP hosting for our test servers: one SDK transport and one `Server` per session (stateful),
- * on 127.0.0.1; prints `LISTENING <port>` on stdout once it listens (port 0 = any).
+ * HTTP hosting for our test servers, on 127.0.0.1; each prints `LISTENING <port>` on stdout once it
+ * listens (port 0 = any). One SDK transport and one `Server` per session, never shared.
+ * - Streamable HTTP (2025-11-25) at /mcp, stateful;
+ * - legacy HTTP+SSE (2024-11-05): GET /sse opens the event stream (its first event names the POST
+ *   endpoint), POST /messages?sessionId=… carries the client's messages.
+ * `onRequest` sees every request first; returning false answers it 401 (a missing required header).
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+export type RequestHook = (req: IncomingMessage) => boolean | undefined;
+
+function listen(
+  port: number,
+  onRequest: RequestHook,
+  handle: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+): void {
+  const http = createServer(async (req, res) => {
+    if (onRequest(req) === false) {
+      res.writeHead(401, { 'content-type': 'text/plain' }).end('missing the required header');
+      return;
+    }
+    await handle(req, res);
+  });
+  http.listen(port, '127.0.0.1', () => {
+    process.stdout.write(`LISTENING ${(http.address() as AddressInfo).port}\n`);
+  });
+}
 
 export function serveStreamableHttp(
   make: () => Server,
   port: number,
-  onRequest: (req: IncomingMessage) => void = () => {},
+  onRequest: RequestHook = () => true,
 ): void {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
-  const http = createServer(async (req, res) => {
-    onRequest(req);
+  listen(port, onRequest, async (req, res) => {
     const id = req.headers['mcp-session-id'];
     let transport = typeof id === 'string' ? sessions.get(id) : undefined;
     if (!transport) {
@@ -37,7 +60,29 @@ export function serveStreamableHttp(
     }
     await transport.handleRequest(req, res);
   });
-  http.listen(port, '127.0.0.1', () => {
-    process.stdout.write(`LISTENING ${(http.address() as AddressInfo).port}\n`);
+}
+
+export function serveLegacySse(make: () => Server, port: number, onRequest: RequestHook = () => true): void {
+  const sessions = new Map<string, SSEServerTransport>();
+  listen(port, onRequest, async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (req.method === 'GET' && url.pathname === '/sse') {
+      const transport = new SSEServerTransport('/messages', res);
+      sessions.set(transport.sessionId, transport);
+      // Server.connect chains this handler with its own.
+      transport.onclose = () => sessions.delete(transport.sessionId);
+      await make().connect(transport);
+      return;
+    }
+    if (req.method === 'POST' && url.pathname === '/messages') {
+      const transport = sessions.get(url.searchParams.get('sessionId') ?? '');
+      if (!transport) {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('unknown session');
+        return;
+      }
+      await transport.handlePostMessage(req, res);
+      return;
+    }
+    res.writeHead(404).end();
   });
 }

@@ -1,10 +1,14 @@
 /**
  * A kitchen-sink MCP backend for gateway tests, built with the official SDK.
  *
- *   node dist/test-servers/test-server.js [--stdio | --http --port N] [--name NAME] [--tools a,b] [--page-size N]
+ *   node dist/test-servers/test-server.js [--stdio | --http | --sse] [--port N] [--name NAME] [--tools a,b]
+ *     [--page-size N] [--require-header NAME=VALUE] [--sleeper]
  *
- * HTTP mode listens on 127.0.0.1 (port 0 = any) and prints `LISTENING <port>` on stdout.
+ * HTTP mode (Streamable HTTP at /mcp) and SSE mode (legacy HTTP+SSE: GET /sse, POST /messages) listen on
+ * 127.0.0.1 (port 0 = any) and print `LISTENING <port>` on stdout.
  */
+import { spawn } from 'node:child_process';
+import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -22,25 +26,39 @@ import {
   UnsubscribeRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import { serveStreamableHttp } from './http-sessions.js';
+import { serveLegacySse, serveStreamableHttp } from './http-sessions.js';
 
 const { values: opts } = parseArgs({
   options: {
     stdio: { type: 'boolean', default: false },
     http: { type: 'boolean', default: false },
+    sse: { type: 'boolean', default: false },
     port: { type: 'string', default: '0' },
     name: { type: 'string', default: 'test' },
     tools: { type: 'string' },
     'page-size': { type: 'string' },
     /** A line written to stderr at start (tests of how the gateway logs backend stderr). */
     'stderr-line': { type: 'string' },
+    /** HTTP/SSE modes: answer 401 to any request without this header (proves configured headers arrive). */
+    'require-header': { type: 'string' },
+    /** Starts `sleep 300` in this process group with no stdio (tests that the gateway reaps the group). */
+    sleeper: { type: 'boolean', default: false },
   },
 });
 if (opts['stderr-line']) process.stderr.write(`${opts['stderr-line']}\n`);
+const sleeperPid = opts.sleeper ? spawn('sleep', ['300'], { stdio: 'ignore' }).pid : undefined;
 
 const name = opts.name;
 const only = opts.tools ? new Set(opts.tools.split(',')) : undefined;
-const stats = { calls: 0, cancelled: 0, pid: process.pid, paid_usd: 0, pay_calls: 0 };
+const stats = {
+  name,
+  calls: 0,
+  cancelled: 0,
+  pid: process.pid,
+  paid_usd: 0,
+  pay_calls: 0,
+  ...(sleeperPid === undefined ? {} : { sleeper_pid: sleeperPid }),
+};
 const subscriptions = new Set<string>();
 const text = (t: string) => ({ content: [{ type: 'text' as const, text: t }] });
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -247,17 +265,17 @@ const pageSize = opts['page-size'] === undefined ? undefined : Number(opts['page
 const make = (headersOf: () => Record<string, string>) =>
   pageSize ? buildPagedServer(pageSize) : buildServer(headersOf);
 
-if (opts.http) {
+if (opts.http || opts.sse) {
   let currentHeaders: Record<string, string> = {};
-  serveStreamableHttp(
-    () => make(() => currentHeaders),
-    Number(opts.port),
-    (req) => {
-      currentHeaders = Object.fromEntries(
-        Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
-      );
-    },
-  );
+  const [required, requiredValue] = (opts['require-header'] ?? '').split('=', 2);
+  const onRequest = (req: IncomingMessage): boolean => {
+    currentHeaders = Object.fromEntries(
+      Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(', ') : String(v)]),
+    );
+    return !required || currentHeaders[required.toLowerCase()] === requiredValue;
+  };
+  const serve = opts.sse ? serveLegacySse : serveStreamableHttp;
+  serve(() => make(() => currentHeaders), Number(opts.port), onRequest);
 } else {
   const transport = new StdioServerTransport();
   // The stdio server ends with its client: stdin closed means nobody can talk to us any more.
