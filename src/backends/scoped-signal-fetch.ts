@@ -25,27 +25,40 @@ export async function fetchWithRequestScopedSignal(
     release();
     throw err;
   }
+  return onBodyDone(response, release);
+}
+
+/**
+ * `response` with a body that calls `done` once, when it has been read to the end (`error` undefined),
+ * has failed (the connection broke) or was cancelled by its reader.
+ */
+export function onBodyDone(response: Response, done: (error?: unknown) => void): Response {
   if (!response.body) {
-    release();
+    done();
     return response;
   }
-  // Release the link when the body has been read to the end, cancelled or has failed.
   const reader = response.body.getReader();
+  let called = false;
+  const finish = (error?: unknown) => {
+    if (called) return;
+    called = true;
+    done(error);
+  };
   const tracked = new ReadableStream<Uint8Array>({
     async pull(controller) {
       try {
-        const { done, value } = await reader.read();
-        if (done) {
-          release();
+        const { done: ended, value } = await reader.read();
+        if (ended) {
+          finish();
           controller.close();
         } else controller.enqueue(value);
       } catch (err) {
-        release();
+        finish(err ?? new Error('response body failed'));
         controller.error(err);
       }
     },
     cancel(reason) {
-      release();
+      finish();
       return reader.cancel(reason);
     },
   });
