@@ -127,8 +127,8 @@ function buildServer(headersOf: () => Record<string, string>): Server {
   });
   tool(
     'progress',
-    'Reports progress steps',
-    { steps: z.number(), delay_ms: z.number().optional() },
+    'Reports progress steps (and logs each step with log: true)',
+    { steps: z.number(), delay_ms: z.number().optional(), log: z.boolean().optional() },
     async (a, extra) => {
       const token = extra._meta?.progressToken;
       const steps = Number(a['steps']);
@@ -137,6 +137,11 @@ function buildServer(headersOf: () => Record<string, string>): Server {
           await extra.sendNotification({
             method: 'notifications/progress',
             params: { progressToken: token, progress: i, total: steps },
+          });
+        if (a['log'] === true)
+          await extra.sendNotification({
+            method: 'notifications/message',
+            params: { level: 'info', logger: name, data: `step ${i}` },
           });
         await sleep(Number(a['delay_ms'] ?? 5));
       }

@@ -1,0 +1,77 @@
+/**
+ * Which stream a backend's messages ride, seen with plain fetch (no SDK client, so no standalone GET
+ * stream exists). The SDK's server transport silently drops a message that is not tied to a request
+ * when no GET stream is open, so everything here arrives only if the gateway sends it with the related
+ * request id: progress (with the agent's own token), logging and a sampling request all come on the
+ * stream of the POST that caused them, before its result.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stdioTestServer } from '../helpers/backends.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { RawSession } from '../helpers/sse.js';
+
+describe('backend messages on the POST stream of the request that caused them', () => {
+  let gw: TestGateway;
+  let session: RawSession;
+  beforeAll(async () => {
+    gw = await startGateway(`servers:\n${stdioTestServer('t')}`);
+    session = new RawSession(gw.url);
+    await session.initialize({ sampling: {} });
+  });
+  afterAll(async () => {
+    await session?.close();
+    await gw?.close();
+  });
+
+  it('carries progress with the agent token and log messages before the result', async () => {
+    const stream = await session.request(41, 'tools/call', {
+      name: 'progress',
+      arguments: { steps: 3, delay_ms: 5, log: true },
+      _meta: { progressToken: 'tok-A' },
+    });
+    const messages = await stream.untilResponse(41);
+    const result = messages.at(-1);
+    expect(result).toMatchObject({ id: 41, result: { content: [{ type: 'text', text: 'done' }] } });
+    const before = messages.slice(0, -1);
+    expect(before.filter((m) => m.method === 'notifications/progress').map((m) => m['params'])).toEqual([
+      { progressToken: 'tok-A', progress: 1, total: 3 },
+      { progressToken: 'tok-A', progress: 2, total: 3 },
+      { progressToken: 'tok-A', progress: 3, total: 3 },
+    ]);
+    expect(before.filter((m) => m.method === 'notifications/message').map((m) => m['params'])).toEqual([
+      { level: 'info', logger: 't', data: 'step 1' },
+      { level: 'info', logger: 't', data: 'step 2' },
+      { level: 'info', logger: 't', data: 'step 3' },
+    ]);
+    // Nothing else rode this stream.
+    expect(before).toHaveLength(6);
+  });
+
+  it('carries a sampling request on the POST stream; the POSTed answer completes the call', async () => {
+    const stream = await session.request('call-s', 'tools/call', {
+      name: 'sample',
+      arguments: { prompt: 'say hi' },
+    });
+    const request = await stream.next();
+    expect(request).toMatchObject({
+      method: 'sampling/createMessage',
+      params: { messages: [{ role: 'user', content: { type: 'text', text: 'say hi' } }], maxTokens: 50 },
+    });
+    expect(request.id).toBeDefined();
+    const answered = await session.post({
+      jsonrpc: '2.0',
+      id: request.id,
+      result: { role: 'assistant', content: { type: 'text', text: 'hi from raw fetch' }, model: 'raw' },
+    });
+    expect(answered.status).toBe(202);
+    await answered.body?.cancel();
+    const rest = await stream.untilResponse('call-s');
+    expect(rest).toEqual([
+      {
+        jsonrpc: '2.0',
+        id: 'call-s',
+        result: { content: [{ type: 'text', text: 'hi from raw fetch' }] },
+      },
+    ]);
+  });
+});
