@@ -121,7 +121,10 @@ function buildServer(headersOf: () => Record<string, string>): Server {
   tool('crash', 'Exits the process without answering', {}, async () => process.exit(1));
   tool('hang', 'Never answers (cancellable)', {}, async (_a, extra) => {
     await new Promise((_r, reject) =>
-      extra.signal.addEventListener('abort', () => reject(new Error('cancelled'))),
+      extra.signal.addEventListener('abort', () => {
+        stats.cancelled++;
+        reject(new McpError(-32800, 'cancelled'));
+      }),
     );
     return text('unreachable');
   });
