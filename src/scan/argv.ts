@@ -6,7 +6,8 @@
 
 /** The program's name: basename, lower-case, without a Windows extension (`C:\…\npx.cmd` → `npx`). */
 export function programName(command: string): string {
-  const base = command.trim().split(/[\\/]/).pop() ?? '';
+  const trimmed = command.trim();
+  const base = trimmed.slice(Math.max(trimmed.lastIndexOf('/'), trimmed.lastIndexOf('\\')) + 1);
   return base.toLowerCase().replace(/\.(?:exe|cmd|bat|ps1|com)$/, '');
 }
 
@@ -26,7 +27,8 @@ export function shellScript(argv: readonly string[]): ShellScript | undefined {
   if (command === undefined) return undefined;
   const shell = programName(command);
   if (POSIX_SHELLS.has(shell)) {
-    const at = args.findIndex((a) => /^-[a-z]*c[a-z]*$/i.test(a));
+    // -c, -lc, -ec…: a bundle of one-letter flags with c in it (two tests: /^-[a-z]*c[a-z]*$/ backtracks).
+    const at = args.findIndex((a) => /^-[a-z]+$/i.test(a) && /c/i.test(a));
     const script = at >= 0 ? args[at + 1] : undefined;
     return script === undefined ? undefined : { shell, script, encoded: false };
   }

@@ -14,8 +14,39 @@ import { isWrappedByGateway } from './wrapper.js';
 const DOWNLOAD = /\b(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b/i;
 const RUN_DOWNLOADED =
   /\|\s*(?:sudo\s+)?(?:ba|z|da|k)?sh\b|\|\s*(?:python[0-9.]*|node|perl|ruby|php)\b|\|\s*(?:iex|invoke-expression)\b|\b(?:iex|invoke-expression)\b|<\(\s*(?:curl|wget)|\$\(\s*(?:curl|wget)|`\s*(?:curl|wget)/i;
-const DESTRUCTIVE =
-  /\brm\s+-[a-z]*(?:rf|fr)[a-z]*\b|\brm\s+-[a-z]*r[a-z]*\s+-[a-z]*f|\bchmod\s+(?:-R\s+)?(?:777|a\+rwx)\b|\bmkfs\b|\bdd\s+if=/i;
+
+/**
+ * `rm -rf` (in any flag spelling), `chmod [-R] 777|a+rwx`, `mkfs…`, `dd if=`. Read word by word rather
+ * than with one regex: patterns like /rm\s+-[a-z]*(?:rf|fr)[a-z]*\b/ backtrack quadratically on a long
+ * flag word.
+ */
+function isDestructive(text: string): boolean {
+  const words = text.split(/[\s;&|()`'"]+/);
+  for (let i = 0; i < words.length; i++) {
+    const word = programName(words[i] ?? '');
+    if (word === 'rm') {
+      let recursive = false;
+      let force = false;
+      for (let j = i + 1; j < words.length && (words[j] ?? '').startsWith('-'); j++) {
+        const flag = words[j] as string;
+        if (flag === '--recursive') recursive = true;
+        else if (flag === '--force') force = true;
+        else if (/^-[a-z]+$/i.test(flag)) {
+          recursive ||= /r/i.test(flag);
+          force ||= flag.includes('f');
+        }
+      }
+      if (recursive && force) return true;
+    }
+    if (word === 'chmod') {
+      const mode = words[i + 1] === '-R' ? words[i + 2] : words[i + 1];
+      if (mode === '777' || mode?.toLowerCase() === 'a+rwx') return true;
+    }
+    if (word === 'mkfs' || word.startsWith('mkfs.')) return true;
+    if (word === 'dd' && (words[i + 1] ?? '').startsWith('if=')) return true;
+  }
+  return false;
+}
 const PRIVILEGE = /(?:^|[\s;&|(])(?:sudo|doas|runas)\s/i;
 
 /** Env variables that load code into the server before it runs. */
@@ -65,12 +96,7 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
   }
 
   const first = programName(entry.command);
-  if (
-    first === 'sudo' ||
-    first === 'doas' ||
-    PRIVILEGE.test(script?.script ?? '') ||
-    DESTRUCTIVE.test(text)
-  ) {
+  if (first === 'sudo' || first === 'doas' || PRIVILEGE.test(script?.script ?? '') || isDestructive(text)) {
     issues.push({ rule: 'MCP-EXEC-003', message: `dangerous command: ${shorten(text)}`, subject: 'command' });
   }
 

@@ -8,7 +8,10 @@ function normalise(p: string): string {
   const trimmed = p.trim().replace(/^["']|["']$/g, '');
   // Keep a root ("/" or "C:\") intact; drop trailing separators elsewhere.
   if (/^(?:[\\/]+|[A-Za-z]:[\\/]*)$/.test(trimmed)) return trimmed;
-  return trimmed.replace(/[\\/]+$/, '');
+  // A loop, not /[\\/]+$/: that regex retries from every separator of a long run (quadratic).
+  let end = trimmed.length;
+  while (end > 0 && (trimmed[end - 1] === '/' || trimmed[end - 1] === '\\')) end--;
+  return trimmed.slice(0, end);
 }
 
 /**

@@ -116,7 +116,7 @@ export function pinOf(run: PackageRun): Pin {
   if (/^(?:git\+|git:|github:|gitlab:|bitbucket:)/.test(spec) || /^[\w.-]+\/[\w.-]+(?:#.*)?$/.test(spec)) {
     const pinned = COMMIT.test(spec);
     return {
-      name: spec.replace(/#.*$/, ''),
+      name: spec.includes('#') ? spec.slice(0, spec.indexOf('#')) : spec,
       pinned,
       why: pinned ? '' : 'a git reference without a commit hash',
     };
@@ -136,7 +136,8 @@ function npmPin(spec: string): Pin {
 }
 
 function pythonPin(spec: string): Pin {
-  const m = /^([A-Za-z0-9._-]+)(\[[^\]]*\])?\s*(.*)$/.exec(spec);
+  // `s`: without it a line break makes (.*)$ fail and backtrack through the name (quadratic).
+  const m = /^([A-Za-z0-9._-]+)(\[[^\]]*\])?\s*(.*)$/s.exec(spec);
   const name = m?.[1] ?? spec;
   const constraint = (m?.[3] ?? '').trim();
   if (constraint === '') return { name, pinned: false, why: 'no version' };

@@ -60,11 +60,27 @@ export function findToken(text: string): { name: string; value: string } | undef
  */
 export function isReference(value: string): boolean {
   return (
-    /\$\{[^}]*\}/.test(value) ||
+    enclosed(value, '${', '}') ||
     /^\$[A-Za-z_][A-Za-z0-9_]*$/.test(value) ||
     /^%[A-Za-z_][A-Za-z0-9_]*%$/.test(value) ||
-    /\{\{[^}]*\}\}/.test(value)
+    enclosed(value, '{{', '}}')
   );
+}
+
+/**
+ * True when `open`, then characters other than `}`, then `close` occur in `text` — what
+ * /\$\{[^}]*\}/ and /\{\{[^}]*\}\}/ test, in linear time (those regexes rescan the rest of the text
+ * from every unclosed opener: quadratic on "${${${…").
+ */
+function enclosed(text: string, open: string, close: string): boolean {
+  for (let at = text.indexOf(open); at !== -1; ) {
+    const brace = text.indexOf('}', at + open.length);
+    if (brace === -1) return false;
+    if (text.startsWith(close, brace)) return true;
+    // The `}` ends every opener before it: look for the next opener after it.
+    at = text.indexOf(open, brace + 1);
+  }
+  return false;
 }
 
 /** Obvious placeholders in examples ("<your-token>", "YOUR_API_KEY", "xxxx", "changeme"…). */
