@@ -29,8 +29,8 @@ export class AuthFailure extends Error {
 const TOKEN_QUERY_PARAMS = ['access_token', 'token', 'api_key', 'apikey', 'key', 'auth'];
 
 export interface AuthEvents {
-  /** Called on every refused authentication (for metrics and the audit log). */
-  onFailure?(info: { mode: string; reason: string; client: string }): void;
+  /** Called on every refused authentication (metrics, audit log); awaited before the refusal is sent. */
+  onFailure?(info: { mode: string; reason: string; client: string }): void | Promise<void>;
 }
 
 export class Authenticator {
@@ -85,7 +85,7 @@ export class Authenticator {
       return await this.verify(env['MCP_GUARD_API_KEY']);
     } catch (err) {
       if (err instanceof AuthFailure) {
-        this.events.onFailure?.({ mode: this.mode, reason: err.message, client: 'stdio' });
+        await this.events.onFailure?.({ mode: this.mode, reason: err.message, client: 'stdio' });
         return err;
       }
       throw err;
@@ -116,7 +116,7 @@ export class Authenticator {
         } catch (err) {
           if (!(err instanceof AuthFailure)) throw err;
           this.limiter.fail(client);
-          this.events.onFailure?.({ mode: this.mode, reason: err.message, client });
+          await this.events.onFailure?.({ mode: this.mode, reason: err.message, client });
           const metadata = `resource_metadata="${resourceMetadataUrl(this.config, req)}"`;
           if (err.kind === 'bad_request') return refuse(400, {}, -32600, `Bad Request: ${err.message}`);
           if (err.kind === 'insufficient_scope') {

@@ -1,12 +1,12 @@
 /**
  * `mcp-guard approvals list|show|approve|deny` (SPEC §1). Works directly on the state store named in the
  * config — the same SQLite file, Redis or PostgreSQL the gateway uses — so a decision made here is seen by
- * the gateway's very next retry of the held call, on every replica.
+ * the gateway's very next retry of the held call, on every replica. The gateway, not this command,
+ * records the decision in its audit log and sends the notifications (it has the webhook URLs; one replica
+ * sends them), at once when it runs, or when it starts next.
  */
 import { hostname, userInfo } from 'node:os';
 import { ExitError } from '../core/errors.js';
-import { createLogger } from '../core/logger.js';
-import { Notifier } from '../notify/notifier.js';
 import { openStateStore } from '../stores/open-store.js';
 import type { Approval, ApprovalStatus, StateStore } from '../stores/state-store.js';
 import { loadConfigForCommand } from './config-source.js';
@@ -193,9 +193,5 @@ export async function approvalsDecide(
       );
     } else
       process.stdout.write(`denied ${a.id}: ${a.agent} → ${a.server}.${a.tool} (${money(a.amountUsd)})\n`);
-    // The decider tells the humans; delivery is retried but bounded, and never changes the exit code.
-    const notifier = new Notifier(config.notify, createLogger({ name: 'mcp-guard' }));
-    notifier.notify('approval_decided', a);
-    await Promise.race([notifier.idle(), new Promise((r) => setTimeout(r, 10_000).unref())]);
   });
 }

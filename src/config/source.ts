@@ -53,8 +53,11 @@ const MAX_CONFIG_BYTES = 1024 * 1024;
 /** Reads and parses a config file; throws ConfigError with file and line on any problem. */
 export interface ReadOptions {
   /**
-   * Keep an unset `${VAR}` as written instead of failing. Only for commands that never authenticate or
-   * start anything (approvals, audit): an operator's shell need not hold the agents' keys.
+   * Tolerate an unset `${VAR}` outside `state` instead of failing. Only for commands that never
+   * authenticate, start, or send anything (approvals, audit): an operator's shell need not hold the
+   * agents' keys or the webhook URLs. The value becomes a placeholder URL on the reserved `.invalid`
+   * domain, which passes validation and can reach nothing. `state` and `policies.audit_log` must expand:
+   * these commands open them.
    */
   readonly keepUnsetVariables?: boolean;
 }
@@ -111,9 +114,13 @@ export function parseConfigText(
         node.value = interpolate(node.value, env);
       } catch (err) {
         if (!(err instanceof UnsetVariableError)) throw err;
-        if (options.keepUnsetVariables) return;
+        const path = pathOf(ancestry, node);
+        if (options.keepUnsetVariables && !/^(state(\.|$)|policies\.audit_log$)/.test(path)) {
+          node.value = `http://unset-variable.invalid/${err.variable}`;
+          return;
+        }
         problems.push({
-          path: pathOf(ancestry, node),
+          path,
           line: node.range ? lineAt(node.range[0]) : undefined,
           message: err.message,
         });

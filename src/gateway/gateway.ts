@@ -7,6 +7,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../audit/audit-log.js';
+import { readLastLines } from '../audit/last-lines.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { BackendConnection } from '../backends/connection.js';
 import { BackendPool } from '../backends/pool.js';
@@ -18,7 +19,7 @@ import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { Notifier } from '../notify/notifier.js';
-import type { StateStore } from '../stores/state-store.js';
+import type { Approval, StateStore } from '../stores/state-store.js';
 import { createRuntime, type Runtime, type Services } from './runtime.js';
 
 /** What the gateway last saw of a backend: a probe at start, then every connect and loss. */
@@ -52,11 +53,20 @@ export class Gateway {
   private readonly env: NodeJS.ProcessEnv;
   private readonly validate: GatewayOptions['validate'];
   private readonly decisionTimer: NodeJS.Timeout | undefined;
-  private decisionsSeenUntil = Date.now();
+  private decisionsSeenUntil: number;
+  /** Decisions this gateway has recorded (bounded), so the poll and the approval stage record each once. */
+  private readonly recordedDecisions = new Set<string>();
   private readonly backendHealth = new Map<string, BackendHealth>();
   private probing: Promise<void> | undefined;
 
-  private constructor(config: GuardConfig, options: GatewayOptions, audit: AuditLog | undefined) {
+  private constructor(
+    config: GuardConfig,
+    options: GatewayOptions,
+    audit: AuditLog | undefined,
+    resume: { readonly sinceMs: number; readonly recorded: readonly string[] },
+  ) {
+    this.decisionsSeenUntil = resume.sinceMs;
+    for (const id of resume.recorded) this.recordedDecisions.add(id);
     this.logger = options.logger;
     this.store = options.store;
     this.env = options.env ?? process.env;
@@ -75,12 +85,12 @@ export class Gateway {
       audit,
       metrics: this.metrics,
       notifier: this.notifier,
+      onDecision: (approval) => this.recordDecision(approval),
     };
     this.runtime = createRuntime(config, this.services);
-    if (audit) {
-      this.decisionTimer = setInterval(() => void this.auditDecisions(), options.decisionPollMs ?? 1_000);
-      this.decisionTimer.unref();
-    }
+    // Decisions are made elsewhere (the CLI, another replica): the gateway records and announces them.
+    this.decisionTimer = setInterval(() => void this.pollDecisions(), options.decisionPollMs ?? 1_000);
+    this.decisionTimer.unref();
     this.logger.info(
       { stages: this.runtime.describe(), auth: config.auth.mode, store: this.store.kind },
       'pipeline ready',
@@ -102,7 +112,7 @@ export class Gateway {
           onWarning: (message) => options.logger.warn(message),
         });
       }
-      return new Gateway(config, options, audit);
+      return new Gateway(config, options, audit, await decisionResumePoint(audit));
     } catch (err) {
       await audit?.close().catch(() => {});
       await options.store.close().catch(() => {});
@@ -215,6 +225,7 @@ export class Gateway {
       return reject((err as Error).message);
     }
     this.metrics.updateConfig(next);
+    this.notifier.update(next.notify);
     if (!isDeepStrictEqual(next.http, current.http))
       this.logger.warn('http settings changed: host, port and limits apply after a restart');
     if (!isDeepStrictEqual(next.servers, current.servers))
@@ -223,24 +234,12 @@ export class Gateway {
     return { ok: true, changed: true };
   }
 
-  /** Audits approval decisions made elsewhere (the CLI, another replica) as `approval_decided`. */
-  async auditDecisions(): Promise<void> {
-    if (!this.audit) return;
+  /** Picks up decisions made since the last poll (by the CLI or another replica) and records them. */
+  async pollDecisions(): Promise<void> {
     try {
       const decided = await this.store.decisionsSince(this.decisionsSeenUntil, 200);
       for (const a of decided) {
-        await this.audit.append({
-          event: 'approval_decided',
-          agent: a.agent,
-          server: a.server,
-          tool: a.tool,
-          args_sha256: a.argsHash,
-          amount_usd: a.amountUsd,
-          decision: a.status === 'denied' ? 'denied' : 'approved',
-          reason: a.note,
-          approval_id: a.id,
-          detail: { decided_by: a.decidedBy },
-        });
+        await this.recordDecision(a);
         this.decisionsSeenUntil = Math.max(this.decisionsSeenUntil, a.decidedAt ?? 0);
       }
     } catch (err) {
@@ -248,13 +247,78 @@ export class Gateway {
     }
   }
 
+  /**
+   * Records a decision once: an `approval_decided` audit line (called by the approval stage before the
+   * approved call's own line, and by the poll for the rest) and the humans' notification, which of all
+   * replicas on the store exactly one sends.
+   */
+  async recordDecision(a: Approval): Promise<void> {
+    if (a.decidedAt === null || this.recordedDecisions.has(a.id)) return;
+    this.recordedDecisions.add(a.id);
+    if (this.recordedDecisions.size > 10_000) {
+      const oldest = this.recordedDecisions.values().next().value;
+      if (oldest !== undefined) this.recordedDecisions.delete(oldest);
+    }
+    await this.audit?.append({
+      event: 'approval_decided',
+      agent: a.agent,
+      server: a.server,
+      tool: a.tool,
+      args_sha256: a.argsHash,
+      amount_usd: a.amountUsd,
+      decision: a.status === 'denied' ? 'denied' : 'approved',
+      reason: a.note,
+      approval_id: a.id,
+      detail: { decided_by: a.decidedBy },
+    });
+    if (
+      this.notifier.enabled &&
+      (await this.store.kvPut('notified', `${a.id}:decided`, '1', { ifAbsent: true, ttlMs: 30 * DAY_MS }))
+    )
+      this.notifier.notify('approval_decided', a);
+  }
+
   /** Closes shared backends, the audit log and the store (sessions close their own backends). */
   async close(): Promise<void> {
     if (this.decisionTimer) clearInterval(this.decisionTimer);
     await this.pool.close();
-    await this.auditDecisions();
-    await this.notifier.idle();
+    await this.pollDecisions();
+    // Notifications under way get a few seconds; a receiver that never answers must not hold up a stop.
+    const settled = await Promise.race([
+      this.notifier.idle().then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 5_000).unref()),
+    ]);
+    if (!settled) this.logger.warn('stopping with approval notifications still undelivered');
     await this.audit?.close();
     await this.store.close();
   }
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Where the decision poll resumes: from the audit log's last line (decisions made while the gateway was
+ * down are recorded when it starts again), a little before it in case the last poll had not run, with the
+ * decisions already in the log's tail left out. Without an audit log: from now.
+ */
+async function decisionResumePoint(
+  audit: AuditLog | undefined,
+): Promise<{ sinceMs: number; recorded: string[] }> {
+  const now = Date.now();
+  if (!audit) return { sinceMs: now, recorded: [] };
+  const { lines } = await readLastLines(audit.path, 500).catch(() => ({ lines: [] as Buffer[] }));
+  const recorded: string[] = [];
+  let lastTs: number | undefined;
+  for (const line of lines) {
+    try {
+      const record = JSON.parse(line.toString('utf8')) as Record<string, unknown>;
+      const ts = Date.parse(String(record['ts']));
+      if (Number.isFinite(ts)) lastTs = ts;
+      if (record['event'] === 'approval_decided' && typeof record['approval_id'] === 'string')
+        recorded.push(record['approval_id']);
+    } catch {
+      // a partial last line (a crash mid-write): the chain check reports it; nothing to resume from
+    }
+  }
+  return { sinceMs: lastTs === undefined ? now : Math.min(now, lastTs - 5_000), recorded };
 }

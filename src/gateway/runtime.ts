@@ -18,7 +18,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import { buildStages, describePipeline } from '../pipeline/pipeline.js';
 import { createRedactor } from '../redact/redact-value.js';
 import type { HttpAuthenticator } from '../server/mcp-endpoint.js';
-import type { StateStore } from '../stores/state-store.js';
+import type { Approval, StateStore } from '../stores/state-store.js';
 
 export interface Services {
   readonly pool: BackendPool;
@@ -28,6 +28,8 @@ export interface Services {
   readonly audit?: AuditLog;
   readonly metrics?: GatewayMetrics;
   readonly notifier: Notifier;
+  /** Records a decision made elsewhere, once (audit line, notification); the approval stage calls it. */
+  readonly onDecision?: (approval: Approval) => Promise<void>;
   /** Verifies the built-in authorization server's tokens (auth.mode oauth2, HTTP front only). */
   readonly tokenVerifier?: JwtVerifier;
   /** The issuer of those tokens and the resource they are for (for protected-resource metadata). */
@@ -48,9 +50,10 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
   const authenticator = new Authenticator(
     config,
     {
-      onFailure: ({ mode, reason, client }) => {
+      // Recorded before the refusal goes out; a failed write is logged, the refusal stands either way.
+      onFailure: async ({ mode, reason, client }) => {
         metrics?.authFailures.inc({ mode });
-        void audit
+        await audit
           ?.append({ event: 'auth_failed', reason, detail: { client } })
           .catch((err: Error) => logger.error({ err: err.message }, 'audit log write failed'));
       },
@@ -87,6 +90,9 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
           approval_id: approval.id,
         });
         notifier.notify('approval_created', approval);
+      },
+      decided: async (approval) => {
+        await services.onDecision?.(approval);
       },
     },
   });

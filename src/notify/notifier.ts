@@ -21,12 +21,17 @@ export class Notifier {
   private readonly fetchFn: typeof fetch;
 
   constructor(
-    private readonly config: NotifyConfig | undefined,
+    private config: NotifyConfig | undefined,
     private readonly logger: Logger,
     options: NotifierOptions = {},
   ) {
     this.retryDelaysMs = options.retryDelaysMs ?? [1_000, 4_000];
     this.fetchFn = options.fetch ?? fetch;
+  }
+
+  /** Takes the `notify` settings of a reloaded config (deliveries under way finish as they started). */
+  update(config: NotifyConfig | undefined): void {
+    this.config = config;
   }
 
   get enabled(): boolean {
@@ -86,8 +91,25 @@ function money(amount: number | null): string {
   return amount === null ? 'no amount' : `$${amount.toFixed(2)}`;
 }
 
+/**
+ * Slack reads `<…>` as links and mentions (`<!channel>`) and `&` as an entity, so values an agent chose
+ * (its arguments, names) are escaped the way Slack asks: &amp; &lt; &gt;.
+ */
+function slackEscape(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
 /** Slack incoming-webhook message: `text` for notifications, `blocks` for the rich view. */
-export function slackMessage(event: ApprovalEvent, a: Approval): Record<string, unknown> {
+export function slackMessage(event: ApprovalEvent, approval: Approval): Record<string, unknown> {
+  const a: Approval = {
+    ...approval,
+    agent: slackEscape(approval.agent),
+    server: slackEscape(approval.server),
+    tool: slackEscape(approval.tool),
+    args: slackEscape(approval.args),
+    note: approval.note === null ? null : slackEscape(approval.note),
+    decidedBy: approval.decidedBy === null ? null : slackEscape(approval.decidedBy),
+  };
   const what = `*${a.agent}* wants to call \`${a.server}.${a.tool}\` for *${money(a.amountUsd)}*`;
   if (event === 'approval_created') {
     const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. Approve with: mcp-guard approvals approve ${a.id}`;

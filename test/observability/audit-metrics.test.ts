@@ -101,9 +101,9 @@ ${stdioTestServer('wallet')}`);
 
     const auditFile = path.join(path.dirname(configFile), 'audit.jsonl');
     await waitFor(
-      () => readFileSync(auditFile, 'utf8').includes('approval_decided'),
+      () => readFileSync(auditFile, 'utf8').includes('auth_failed'),
       5_000,
-      'the decision in the audit log',
+      'the auth failure in the audit log',
     );
     audit = readFileSync(auditFile, 'utf8')
       .trim()
@@ -133,10 +133,11 @@ ${stdioTestServer('wallet')}`);
       ['call', 'add', 'rate_limited', 'error', -32012],
       ['approval_created', 'pay', 'held', null, null],
       ['call', 'pay', 'held', 'error', -32004],
+      // The decision (made with the CLI) is recorded before the call it lets through.
+      ['approval_decided', 'pay', 'approved', null, null],
       ['call', 'pay', 'approved', null, null],
       ['result', 'pay', 'approved', 'ok', null],
       ['auth_failed', null, null, null, null],
-      ['approval_decided', 'pay', 'approved', null, null],
     ]);
     const result = audit[1] as Record<string, unknown>;
     expect(result).toMatchObject({

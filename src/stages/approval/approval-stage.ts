@@ -25,6 +25,8 @@ export const APPROVAL_META_KEY = 'mcp-guard/approval_id';
 export interface ApprovalEvents {
   /** A new approval was created (audit it before the agent hears -32004; notify humans). */
   created(approval: Approval, ctx: RequestContext): Promise<void>;
+  /** A decision is about to take effect: recorded before the call it decides (once, however often seen). */
+  decided?(approval: Approval): Promise<void>;
 }
 
 export interface ApprovalDeps {
@@ -77,7 +79,8 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
     );
   };
 
-  const denied = (approval: Approval, ctx: RequestContext): never => {
+  const denied = async (approval: Approval, ctx: RequestContext): Promise<never> => {
+    await events.decided?.(approval);
     ctx.decision.decision = 'denied';
     ctx.decision.approvalId = approval.id;
     ctx.decision.reason = 'approval denied';
@@ -121,6 +124,7 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
 
   /** Runs the call on an approved approval: consume it atomically, or tell why not. */
   const useApproved = async (approval: Approval, key: ApprovalKey, ctx: RequestContext): Promise<boolean> => {
+    await events.decided?.(approval);
     const consumed = await store.consumeApproval({ ...key, id: approval.id, nowMs: now() });
     if (!consumed) return false;
     ctx.decision.decision = 'approved';
