@@ -5,7 +5,8 @@
  * children: the SDK spawns into the gateway's process group and signals only the direct child, so an
  * `npx …` wrapper's grandchild can outlive a SIGKILL. Here every child leads its own process group,
  * the whole group is signalled on close (stdin EOF → SIGTERM → SIGKILL, as the MCP lifecycle asks),
- * exit is awaited (no zombies), and stderr is drained line by line into the log so a chatty server can
+ * whatever is left in the group once the child exits (a crash, or a clean exit that left helpers
+ * behind) is killed, exit is awaited (no zombies), and stderr is drained line by line into the log so a chatty server can
  * never block on a full pipe. Framing reuses the SDK's ReadBuffer and serializer.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -60,6 +61,21 @@ function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Kills what is left of an exited child's process group. A server that crashes (or exits on stdin EOF)
+ * leaves its own children behind in the group, without stdio and without an owner; nothing there speaks
+ * MCP to us any more, so they get SIGKILL. Safe after the leader is reaped: the kernel does not reuse a
+ * pid while it still names a process group, and ESRCH (the group is empty) is ignored.
+ */
+function killGroupRemains(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Nothing left in the group.
+  }
+}
+
 /** Number of backend children this process currently owns (for tests and /readyz). */
 export function liveChildCount(): number {
   return liveChildren.size;
@@ -110,6 +126,8 @@ export class StdioBackendTransport implements Transport {
       );
     });
     liveChildren.add(child);
+    // The child leads its own process group; whatever it started there (and left behind) is ours to end.
+    child.once('exit', () => killGroupRemains(child.pid));
 
     child.on('error', (err) => this.onerror?.(err));
     child.stdin?.on('error', (err) => this.onerror?.(err));

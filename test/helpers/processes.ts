@@ -75,3 +75,25 @@ export async function runCli(
     );
   });
 }
+
+/** Fields of /proc/<pid>/stat after the command: state, ppid, pgrp, … (undefined once the pid is gone). */
+function statOf(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** True while `pid` runs (a zombie, exited but not yet reaped, counts as gone). */
+export function isAlive(pid: number): boolean {
+  const state = statOf(pid)?.[0];
+  return state !== undefined && state !== 'Z' && state !== 'X';
+}
+
+/** The process group of `pid`, or undefined once it is gone. */
+export function processGroupOf(pid: number): number | undefined {
+  const pgrp = statOf(pid)?.[2];
+  return pgrp === undefined ? undefined : Number(pgrp);
+}
