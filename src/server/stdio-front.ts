@@ -47,10 +47,22 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
     channel: { send: (message) => write(message) },
   });
 
-  let buffer = '';
+  // Lines are cut and measured as bytes: the limit is on what crosses the pipe, and a multibyte
+  // character never contains the newline byte, so splitting before decoding is safe.
+  let partial: Buffer[] = [];
+  let partialBytes = 0;
   let discarding = false;
-  const onLine = (line: string) => {
-    const text = line.replace(/\r$/, '');
+  const refuse = (bytes: number) => {
+    logger.warn({ bytes }, 'message larger than the line limit; discarded');
+    void write(
+      errorResponse(undefined, {
+        code: -32600,
+        message: `Invalid Request: message larger than ${maxLine} bytes`,
+      }),
+    );
+  };
+  const onLine = (bytes: Buffer) => {
+    const text = bytes.toString('utf8').replace(/\r$/, '');
     if (text.trim() === '') return;
     let parsed: unknown;
     try {
@@ -72,31 +84,35 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
     session.handleMessage(parsed as JSONRPCMessage);
   };
 
-  input.setEncoding('utf8');
-  input.on('data', (chunk: string) => {
+  input.on('data', (chunk: Buffer | string) => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
     let start = 0;
-    for (let nl = chunk.indexOf('\n'); nl !== -1; nl = chunk.indexOf('\n', start)) {
-      const piece = chunk.slice(start, nl);
+    for (let nl = bytes.indexOf(0x0a); nl !== -1; nl = bytes.indexOf(0x0a, start)) {
+      const piece = bytes.subarray(start, nl);
       start = nl + 1;
+      const size = partialBytes + piece.length;
+      const parts = partial;
+      partial = [];
+      partialBytes = 0;
       if (discarding) {
+        // The end of a line already refused.
         discarding = false;
-        buffer = '';
         continue;
       }
-      const line = buffer + piece;
-      buffer = '';
-      onLine(line);
+      if (size > maxLine) {
+        refuse(size);
+        continue;
+      }
+      onLine(parts.length === 0 ? piece : Buffer.concat([...parts, piece]));
     }
-    if (!discarding) buffer += chunk.slice(start);
-    if (buffer.length > maxLine) {
-      logger.warn({ bytes: buffer.length }, 'message larger than the line limit; discarded');
-      void write(
-        errorResponse(undefined, {
-          code: -32600,
-          message: `Invalid Request: message larger than ${maxLine} bytes`,
-        }),
-      );
-      buffer = '';
+    if (start === bytes.length || discarding) return;
+    const rest = bytes.subarray(start);
+    partial.push(rest);
+    partialBytes += rest.length;
+    if (partialBytes > maxLine) {
+      refuse(partialBytes);
+      partial = [];
+      partialBytes = 0;
       discarding = true;
     }
   });
@@ -105,7 +121,7 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
     input.once('end', resolve);
     input.once('close', resolve);
   });
-  if (buffer.trim() !== '' && !discarding) onLine(buffer);
+  if (partialBytes > 0 && !discarding) onLine(Buffer.concat(partial));
   await session.close('stdin closed');
   await writing;
 }
