@@ -15,7 +15,7 @@ export function authorizeStage(policy: NamePolicy): Stage<RequestContext> | unde
     const target = ctx.target;
     if (target) {
       const name = target.kind === 'resource' ? target.uri : target.name;
-      const decision = policy.decide(agent, target.server, name);
+      const decision = policy.decide(agent, target.server, name, target.kind);
       if (!decision.allowed) {
         ctx.decision.decision = 'denied';
         ctx.decision.reason = decision.rule;
@@ -31,8 +31,10 @@ export function authorizeStage(policy: NamePolicy): Stage<RequestContext> | unde
     }
     await next();
     if (ctx.listing) {
+      // URI templates are patterns, not URIs: they are matched as written.
+      const kind = ctx.listing.kind === 'resources' ? 'resource' : 'tool';
       ctx.listing.items = ctx.listing.items.filter(
-        (item) => policy.decide(agent, item.server, item.name).allowed,
+        (item) => policy.decide(agent, item.server, item.name, kind).allowed,
       );
     }
   });

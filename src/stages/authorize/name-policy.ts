@@ -118,19 +118,43 @@ export class NamePolicy {
     );
   }
 
-  decide(agent: string, server: string, name: string): PolicyDecision {
-    const candidates = [`${server}.${name}`, name];
+  /**
+   * Whether `agent` may use `name` on `server`. A resource URI is judged as written AND in its canonical
+   * form (see canonicalUri): a deny matching either refuses, an allow must match both, so
+   * `file:///data/../etc/passwd` is not inside `file:///data/*`.
+   */
+  decide(agent: string, server: string, name: string, kind: NameKind = 'tool'): PolicyDecision {
+    const forms = kind === 'resource' ? [...new Set([name, canonicalUri(name)])] : [name];
+    const candidates = forms.map((form) => [`${server}.${form}`, form]);
     const sets = [this.global, this.servers.get(server), this.agents.get(agent)].filter(
       (r): r is Rules => r !== undefined,
     );
     for (const r of sets) {
-      const hit = r.deny?.match(candidates);
-      if (hit !== undefined) return { allowed: false, rule: `${r.where}.deny: ${hit}` };
+      for (const c of candidates) {
+        const hit = r.deny?.match(c);
+        if (hit !== undefined) return { allowed: false, rule: `${r.where}.deny: ${hit}` };
+      }
     }
     for (const r of sets) {
-      if (r.allow && r.allow.match(candidates) === undefined)
+      if (r.allow && candidates.some((c) => r.allow?.match(c) === undefined))
         return { allowed: false, rule: `${r.where}.allow (not listed)` };
     }
     return { allowed: true };
+  }
+}
+
+const UNRESERVED_ESCAPE = /%(2[dDeE]|3\d|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])/g;
+
+/**
+ * The form a backend will most likely act on: percent-escapes of unreserved characters decoded
+ * (`%65tc` → `etc`, `%2e%2e` → `..`), then parsed as a URL, which resolves `.`/`..` segments and drops a
+ * `localhost` file host. A string that is not a URL stays as it is.
+ */
+export function canonicalUri(uri: string): string {
+  const decoded = uri.replace(UNRESERVED_ESCAPE, (percent) => decodeURIComponent(percent));
+  try {
+    return new URL(decoded).href;
+  } catch {
+    return decoded;
   }
 }
