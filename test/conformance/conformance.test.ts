@@ -4,13 +4,16 @@
  * scenario must pass; from the pending suite, json-schema-2020-12 must pass too (the relay must not
  * rewrite tool schemas). server-sse-polling (SEP-1699 resumable streams) is not implemented by the front.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
 import { startGateway, type TestGateway, tempDir } from '../helpers/gateway.js';
 import { CONFORMANCE_CLI, CONFORMANCE_SERVER, ROOT } from '../helpers/paths.js';
+import { waitFor } from '../helpers/processes.js';
 
 const REGISTER = path.join(ROOT, 'test/conformance/node20-register.mjs');
 /** The active server suite of conformance 0.1.16 (`conformance list --server`, minus the pending two). */
@@ -29,13 +32,21 @@ interface SuiteRun {
   readonly scenarios: Map<string, Check[]>;
 }
 
-async function runSuite(url: string, suite: 'active' | 'pending'): Promise<SuiteRun> {
+/** Suite runs still going (killed in afterAll should a test end another way). */
+const running = new Set<ChildProcess>();
+
+/**
+ * Runs the conformance CLI against `url`. A run that outlives `timeoutMs` (kept shorter than the test's
+ * own timeout) is killed, and the run fails with everything the CLI printed so far.
+ */
+async function runSuite(url: string, suite: 'active' | 'pending', timeoutMs: number): Promise<SuiteRun> {
   const outDir = tempDir('mcpg-conformance-');
   const child = spawn(
     process.execPath,
     ['--import', REGISTER, CONFORMANCE_CLI, 'server', '--url', url, '--suite', suite, '-o', outDir],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
+  running.add(child);
   let output = '';
   child.stdout.on('data', (c: Buffer) => {
     output += c.toString();
@@ -43,7 +54,21 @@ async function runSuite(url: string, suite: 'active' | 'pending'): Promise<Suite
   child.stderr.on('data', (c: Buffer) => {
     output += c.toString();
   });
-  const exitCode = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const exitCode = await new Promise<number | null>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `the conformance ${suite} suite did not finish within ${timeoutMs} ms and was killed; its output:\n${output}`,
+        ),
+      );
+    }, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      running.delete(child);
+      resolve(code);
+    });
+  });
   const scenarios = new Map<string, Check[]>();
   for (const dir of readdirSync(outDir)) {
     // server-<scenario>-<ISO timestamp with dashes>
@@ -52,6 +77,10 @@ async function runSuite(url: string, suite: 'active' | 'pending'): Promise<Suite
   }
   return { exitCode, output, scenarios };
 }
+
+afterAll(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 
 function failuresOf(run: SuiteRun): string[] {
   return [...run.scenarios].flatMap(([name, checks]) =>
@@ -83,7 +112,7 @@ describe.each(['stdio', 'http'] as const)(
     });
 
     it('passes every active server scenario', { timeout: 180_000 }, async () => {
-      const run = await runSuite(gw.url, 'active');
+      const run = await runSuite(gw.url, 'active', 150_000);
       expect(failuresOf(run), run.output).toEqual([]);
       expect(run.exitCode, run.output).toBe(0);
       expect(run.scenarios.size).toBe(ACTIVE_SCENARIOS);
@@ -104,7 +133,7 @@ describe.each(['stdio', 'http'] as const)(
     it('keeps JSON Schema 2020-12 keywords of tool schemas (pending suite)', {
       timeout: 60_000,
     }, async () => {
-      const run = await runSuite(gw.url, 'pending');
+      const run = await runSuite(gw.url, 'pending', 45_000);
       const checks = run.scenarios.get('json-schema-2020-12');
       expect(
         checks?.filter((c) => c.status === 'FAILURE'),
@@ -114,3 +143,25 @@ describe.each(['stdio', 'http'] as const)(
     });
   },
 );
+
+describe('the conformance harness', () => {
+  it('kills a suite run that outlives its time limit and fails with its output', async () => {
+    // A server that accepts connections and never answers: the CLI would wait far longer than 2 s.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const failure = await runSuite(`http://127.0.0.1:${port}/mcp`, 'active', 2_000).catch(
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(Error);
+      expect((failure as Error).message).toMatch(/did not finish within 2000 ms and was killed; its output:/);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      await waitFor(() => running.size === 0, 2_000, 'the killed CLI to exit');
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
+  });
+});
