@@ -4,10 +4,11 @@
  *
  * What it detects: an edited line (its hash no longer matches its bytes), a removed, inserted or
  * reordered line (a prev_hash that does not match the line before), a garbled or truncated line, and
- * a missing rotated file in the middle. What it cannot detect on its own: removal of the *oldest*
- * lines or files (the chain then simply starts later; reported as a warning, since rotation with
- * `keepFiles` does exactly that), and a complete rewrite of the chain by someone who can write the
- * file. Recording the head hash elsewhere closes both gaps (docs/audit.md#limits).
+ * a missing rotated file in the middle, and removed first lines of a log that never rotated. What it
+ * cannot detect on its own: removal of the oldest lines or files of a rotated log (the chain then
+ * starts later; reported as a warning, since rotation with `keepFiles` does exactly that), removal of
+ * the newest lines, and a complete rewrite of the chain by someone who can write the file. Recording
+ * the head hash elsewhere closes those gaps (docs/audit.md#limits).
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -94,6 +95,13 @@ export async function verifyAuditFile(path: string): Promise<VerifyResult> {
       const checked = checkLine(bytes);
       if (!checked.ok) return fail(checked.problem);
       if (expected === null) {
+        // Without rotated files the first line must start the chain; only rotation with keepFiles
+        // legitimately drops the oldest lines (the oldest kept file then starts mid-way: a warning).
+        if (checked.prevHash !== GENESIS_HASH && paths.length === 1) {
+          return fail(
+            'the first line does not start the chain and no rotated file precedes it: the oldest lines were removed',
+          );
+        }
         if (checked.prevHash !== GENESIS_HASH) {
           warnings.push(
             `the chain starts mid-way at ${file}:${lineNo} (prev_hash ${checked.prevHash.slice(0, 12)}…): ` +

@@ -67,15 +67,15 @@ describe('audit verify', () => {
     });
   });
 
-  test('warns on stderr when the chain starts mid-way', async () => {
+  test('fails when the first lines of a log that never rotated were removed', async () => {
     const path = await makeLog(4);
     const lines = (await readFile(path, 'utf8')).split('\n');
     await writeFile(path, lines.slice(2).join('\n'));
     const out = new Collect();
     const err = new Collect();
-    await auditVerify({ file: path, out, err });
-    expect(out.text).toContain('ok: 2 lines verified in 1 files');
-    expect(err.text).toMatch(/^warning: the chain starts mid-way/);
+    await expect(auditVerify({ file: path, out, err })).rejects.toMatchObject({ exitCode: 1 });
+    expect(`${out.text}${err.text}`).toContain(`${path}:1`);
+    expect(`${out.text}${err.text}`).toContain('the oldest lines were removed');
   });
 });
 

@@ -149,13 +149,12 @@ describe('verifyAuditFile', () => {
     });
   });
 
-  test('removing the first lines leaves a chain that starts mid-way: a warning, not a failure', async () => {
+  test('removing the first lines of a log that never rotated fails at line 1', async () => {
     const path = await makeLog(5);
     await rewrite(path, (lines) => lines.slice(2));
     const result = await verifyAuditFile(path);
-    expect(result).toMatchObject({ ok: true, lines: 3 });
-    expect(result.warnings).toHaveLength(1);
-    expect(result.warnings[0]).toContain('starts mid-way');
+    expect(result).toMatchObject({ ok: false, file: path, line: 1, lines: 0 });
+    expect(!result.ok && result.problem).toContain('the oldest lines were removed');
     expect(JSON.parse((await readLines(path))[0]!).prev_hash).not.toBe(GENESIS_HASH);
   });
 });
