@@ -4,7 +4,6 @@
  * the device flow runs from a script, a restart between authorization and token exchange loses nothing,
  * and the attacks of security.md §6.5 are refused.
  */
-import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import type { OAuthClientProvider } from '@modelcontextprotocol/sdk/client/auth.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -18,10 +17,20 @@ import type {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import {
+  approve,
+  authorize,
+  authorizeUrl,
+  base,
+  codeFlow,
+  PASSWORD,
+  pkce,
+  REDIRECT,
+  register,
+  token,
+  USER,
+} from './flow.js';
 
-const USER = 'ada';
-const PASSWORD = 'correct horse battery staple';
-const REDIRECT = 'http://127.0.0.1:9/callback';
 const config = (extra = '') => `
 auth:
   mode: oauth2
@@ -33,94 +42,6 @@ rate_limit:
   auth_failures_per_minute: 1000
 servers:
 ${stdioTestServer('tools')}`;
-
-const base = (gw: { url: string }) => gw.url.replace(/\/mcp$/, '');
-const pkce = () => {
-  const verifier = randomBytes(32).toString('base64url');
-  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
-};
-
-/** Does what a user does on the consent page: reads the form, signs in, approves. Returns the redirect. */
-async function approve(
-  authorizeUrl: string,
-  decision = 'approve',
-  password = PASSWORD,
-): Promise<{ status: number; location: string; body: string }> {
-  const page = await fetch(authorizeUrl, { redirect: 'manual', headers: { connection: 'close' } });
-  if (page.status !== 200)
-    return { status: page.status, location: page.headers.get('location') ?? '', body: await page.text() };
-  const html = await page.text();
-  const field = (name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1] ?? '';
-  const res = await fetch(new URL('/authorize', authorizeUrl), {
-    method: 'POST',
-    redirect: 'manual',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
-    body: new URLSearchParams({
-      request_id: field('request_id'),
-      csrf: field('csrf'),
-      username: USER,
-      password,
-      decision,
-    }).toString(),
-  });
-  return { status: res.status, location: res.headers.get('location') ?? '', body: await res.text() };
-}
-
-async function register(
-  gw: { url: string },
-  redirectUris = [REDIRECT],
-): Promise<{ status: number; body: Record<string, string> }> {
-  const res = await fetch(`${base(gw)}/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', connection: 'close' },
-    body: JSON.stringify({
-      redirect_uris: redirectUris,
-      client_name: 'test client',
-      token_endpoint_auth_method: 'none',
-    }),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
-
-function authorizeUrl(gw: { url: string }, params: Record<string, string>): string {
-  return `${base(gw)}/authorize?${new URLSearchParams({ response_type: 'code', redirect_uri: REDIRECT, scope: 'mcp', resource: gw.url, ...params })}`;
-}
-
-async function token(
-  gw: { url: string },
-  params: Record<string, string>,
-): Promise<{ status: number; body: Record<string, string> }> {
-  const res = await fetch(`${base(gw)}/token`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', connection: 'close' },
-    body: new URLSearchParams(params).toString(),
-  });
-  return { status: res.status, body: (await res.json()) as Record<string, string> };
-}
-
-/** A full code flow by hand; returns the token response. */
-async function codeFlow(gw: { url: string }, clientId: string): Promise<Record<string, string>> {
-  const { verifier, challenge } = pkce();
-  const done = await approve(
-    authorizeUrl(gw, {
-      client_id: clientId,
-      code_challenge: challenge,
-      code_challenge_method: 'S256',
-      state: randomBytes(12).toString('hex'),
-    }),
-  );
-  const code = new URL(done.location).searchParams.get('code') as string;
-  const t = await token(gw, {
-    grant_type: 'authorization_code',
-    code,
-    redirect_uri: REDIRECT,
-    client_id: clientId,
-    code_verifier: verifier,
-    resource: gw.url,
-  });
-  expect(t.status).toBe(200);
-  return t.body;
-}
 
 describe('oauth2: an SDK client from scratch', () => {
   let gw: TestGateway;
@@ -190,7 +111,6 @@ describe('oauth2: an SDK client from scratch', () => {
     expect((await connected.listTools()).tools.map((t) => t.name)).toContain('echo');
     const echo = await connected.callTool({ name: 'echo', arguments: { message: 'via oauth' } });
     expect(echo.content).toEqual([{ type: 'text', text: 'via oauth' }]);
-    // The access token never reaches the backend.
     await connected.close();
   });
 
@@ -227,17 +147,18 @@ describe('oauth2: an SDK client from scratch', () => {
     });
     expect(second.status).toBe(200);
     expect(second.body['refresh_token']).not.toBe(first['refresh_token']);
+    const client = await connectHttp(gw.url, {
+      headers: { Authorization: `Bearer ${second.body['access_token']}` },
+    });
+    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+    await client.close();
+    // The old one is spent (and replaying it revokes the family: hardening.test.ts).
     const reused = await token(gw, {
       grant_type: 'refresh_token',
       refresh_token: first['refresh_token'] as string,
       client_id: body['client_id'] as string,
     });
     expect(reused.body).toMatchObject({ error: 'invalid_grant' });
-    const client = await connectHttp(gw.url, {
-      headers: { Authorization: `Bearer ${second.body['access_token']}` },
-    });
-    expect((await client.listTools()).tools.length).toBeGreaterThan(0);
-    await client.close();
   });
 
   it('runs the device flow from a script: poll → approve → token', async () => {
@@ -417,6 +338,18 @@ describe('oauth2: refused attacks (security.md §6.5)', () => {
         })
       ).body,
     ).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses a missing code_verifier when a challenge was sent (invalid_grant)', async () => {
+    const { code } = await authorize(gw, clientId);
+    const res = await token(gw, {
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: REDIRECT,
+      client_id: clientId,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('refuses a redirect URI that differs by one character, at authorize and at token', async () => {
