@@ -63,16 +63,28 @@ export function redirect(res: ServerResponse, location: string): void {
   res.end();
 }
 
-/** Client credentials from HTTP Basic (RFC 6749 §2.3.1), if present. */
-export function basicCredentials(req: IncomingMessage): { id: string; secret: string } | undefined {
+/**
+ * Client credentials from HTTP Basic (RFC 6749 §2.3.1): undefined when the request carries no Basic
+ * header, `'malformed'` when it carries one that cannot be read (not base64, no colon, a bad
+ * percent-escape) — which is a failed client authentication, never a server error.
+ */
+export function basicCredentials(
+  req: IncomingMessage,
+): { id: string; secret: string } | 'malformed' | undefined {
   const header = req.headers.authorization;
-  const match = header ? /^Basic\s+([A-Za-z0-9+/=]+)$/i.exec(header) : null;
-  if (!match) return undefined;
+  if (header === undefined || !/^Basic(?:[ \t]|$)/i.test(header)) return undefined;
+  const match = /^Basic[ \t]+([A-Za-z0-9+/]+={0,2})[ \t]*$/i.exec(header);
+  if (!match) return 'malformed';
   const decoded = Buffer.from(match[1] as string, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  return {
-    id: decodeURIComponent(decoded.slice(0, colon)),
-    secret: decodeURIComponent(decoded.slice(colon + 1)),
-  };
+  if (colon < 0) return 'malformed';
+  try {
+    // The id and secret are form-urlencoded before base64 (RFC 6749 §2.3.1).
+    return {
+      id: decodeURIComponent(decoded.slice(0, colon)),
+      secret: decodeURIComponent(decoded.slice(colon + 1)),
+    };
+  } catch {
+    return 'malformed';
+  }
 }

@@ -279,9 +279,16 @@ export class OAuthServer {
     });
   }
 
-  /** Authenticates the client at the token endpoint (secret compared as SHA-256 digests, in constant time). */
+  /**
+   * Authenticates the client at the token endpoint (secret compared as SHA-256 digests, in constant time).
+   * An unreadable Basic header, or Basic next to a client_secret or another client_id in the body, is a
+   * failure: it never falls back to the body (RFC 6749 §2.3: one method per request).
+   */
   private async authenticateClient(req: IncomingMessage, form: URLSearchParams): Promise<Client | undefined> {
     const basic = basicCredentials(req);
+    if (basic === 'malformed') return undefined;
+    if (basic && (form.has('client_secret') || (form.has('client_id') && form.get('client_id') !== basic.id)))
+      return undefined;
     const clientId = basic?.id ?? form.get('client_id') ?? '';
     const secret = basic?.secret ?? form.get('client_secret') ?? undefined;
     const client = await this.client(clientId);
