@@ -2,6 +2,7 @@ import { stringify } from 'yaml';
 import { Authenticator } from '../auth/authenticator.js';
 import { maskedConfig } from '../config/mask.js';
 import { silentLogger } from '../core/logger.js';
+import { GatewayMetrics } from '../metrics/metrics.js';
 import { buildStages, describePipeline } from '../pipeline/pipeline.js';
 import type { StateStore } from '../stores/state-store.js';
 import { loadConfigForCommand } from './config-source.js';
@@ -21,6 +22,8 @@ export async function configCheck(options: { config?: string; cwd: string }): Pr
     store: notForUse,
     env: {},
     logger: silentLogger,
+    // As in the gateway, which always keeps metrics: the record stages are part of the pipeline shown.
+    metrics: new GatewayMetrics(config, { approvalsPending: async () => 0 }),
     redact: (v) => v,
     approvals: { created: async () => {} },
   });
