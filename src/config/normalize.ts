@@ -4,7 +4,7 @@
  * without credentials, an HMAC algorithm next to a public key…). Problems carry the key path so the
  * loader can name the line.
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseDuration } from './duration.js';
@@ -19,6 +19,7 @@ import type {
   HttpConfig,
   JwtConfig,
   OAuth2Config,
+  PasswordHash,
   PoliciesConfig,
   ServerConfig,
   StateConfig,
@@ -57,6 +58,19 @@ const ms = (value: string | number | undefined, fallback: number): number =>
 
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/**
+ * scrypt cost for configured passwords (Node's defaults: 16 MiB, tens of ms). The hash guards the copy in
+ * memory (heap snapshots, core dumps); each sign-in pays this cost once, behind the failure limiter.
+ */
+const SCRYPT = { N: 2 ** 14, r: 8, p: 1 } as const;
+
+/** A salted scrypt hash of a password's SHA-256 digest (the only form of a user's password kept). */
+function scryptHash(digest: Buffer): PasswordHash {
+  const salt = randomBytes(16);
+  const hash = scryptSync(digest, salt, 32, { ...SCRYPT, maxmem: 32 * 1024 * 1024 });
+  return { algorithm: 'scrypt', ...SCRYPT, salt, hash };
 }
 
 /** The agent id of an unnamed key: `key-<first 8 hex of its sha256>` (SPEC §2). */
@@ -126,13 +140,11 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         if ((u.password === undefined) === (u.password_sha256 === undefined)) {
           problem(['auth', 'oauth2', 'users', i], 'give exactly one of password or password_sha256');
         }
-        return {
-          name: u.name,
-          passwordSha256:
-            u.password !== undefined
-              ? sha256(u.password)
-              : Buffer.from((u.password_sha256 ?? '').replace(/^sha256:/, ''), 'hex'),
-        };
+        const digest =
+          u.password !== undefined
+            ? sha256(u.password)
+            : Buffer.from((u.password_sha256 ?? '').replace(/^sha256:/, ''), 'hex');
+        return { name: u.name, password: scryptHash(digest) };
       }),
       clients: (o.clients ?? []).map((c) => ({
         clientId: c.client_id,

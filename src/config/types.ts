@@ -25,9 +25,24 @@ export interface JwtConfig {
   readonly requiredScopes: readonly string[];
 }
 
+/**
+ * A configured user's password as a salted scrypt hash (RFC 7914) of its SHA-256 digest (so a
+ * `password_sha256` in the file works too). The plaintext is not kept.
+ */
+export interface PasswordHash {
+  readonly algorithm: 'scrypt';
+  /** scrypt cost parameters. */
+  readonly N: number;
+  readonly r: number;
+  readonly p: number;
+  /** Random, per user and per load. */
+  readonly salt: Buffer;
+  readonly hash: Buffer;
+}
+
 export interface OAuthUser {
   readonly name: string;
-  readonly passwordSha256: Buffer;
+  readonly password: PasswordHash;
 }
 
 export interface OAuthClientConfig {

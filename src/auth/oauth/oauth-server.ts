@@ -6,7 +6,8 @@
  *
  * Every piece of state — clients, pending consents, codes, device codes, refresh tokens and the signing
  * key — lives in the state store (single-use items are taken atomically), so a restart or a second
- * replica on the same store continues any flow.
+ * replica on the same store continues any flow. Failed sign-ins on the consent and device pages are
+ * limited per client address and passed to the auth-failure hook (`events`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -25,10 +26,12 @@ import type { OAuth2Config, OAuthClientConfig } from '../../config/types.js';
 import type { Logger } from '../../core/logger.js';
 import type { RouteHandler } from '../../server/http-server.js';
 import type { StateStore } from '../../stores/state-store.js';
+import type { AuthEvents } from '../authenticator.js';
 import { AuthFailureLimiter } from '../failure-limiter.js';
 import { JwtVerifier } from '../jwt.js';
 import { basicCredentials, json, oauthError, readForm, readJson, redirect } from './http-utils.js';
 import { consentPage, devicePage, sendPage } from './pages.js';
+import { UserDirectory } from './passwords.js';
 import { isValidChallenge, isValidVerifier, verifierMatches } from './pkce.js';
 
 const NS = {
@@ -102,7 +105,10 @@ export interface OAuthServerOptions {
   /** The protected resource (RFC 8707) tokens are for: `<issuer>/mcp`. */
   readonly resource: string;
   readonly logger: Logger;
+  /** Failed sign-ins from one address per minute before the pages answer 429 (rate_limit.auth_failures_per_minute). */
   readonly authFailuresPerMinute: number;
+  /** Where failed sign-ins and replayed credentials are reported (metrics, audit log). */
+  readonly events?: AuthEvents;
 }
 
 export class OAuthServer {
@@ -112,6 +118,8 @@ export class OAuthServer {
   private readonly store: StateStore;
   private readonly logger: Logger;
   private readonly limiter: AuthFailureLimiter;
+  private readonly events: AuthEvents;
+  private readonly users: UserDirectory;
   private readonly configClients: Map<string, OAuthClientConfig>;
 
   private constructor(
@@ -125,6 +133,8 @@ export class OAuthServer {
     this.store = options.store;
     this.logger = options.logger;
     this.limiter = new AuthFailureLimiter(options.authFailuresPerMinute);
+    this.events = options.events ?? {};
+    this.users = new UserDirectory(options.config.users);
     this.configClients = new Map(options.config.clients.map((c) => [c.clientId, c]));
   }
 
@@ -392,16 +402,17 @@ export class OAuthServer {
     if (form.get('decision') !== 'approve')
       return back({ error: 'access_denied', error_description: 'the user denied the request' });
 
-    const client = req.socket.remoteAddress ?? 'unknown';
-    const user = this.checkUser(client, form.get('username') ?? '', form.get('password') ?? '');
-    if (!user) {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const signIn = await this.signIn(address, form);
+    if (!signIn.ok) {
+      // A fresh form, so the user can try again (after the wait, when blocked).
       const again: PendingAuthorization = { ...pending, csrf: random(24) };
       const nextId = random(24);
       await this.store.kvPut(NS.pending, nextId, JSON.stringify(again), { ttlMs: PENDING_TTL_MS });
       const registered = await this.client(pending.clientId);
       return sendPage(
         res,
-        401,
+        signIn.status,
         'Sign in to mcp-guard',
         consentPage({
           clientName: registered?.name ?? pending.clientId,
@@ -410,14 +421,13 @@ export class OAuthServer {
           scope: pending.scope,
           requestId: nextId,
           csrf: again.csrf,
-          error:
-            this.limiter.blockedFor(client) > 0
-              ? 'Too many failed sign-ins; try again later.'
-              : 'Wrong user or password.',
+          error: signIn.error,
         }),
         [new URL(pending.redirectUri).origin],
+        signIn.headers,
       );
     }
+    const user = signIn.user;
     // The state is spent now: a replayed authorization response (or a second flow reusing it) is refused.
     if (
       pending.state &&
@@ -449,18 +459,43 @@ export class OAuthServer {
     return url.toString();
   }
 
-  /** A configured user whose password matches (SHA-256 digests compared in constant time), or undefined. */
-  private checkUser(client: string, name: string, password: string): string | undefined {
-    if (this.limiter.blockedFor(client) > 0) return undefined;
-    const digest = createHash('sha256').update(password).digest();
-    let match: string | undefined;
-    for (const u of this.config.users) {
-      const nameOk = safeEqual(u.name, name);
-      const passOk = u.passwordSha256.length === digest.length && timingSafeEqual(u.passwordSha256, digest);
-      if (nameOk && passOk && !match) match = u.name;
+  /**
+   * Checks the user and password of a consent or device form. An address with too many recent failures
+   * gets 429 without its password even being looked at; a wrong one counts as a failure.
+   */
+  private async signIn(
+    address: string,
+    form: URLSearchParams,
+  ): Promise<
+    { ok: true; user: string } | { ok: false; status: number; error: string; headers: Record<string, string> }
+  > {
+    const wait = this.limiter.blockedFor(address);
+    if (wait > 0)
+      return {
+        ok: false,
+        status: 429,
+        error: `Too many failed sign-ins; try again in ${wait} s.`,
+        headers: { 'Retry-After': String(wait) },
+      };
+    const user = await this.users.check(form.get('username') ?? '', form.get('password') ?? '');
+    if (user) return { ok: true, user };
+    await this.failed(address, 'sign-in refused: wrong user or password');
+    return { ok: false, status: 401, error: 'Wrong user or password.', headers: {} };
+  }
+
+  /** Counts a failure against `address` and reports it (metrics, audit log). */
+  private async failed(address: string, reason: string): Promise<void> {
+    this.limiter.fail(address);
+    await this.report(reason, address);
+  }
+
+  private async report(reason: string, client: string): Promise<void> {
+    try {
+      await this.events.onFailure?.({ mode: 'oauth2', reason, client });
+    } catch (err) {
+      // Reporting must not change the answer (the failure is already counted).
+      this.logger.error({ err: (err as Error).message }, 'auth failure could not be reported');
     }
-    if (!match) this.limiter.fail(client);
-    return match;
   }
 
   // ------------------------------------------------------------------ token endpoint
@@ -621,7 +656,7 @@ export class OAuthServer {
     const pending = JSON.parse(stored) as { csrf: string; device?: boolean };
     if (!pending.device || !safeEqual(form.get('csrf') ?? '', pending.csrf))
       return sendPage(res, 403, 'Forbidden', '<p>The form did not come from this gateway.</p>');
-    const retry = async (error: string) => {
+    const retry = async (status: number, error: string, headers: Record<string, string> = {}) => {
       const nextId = random(24);
       const csrf = random(24);
       await this.store.kvPut(NS.pending, nextId, JSON.stringify({ csrf, device: true }), {
@@ -629,23 +664,28 @@ export class OAuthServer {
       });
       sendPage(
         res,
-        400,
+        status,
         'Approve a device',
         devicePage({ userCode: form.get('user_code') ?? '', requestId: nextId, csrf, error }),
+        [],
+        headers,
       );
     };
+    // Credentials first: without them the page says nothing about the code, so it cannot be used to
+    // guess user codes; signed in, a wrong code counts as a failure too (RFC 8628 §5.1).
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const signIn = await this.signIn(address, form);
+    if (!signIn.ok) return retry(signIn.status, signIn.error, signIn.headers);
+    const user = signIn.user;
     const userCode = (form.get('user_code') ?? '')
       .toUpperCase()
       .replace(/[^A-Z]/g, '')
       .replace(/^(.{4})/, '$1-');
-    const deviceKey = await this.store.kvGet(NS.userCode, userCode);
-    if (!deviceKey) return retry('Unknown or expired code.');
-    const user = this.checkUser(
-      req.socket.remoteAddress ?? 'unknown',
-      form.get('username') ?? '',
-      form.get('password') ?? '',
-    );
-    if (!user) return retry('Wrong user or password.');
+    const deviceKey = userCode ? await this.store.kvGet(NS.userCode, userCode) : undefined;
+    if (!deviceKey) {
+      await this.failed(address, 'device approval refused: unknown or expired user code');
+      return retry(400, 'Unknown or expired code.');
+    }
     const decision = form.get('decision') === 'approve' ? 'approved' : 'denied';
     // Written once: the first decision stands.
     await this.store.kvPut(NS.deviceDecision, deviceKey, JSON.stringify({ decision, user }), {

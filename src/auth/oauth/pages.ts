@@ -11,15 +11,20 @@ export function escapeHtml(s: string): string {
   );
 }
 
-/** Sends a page; `formTargets` are extra origins a form on it may submit to (redirects count in Chrome). */
+/**
+ * Sends a page; `formTargets` are extra origins a form on it may submit to (redirects count in Chrome),
+ * `headers` extra response headers (e.g. Retry-After).
+ */
 export function sendPage(
   res: ServerResponse,
   status: number,
   title: string,
   body: string,
   formTargets: readonly string[] = [],
+  headers: Readonly<Record<string, string>> = {},
 ): void {
   res.writeHead(status, {
+    ...headers,
     'Content-Type': 'text/html; charset=utf-8',
     'Cache-Control': 'no-store',
     'X-Frame-Options': 'DENY',

@@ -1,0 +1,44 @@
+/**
+ * Sign-in for the configured users of the built-in authorization server. Passwords are held only as
+ * salted scrypt hashes of their SHA-256 digest (see config normalize); a sign-in recomputes that hash
+ * off the event loop and compares in constant time. An unknown user name costs the same scrypt as a known
+ * one, so timing does not tell which names exist.
+ */
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import type { OAuthUser, PasswordHash } from '../../config/types.js';
+
+function scryptOf(digest: Buffer, record: PasswordHash): Promise<Buffer> {
+  const { N, r, p } = record;
+  return new Promise((resolve, reject) =>
+    // scrypt needs 128·N·r·p bytes; twice that leaves room for Node's own bookkeeping.
+    scrypt(digest, record.salt, record.hash.length, { N, r, p, maxmem: 256 * N * r * p }, (err, key) =>
+      err ? reject(err) : resolve(key),
+    ),
+  );
+}
+
+export class UserDirectory {
+  /** Stands in for a user that does not exist: same cost, never matches. */
+  private readonly decoy: PasswordHash;
+
+  constructor(private readonly users: readonly OAuthUser[]) {
+    const model = users[0]?.password;
+    this.decoy = {
+      algorithm: 'scrypt',
+      N: model?.N ?? 2 ** 14,
+      r: model?.r ?? 8,
+      p: model?.p ?? 1,
+      salt: randomBytes(16),
+      hash: randomBytes(model?.hash.length ?? 32),
+    };
+  }
+
+  /** The user's name when `name` and `password` match a configured user, else undefined. */
+  async check(name: string, password: string): Promise<string | undefined> {
+    const user = this.users.find((u) => u.name === name);
+    const record = user?.password ?? this.decoy;
+    const computed = await scryptOf(createHash('sha256').update(password, 'utf8').digest(), record);
+    const matches = computed.length === record.hash.length && timingSafeEqual(computed, record.hash);
+    return user && matches ? user.name : undefined;
+  }
+}
