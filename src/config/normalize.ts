@@ -129,13 +129,22 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
   let oauth2: OAuth2Config | undefined;
   if (authFile.mode === 'oauth2') {
     const o = authFile.oauth2 ?? {};
+    const scopes = o.scopes ?? ['mcp'];
+    for (const s of o.required_scopes ?? []) {
+      if (!scopes.includes(s))
+        problem(
+          ['auth', 'oauth2', 'required_scopes'],
+          `${s} is not in auth.oauth2.scopes (${scopes.join(', ')}): no token could carry it`,
+        );
+    }
     oauth2 = {
       issuer: o.issuer,
       accessTokenTtlMs: ms(o.access_token_ttl, 3_600_000),
       refreshTokenTtlMs: ms(o.refresh_token_ttl, 30 * 86_400_000),
       codeTtlMs: ms(o.code_ttl, 60_000),
       deviceCodeTtlMs: ms(o.device_code_ttl, 600_000),
-      scopes: o.scopes ?? ['mcp'],
+      scopes,
+      requiredScopes: o.required_scopes ?? scopes,
       users: (o.users ?? []).map((u, i) => {
         if ((u.password === undefined) === (u.password_sha256 === undefined)) {
           problem(['auth', 'oauth2', 'users', i], 'give exactly one of password or password_sha256');

@@ -54,6 +54,11 @@ const jwtSchema = z.strictObject({
   required_scopes: nameList.optional(),
 });
 
+/** An OAuth scope token (RFC 6749 §3.3): printable ASCII without space, `"` or `\`. */
+const scopeList = z.array(
+  z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'must be a scope name: no spaces, quotes or backslashes'),
+);
+
 const oauthUser = z.strictObject({
   name: nonEmpty,
   password: nonEmpty.optional(),
@@ -73,7 +78,8 @@ const oauth2Schema = z.strictObject({
   refresh_token_ttl: duration.optional(),
   code_ttl: duration.optional(),
   device_code_ttl: duration.optional(),
-  scopes: nameList.optional(),
+  scopes: scopeList.optional(),
+  required_scopes: scopeList.optional(),
   users: z.array(oauthUser).optional(),
   clients: z.array(oauthClient).optional(),
   dynamic_registration: z.boolean().optional(),

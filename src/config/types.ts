@@ -58,7 +58,10 @@ export interface OAuth2Config {
   readonly refreshTokenTtlMs: number;
   readonly codeTtlMs: number;
   readonly deviceCodeTtlMs: number;
+  /** Scopes the authorization server offers. */
   readonly scopes: readonly string[];
+  /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes`. */
+  readonly requiredScopes: readonly string[];
   readonly users: readonly OAuthUser[];
   readonly clients: readonly OAuthClientConfig[];
   readonly dynamicRegistration: boolean;

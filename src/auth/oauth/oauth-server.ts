@@ -4,10 +4,11 @@
  * refresh tokens with rotation, Dynamic Client Registration (https or loopback redirect URIs only) and
  * the device authorization grant (RFC 8628). Access tokens are ES256 JWTs whose audience is this gateway.
  *
- * Every piece of state — clients, pending consents, codes, device codes, refresh tokens and the signing
- * key — lives in the state store (single-use items are taken atomically), so a restart or a second
- * replica on the same store continues any flow. Failed sign-ins on the consent and device pages are
- * limited per client address and passed to the auth-failure hook (`events`).
+ * Every piece of state — clients, pending consents, codes, device codes, refresh tokens, token families
+ * and the signing key — lives in the state store (single-use items are spent with one atomic operation),
+ * so a restart or a second replica on the same store continues any flow. A spent code or refresh token
+ * that comes back revokes its whole token family (token-families.ts). Failed sign-ins on the consent and
+ * device pages are limited per client address and passed to the auth-failure hook (`events`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -28,11 +29,12 @@ import type { RouteHandler } from '../../server/http-server.js';
 import type { StateStore } from '../../stores/state-store.js';
 import type { AuthEvents } from '../authenticator.js';
 import { AuthFailureLimiter } from '../failure-limiter.js';
-import { JwtVerifier } from '../jwt.js';
+import type { JwtVerifier } from '../jwt.js';
 import { basicCredentials, json, oauthError, readForm, readJson, redirect } from './http-utils.js';
 import { consentPage, devicePage, sendPage } from './pages.js';
 import { UserDirectory } from './passwords.js';
 import { isValidChallenge, isValidVerifier, verifierMatches } from './pkce.js';
+import { FamilyAwareVerifier, TokenFamilies } from './token-families.js';
 
 const NS = {
   keys: 'oauth_keys',
@@ -72,10 +74,24 @@ interface PendingAuthorization {
 interface Grant {
   readonly clientId: string;
   readonly user: string;
+  /** What the user granted; a refresh may ask for less, never more (RFC 6749 §6). */
   readonly scope: string;
+  /** The token family everything issued from this authorization belongs to. */
+  readonly family: string;
 }
 
+interface CodeRecord extends Omit<Grant, 'family'> {
+  readonly redirectUri: string;
+  readonly codeChallenge: string;
+  /** Absent only on codes issued before families existed. */
+  readonly family?: string;
+}
+
+type RefreshRecord = Omit<Grant, 'family'> & { readonly family?: string };
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+/** The family of a code or refresh token stored before families existed: fixed per item, not its key. */
+const legacyFamily = (key: string) => sha256(`family:${key}`);
 const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
 
 function safeEqual(a: string, b: string): boolean {
@@ -120,6 +136,7 @@ export class OAuthServer {
   private readonly limiter: AuthFailureLimiter;
   private readonly events: AuthEvents;
   private readonly users: UserDirectory;
+  private readonly families: TokenFamilies;
   private readonly configClients: Map<string, OAuthClientConfig>;
 
   private constructor(
@@ -135,6 +152,10 @@ export class OAuthServer {
     this.limiter = new AuthFailureLimiter(options.authFailuresPerMinute);
     this.events = options.events ?? {};
     this.users = new UserDirectory(options.config.users);
+    this.families = new TokenFamilies(
+      options.store,
+      Math.max(options.config.refreshTokenTtlMs, options.config.accessTokenTtlMs, options.config.codeTtlMs),
+    );
     this.configClients = new Map(options.config.clients.map((c) => [c.clientId, c]));
   }
 
@@ -162,18 +183,22 @@ export class OAuthServer {
     return new OAuthServer(options, signingKey, { ...publicPart, alg: 'ES256', use: 'sig' });
   }
 
-  /** The resource server's view: verifies this server's access tokens (issuer, audience, expiry). */
+  /**
+   * The resource server's view: verifies this server's access tokens (issuer, audience, expiry, the
+   * configured required scopes — missing ones get 403 insufficient_scope — and a family not revoked).
+   */
   verifier(): JwtVerifier {
-    return new JwtVerifier(
+    return new FamilyAwareVerifier(
       {
         algorithms: ['ES256'],
         issuer: this.issuer,
         audience: [this.resource],
         agentClaim: 'sub',
         clockToleranceMs: 30_000,
-        requiredScopes: [],
+        requiredScopes: this.config.requiredScopes,
       },
       { keySet: createLocalJWKSet({ keys: [this.publicJwk] }), via: 'oauth2' },
+      this.families,
     );
   }
 
@@ -439,12 +464,13 @@ export class OAuthServer {
       return back({ error: 'invalid_request', error_description: 'this state was already used' });
     }
     const code = random(32);
-    const grant = {
+    const grant: CodeRecord = {
       clientId: pending.clientId,
       redirectUri: pending.redirectUri,
       codeChallenge: pending.codeChallenge,
       scope: pending.scope,
       user,
+      family: random(16),
     };
     await this.store.kvPut(NS.code, sha256(code), JSON.stringify(grant), { ttlMs: this.config.codeTtlMs });
     this.logger.info({ client_id: pending.clientId, user }, 'authorization code issued');
@@ -489,6 +515,14 @@ export class OAuthServer {
     await this.report(reason, address);
   }
 
+  /** A spent code or refresh token came back: revokes everything its family issued and reports it. */
+  private async replayed(kind: 'code' | 'refresh', family: string, address: string): Promise<void> {
+    await this.families.revoke(family);
+    const what = kind === 'code' ? 'authorization code' : 'refresh token';
+    this.logger.warn({ client: address }, `${what} used twice: its token family is revoked`);
+    await this.report(`${what} replayed; token family revoked`, address);
+  }
+
   private async report(reason: string, client: string): Promise<void> {
     try {
       await this.events.onFailure?.({ mode: 'oauth2', reason, client });
@@ -515,11 +549,12 @@ export class OAuthServer {
       return oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials', {
         'WWW-Authenticate': 'Basic realm="mcp-guard"',
       });
+    const address = req.socket.remoteAddress ?? 'unknown';
     switch (form.get('grant_type')) {
       case 'authorization_code':
-        return this.exchangeCode(res, client, form);
+        return this.exchangeCode(res, client, form, address);
       case 'refresh_token':
-        return this.refresh(res, client, form);
+        return this.refresh(res, client, form, address);
       case DEVICE_GRANT:
         return this.pollDevice(res, client, form);
       default:
@@ -532,12 +567,30 @@ export class OAuthServer {
     }
   }
 
-  private async exchangeCode(res: ServerResponse, client: Client, form: URLSearchParams): Promise<void> {
+  private async exchangeCode(
+    res: ServerResponse,
+    client: Client,
+    form: URLSearchParams,
+    address: string,
+  ): Promise<void> {
     const code = form.get('code') ?? '';
-    // Taken atomically: a code works once, even when two requests race.
-    const stored = code ? await this.store.kvTake(NS.code, sha256(code)) : undefined;
-    if (!stored) return oauthError(res, 400, 'invalid_grant', 'the code is invalid, expired or already used');
-    const grant = JSON.parse(stored) as Grant & { redirectUri: string; codeChallenge: string };
+    const key = code ? sha256(code) : '';
+    const stored = key ? await this.store.kvGet(NS.code, key) : undefined;
+    if (!stored) {
+      // A spent code back again: whoever redeemed it first may not be its owner (RFC 6749 §4.1.2).
+      const family = key ? await this.families.spentFamily('code', key) : undefined;
+      if (family) await this.replayed('code', family, address);
+      return oauthError(res, 400, 'invalid_grant', 'the code is invalid, expired or already used');
+    }
+    const grant = JSON.parse(stored) as CodeRecord;
+    const family = grant.family ?? legacyFamily(key);
+    // Spent in one atomic operation before anything else is checked: of two racing requests one wins
+    // (and the other revokes what it got), and a failed attempt uses the code up.
+    if (!(await this.families.spend('code', key, family))) {
+      await this.replayed('code', family, address);
+      return oauthError(res, 400, 'invalid_grant', 'the code was already used');
+    }
+    await this.store.kvDelete(NS.code, key);
     if (grant.clientId !== client.clientId)
       return oauthError(res, 400, 'invalid_grant', 'the code was issued to another client');
     if (form.get('redirect_uri') !== grant.redirectUri)
@@ -555,31 +608,53 @@ export class OAuthServer {
     const resource = form.get('resource');
     if (resource !== null && resource !== this.resource)
       return oauthError(res, 400, 'invalid_target', `tokens are only issued for ${this.resource}`);
-    await this.issueTokens(res, { clientId: client.clientId, user: grant.user, scope: grant.scope });
+    if (await this.families.isRevoked(family))
+      return oauthError(res, 400, 'invalid_grant', 'the code was already used');
+    await this.issueTokens(res, { clientId: client.clientId, user: grant.user, scope: grant.scope, family });
   }
 
-  private async refresh(res: ServerResponse, client: Client, form: URLSearchParams): Promise<void> {
+  private async refresh(
+    res: ServerResponse,
+    client: Client,
+    form: URLSearchParams,
+    address: string,
+  ): Promise<void> {
     const token = form.get('refresh_token') ?? '';
-    // Rotation: the old refresh token is taken (gone) before a new one is issued.
-    const stored = token ? await this.store.kvTake(NS.refresh, sha256(token)) : undefined;
-    if (!stored)
+    const key = token ? sha256(token) : '';
+    const stored = key ? await this.store.kvGet(NS.refresh, key) : undefined;
+    if (!stored) {
+      // A rotated refresh token back again: one of its holders is not the client (OAuth 2.1 §4.3.1).
+      const family = key ? await this.families.spentFamily('refresh', key) : undefined;
+      if (family) await this.replayed('refresh', family, address);
       return oauthError(res, 400, 'invalid_grant', 'the refresh token is invalid, expired or already used');
-    const grant = JSON.parse(stored) as Grant;
+    }
+    const record = JSON.parse(stored) as RefreshRecord;
+    const grant: Grant = { ...record, family: record.family ?? legacyFamily(key) };
+    // Refusals that are the client's mistake leave the token usable.
     if (grant.clientId !== client.clientId)
       return oauthError(res, 400, 'invalid_grant', 'the refresh token was issued to another client');
-    const requested = form.get('scope');
-    const scope = requested
-      ? requested
-          .split(' ')
-          .filter((s) => grant.scope.split(' ').includes(s))
-          .join(' ')
-      : grant.scope;
-    await this.issueTokens(res, { ...grant, scope });
+    const granted = grant.scope.split(' ').filter(Boolean);
+    const asked = (form.get('scope') ?? '').split(' ').filter(Boolean);
+    const beyond = asked.filter((s) => !granted.includes(s));
+    if (beyond.length > 0)
+      return oauthError(res, 400, 'invalid_scope', `not in the original grant: ${beyond.join(' ')}`);
+    // Rotation: spent in one atomic operation; a second use of it revokes the family.
+    if (!(await this.families.spend('refresh', key, grant.family))) {
+      await this.replayed('refresh', grant.family, address);
+      return oauthError(res, 400, 'invalid_grant', 'the refresh token was already used');
+    }
+    await this.store.kvDelete(NS.refresh, key);
+    if (await this.families.isRevoked(grant.family))
+      return oauthError(res, 400, 'invalid_grant', 'the refresh token has been revoked');
+    // Omitted scope means the whole original grant (RFC 6749 §6); the new refresh token keeps all of it.
+    await this.issueTokens(res, grant, asked.length > 0 ? asked.join(' ') : grant.scope);
   }
 
-  private async issueTokens(res: ServerResponse, grant: Grant): Promise<void> {
+  /** Signs an access token for `scope` (default: the whole grant) and stores a new refresh token for the grant. */
+  private async issueTokens(res: ServerResponse, grant: Grant, scope = grant.scope): Promise<void> {
     const ttlS = Math.floor(this.config.accessTokenTtlMs / 1000);
-    const accessToken = await new SignJWT({ scope: grant.scope, client_id: grant.clientId })
+    // `sid` names the token family, so the resource server can refuse tokens of a revoked one.
+    const accessToken = await new SignJWT({ scope, client_id: grant.clientId, sid: grant.family })
       .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid ?? 'key', typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setAudience(this.resource)
@@ -589,7 +664,13 @@ export class OAuthServer {
       .setJti(random(16))
       .sign(this.signingKey);
     const refreshToken = random(32);
-    await this.store.kvPut(NS.refresh, sha256(refreshToken), JSON.stringify(grant), {
+    const record: Grant = {
+      clientId: grant.clientId,
+      user: grant.user,
+      scope: grant.scope,
+      family: grant.family,
+    };
+    await this.store.kvPut(NS.refresh, sha256(refreshToken), JSON.stringify(record), {
       ttlMs: this.config.refreshTokenTtlMs,
     });
     json(res, 200, {
@@ -597,7 +678,7 @@ export class OAuthServer {
       token_type: 'Bearer',
       expires_in: ttlS,
       refresh_token: refreshToken,
-      scope: grant.scope,
+      scope,
     });
   }
 
@@ -730,6 +811,6 @@ export class OAuthServer {
       return oauthError(res, 400, 'expired_token', 'the device code was already used');
     const { decision, user } = JSON.parse(decided) as { decision: string; user: string };
     if (decision !== 'approved') return oauthError(res, 400, 'access_denied', 'the user denied the device');
-    await this.issueTokens(res, { clientId: client.clientId, user, scope: record.scope });
+    await this.issueTokens(res, { clientId: client.clientId, user, scope: record.scope, family: random(16) });
   }
 }
