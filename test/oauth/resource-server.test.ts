@@ -1,0 +1,122 @@
+/**
+ * The resource-server side of oauth2 mode: protected resource metadata at the root well-known path too,
+ * http.public_url as issuer, metadata URLs and token audience behind a proxy, and the agent's access
+ * token never passed on to an HTTP backend.
+ */
+import { decodeJwt } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
+import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import {
+  approve,
+  authorizeUrl,
+  base,
+  codeFlow,
+  initializeWith,
+  oauthConfig,
+  PASSWORD,
+  pkce,
+  register,
+  USER,
+} from './flow.js';
+
+describe('oauth2: the resource server side', () => {
+  let gw: TestGateway;
+  let backend: HttpBackend;
+  beforeAll(async () => {
+    backend = await startHttpTestServer(['--name', 'remote']);
+    gw = await startGateway(`
+auth:
+  mode: oauth2
+  oauth2:
+    users: [{ name: ${USER}, password: "${PASSWORD}" }]
+rate_limit:
+  auth_failures_per_minute: 1000
+servers:
+  remote:
+    url: ${backend.url}
+    headers:
+      X-Backend-Token: backend-own-credential
+`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await backend?.stop();
+  });
+
+  it('serves the same protected resource metadata at the root well-known path', async () => {
+    const root = await fetch(`${base(gw)}/.well-known/oauth-protected-resource`);
+    const suffixed = await fetch(`${base(gw)}/.well-known/oauth-protected-resource/mcp`);
+    expect(root.status).toBe(200);
+    const doc = await root.json();
+    expect(doc).toEqual(await suffixed.json());
+    expect(doc).toMatchObject({ resource: gw.url, authorization_servers: [base(gw)] });
+  });
+
+  it('never passes the agent access token on to an HTTP backend', async () => {
+    const clientId = (await register(gw)).body['client_id'] as string;
+    const tokens = await codeFlow(gw, clientId);
+    const access = tokens['access_token'] as string;
+    const client = await connectHttp(gw.url, { headers: { Authorization: `Bearer ${access}` } });
+    const result = await client.callTool({ name: 'get_headers', arguments: {} });
+    const text = (result.content as Array<{ text: string }>)[0]?.text ?? '{}';
+    const headers = JSON.parse(text) as Record<string, string>;
+    expect(headers['x-backend-token']).toBe('backend-own-credential');
+    expect(headers['authorization']).toBeUndefined();
+    expect(text).not.toContain(access);
+    expect(text).not.toContain(access.split('.')[2] as string);
+    await client.close();
+  });
+});
+
+describe('oauth2: behind a proxy, http.public_url is the issuer and the token audience', () => {
+  const PUBLIC = 'https://gw.example.com';
+  let gw: TestGateway;
+  let clientId: string;
+  beforeAll(async () => {
+    gw = await startGateway(
+      oauthConfig('', `http:\n  public_url: ${PUBLIC}\nrate_limit:\n  auth_failures_per_minute: 1000`),
+    );
+    clientId = (await register(gw)).body['client_id'] as string;
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('names the public URL in both metadata documents and the 401 challenge', async () => {
+    const as = (await (await fetch(`${base(gw)}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      string
+    >;
+    expect(as).toMatchObject({
+      issuer: PUBLIC,
+      authorization_endpoint: `${PUBLIC}/authorize`,
+      token_endpoint: `${PUBLIC}/token`,
+      registration_endpoint: `${PUBLIC}/register`,
+    });
+    const prm = await (await fetch(`${base(gw)}/.well-known/oauth-protected-resource`)).json();
+    expect(prm).toMatchObject({ resource: `${PUBLIC}/mcp`, authorization_servers: [PUBLIC] });
+    const res = await fetch(gw.url, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain(
+      `resource_metadata="${PUBLIC}/.well-known/oauth-protected-resource/mcp"`,
+    );
+  });
+
+  it('issues tokens for the public resource that work on /mcp, and refuses the loopback one', async () => {
+    const tokens = await codeFlow(gw, clientId, { resource: `${PUBLIC}/mcp` });
+    const claims = decodeJwt(tokens['access_token'] as string);
+    expect(claims).toMatchObject({ iss: PUBLIC, aud: `${PUBLIC}/mcp`, sub: USER });
+    const res = await initializeWith(gw, tokens['access_token'] as string);
+    expect(res.status).toBe(200);
+    await res.text();
+    const done = await approve(
+      authorizeUrl(gw, {
+        client_id: clientId,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+      }),
+    );
+    expect(new URL(done.location).searchParams.get('error')).toBe('invalid_target');
+  });
+});
