@@ -145,6 +145,11 @@ describe('seed config over stdio (MCP_GUARD_API_KEY)', () => {
       { type: 'text', text: 'stdio ok' },
     ]);
     expect(await codeOf(client.callTool({ name: 'delete_file', arguments: { path: '/x' } }))).toBe(-32011);
+    // The agent's key (and the config's variable holding it) never reach the backend's environment.
+    for (const name of ['MCP_GUARD_API_KEY', 'AGENT_API_KEY'])
+      expect((await client.callTool({ name: 'get_env', arguments: { name } })).content).toEqual([
+        { type: 'text', text: '<unset>' },
+      ]);
     await client.close();
   });
 });
