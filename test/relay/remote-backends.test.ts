@@ -12,7 +12,7 @@ import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.
 
 const AGENT_KEY = 'agent-key-that-must-stay-at-the-gateway';
 const BACKEND_KEY = 'backend-key-from-config';
-const TIMEOUT_MS = 2_000;
+const TIMEOUT_MS = 1_500;
 
 const textOf = (result: unknown) =>
   ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
