@@ -10,7 +10,7 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
 import { stdioTestServer } from '../helpers/backends.js';
-import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectHttp, startGateway, startGatewayOn, type TestGateway } from '../helpers/gateway.js';
 import { runCli, waitFor } from '../helpers/processes.js';
 
 const textOf = (result: unknown) =>
@@ -227,11 +227,11 @@ ${stdioTestServer('wallet')}`);
 });
 
 describe('approval expiry and restarts', () => {
-  it('expired → -32015 once, then a new approval; and an approval survives a gateway restart', async () => {
-    let gw = await startGateway(
+  it('expired → -32015 once, then a new approval', async () => {
+    const gw = await startGateway(
       `policies:\n  require_approval_above: 1\n  approval_ttl: 1s\nservers:\n${stdioTestServer('wallet')}`,
     );
-    let client = await connectHttp(gw.url);
+    const client = await connectHttp(gw.url);
     const held = await failure(pay(client, 3, 'x'));
     const id = (held.data as { approval_id: string }).approval_id;
     await new Promise((r) => setTimeout(r, 1_200));
@@ -241,30 +241,24 @@ describe('approval expiry and restarts', () => {
     const renewed = await failure(pay(client, 3, 'x'));
     expect(renewed.code).toBe(-32004);
     expect((renewed.data as { approval_id: string }).approval_id).not.toBe(id);
-
-    // Restart between hold and approve: the pending approval lives in the SQLite file.
-    const config = gw.configFile;
     await client.close();
     await gw.close();
-    const approve = await runCli([
-      'approvals',
-      'approve',
-      (renewed.data as { approval_id: string }).approval_id,
-      '--config',
-      config,
-    ]);
-    expect(approve.code).toBe(0);
-    const { readFileSync } = await import('node:fs');
-    gw = await startGateway(
-      readFileSync(config, 'utf8')
-        .replace('approval_ttl: 1s', 'approval_ttl: 1h')
-        .replace(
-          'policies:',
-          `state:\n  store: sqlite\n  path: ${path.join(path.dirname(config), 'mcp-guard.db')}\npolicies:`,
-        ),
+  });
+
+  it('a restart between hold and approve: the approval lives in the SQLite file', async () => {
+    let gw = await startGateway(
+      `policies:\n  require_approval_above: 1\n  approval_ttl: 1h\nservers:\n${stdioTestServer('wallet')}`,
     );
+    let client = await connectHttp(gw.url);
+    const held = await failure(pay(client, 3, 'x'));
+    const id = (held.data as { approval_id: string }).approval_id;
+    await client.close();
+    await gw.close();
+    expect((await runCli(['approvals', 'approve', id, '--config', gw.configFile])).code).toBe(0);
+    gw = await startGatewayOn(gw.configFile);
     client = await connectHttp(gw.url);
     expect(textOf(await pay(client, 3, 'x'))).toBe('paid 3');
+    expect((await failure(pay(client, 3, 'x'))).code).toBe(-32004); // consumed: the next one is held again
     await client.close();
     await gw.close();
   });

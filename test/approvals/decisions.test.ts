@@ -10,12 +10,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/load.js';
-import { silentLogger } from '../../src/core/logger.js';
-import { type HttpGateway, startHttpGateway } from '../../src/gateway/http-gateway.js';
-import { openStateStore } from '../../src/stores/open-store.js';
+import type { HttpGateway } from '../../src/gateway/http-gateway.js';
 import { stdioTestServer } from '../helpers/backends.js';
-import { connectHttp, writeConfig } from '../helpers/gateway.js';
+import { connectHttp, startGatewayOn, writeConfig } from '../helpers/gateway.js';
 import { runCli, waitFor } from '../helpers/processes.js';
 
 interface Post {
@@ -53,12 +50,7 @@ afterEach(async () => {
 });
 
 async function startOn(configFile: string): Promise<HttpGateway> {
-  const config = await loadConfig(configFile, process.env);
-  const gw = await startHttpGateway(config, {
-    port: 0,
-    logger: silentLogger,
-    store: await openStateStore(config.state),
-  });
+  const gw = await startGatewayOn(configFile);
   running.push(gw);
   return gw;
 }

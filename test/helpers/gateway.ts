@@ -31,7 +31,11 @@ export interface TestGateway extends HttpGateway {
 
 /** Starts `serve-http` in-process on an ephemeral loopback port. */
 export async function startGateway(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
-  const configFile = writeConfig(yaml);
+  return startGatewayOn(writeConfig(yaml), env);
+}
+
+/** Starts `serve-http` in-process on an existing config file (a restart on the same state). */
+export async function startGatewayOn(configFile: string, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
   const config = await loadConfig(configFile, { ...process.env, ...env });
   const store = await openStateStore(config.state);
   const gw = await startHttpGateway(config, { port: 0, logger: silentLogger, store, env });
