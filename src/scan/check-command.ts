@@ -8,6 +8,7 @@ import { containerRun } from './check-docker.js';
 import type { Issue } from './issue.js';
 import { broadRoot, isSensitivePath } from './paths.js';
 import { packageRun, pinOf } from './runners.js';
+import { excerpt } from './secrets.js';
 import type { ServerEntry } from './types.js';
 import { isWrappedByGateway } from './wrapper.js';
 
@@ -65,8 +66,6 @@ function injectsCode(name: string, value: string): boolean {
 const FILESYSTEM_SERVER =
   /(?:^|\/)(?:@modelcontextprotocol\/)?(?:mcp-)?server-filesystem(?:@|$)|^mcp-server-filesystem$/;
 
-const shorten = (s: string) => (s.length > 120 ? `${s.slice(0, 117)}…` : s);
-
 /** Checks a stdio server. `argv` is the effective command line (shell wrappers unwrapped). */
 export function checkCommand(entry: ServerEntry, argv: readonly string[], home: string): Issue[] {
   if (entry.command === undefined) return [];
@@ -78,7 +77,7 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
   if (DOWNLOAD.test(text) && RUN_DOWNLOADED.test(text)) {
     issues.push({
       rule: 'MCP-EXEC-002',
-      message: `downloads code and runs it: ${shorten(text)}`,
+      message: `downloads code and runs it: ${excerpt(text)}`,
       subject: 'command',
     });
   } else if (script?.encoded) {
@@ -90,21 +89,21 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
   } else if (script && hasShellSyntax(script.script)) {
     issues.push({
       rule: 'MCP-EXEC-001',
-      message: `${script.shell} runs an inline script: ${shorten(script.script)}`,
+      message: `${script.shell} runs an inline script: ${excerpt(script.script)}`,
       subject: 'command',
     });
   }
 
   const first = programName(entry.command);
   if (first === 'sudo' || first === 'doas' || PRIVILEGE.test(script?.script ?? '') || isDestructive(text)) {
-    issues.push({ rule: 'MCP-EXEC-003', message: `dangerous command: ${shorten(text)}`, subject: 'command' });
+    issues.push({ rule: 'MCP-EXEC-003', message: `dangerous command: ${excerpt(text)}`, subject: 'command' });
   }
 
   for (const [name, value] of Object.entries(entry.env)) {
     if (injectsCode(name, value)) {
       issues.push({
         rule: 'MCP-EXEC-004',
-        message: `env ${name} loads code into the server: ${shorten(value)}`,
+        message: `env ${excerpt(name)} loads code into the server: ${excerpt(value)}`,
         subject: `env.${name}`,
       });
     }
@@ -116,7 +115,7 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
     if (!pin.pinned) {
       issues.push({
         rule: 'MCP-SUP-001',
-        message: `${run.runner} starts ${pin.name} with ${pin.why}: every start runs whatever the registry serves`,
+        message: `${run.runner} starts ${excerpt(pin.name)} with ${excerpt(pin.why)}: every start runs whatever the registry serves`,
         subject: pin.name,
       });
     }
@@ -132,7 +131,7 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
       if (what) {
         issues.push({
           rule: 'MCP-FS-001',
-          message: `filesystem server is given ${arg} (${what})`,
+          message: `filesystem server is given ${excerpt(arg)} (${what})`,
           subject: arg,
         });
       }
@@ -142,7 +141,11 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
     for (const arg of argv.slice(1)) {
       const value = arg.includes('=') && arg.startsWith('-') ? arg.slice(arg.indexOf('=') + 1) : arg;
       if (isSensitivePath(value)) {
-        issues.push({ rule: 'MCP-FS-002', message: `argument ${arg} points at credentials`, subject: arg });
+        issues.push({
+          rule: 'MCP-FS-002',
+          message: `argument ${excerpt(arg)} points at credentials`,
+          subject: arg,
+        });
       }
     }
   }
@@ -150,7 +153,7 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
   if (!isWrappedByGateway(argv)) {
     issues.push({
       rule: 'MCP-GW-001',
-      message: `stdio server started directly (${program || entry.command}), not through mcp-guard serve`,
+      message: `stdio server started directly (${excerpt(program || entry.command)}), not through mcp-guard serve`,
       subject: 'wrapper',
     });
   }

@@ -5,6 +5,7 @@
 import { programName } from './argv.js';
 import type { Issue } from './issue.js';
 import { broadRoot, isSensitivePath, isSystemFolder } from './paths.js';
+import { excerpt } from './secrets.js';
 
 const RUNTIMES = new Set(['docker', 'podman', 'nerdctl']);
 const BOOLEAN_LONG = new Set([
@@ -90,7 +91,7 @@ export function checkDocker(argv: readonly string[], home: string): Issue[] {
     if (flag === '--cap-add' && DANGEROUS_CAPS.has(v.toUpperCase().replace(/^CAP_/, ''))) {
       issues.push({
         rule: 'MCP-DOCK-001',
-        message: `container gets --cap-add ${v}`,
+        message: `container gets --cap-add ${excerpt(v)}`,
         subject: `${flag}=${v}`,
       });
     }
@@ -104,7 +105,7 @@ export function checkDocker(argv: readonly string[], home: string): Issue[] {
     if (flag === '--security-opt' && /unconfined|label[=:]disable/.test(v)) {
       issues.push({
         rule: 'MCP-DOCK-001',
-        message: `container security profile disabled: --security-opt ${v}`,
+        message: `container security profile disabled: --security-opt ${excerpt(v)}`,
         subject: `${flag}=${v}`,
       });
     }
@@ -121,7 +122,7 @@ export function checkDocker(argv: readonly string[], home: string): Issue[] {
       if (/docker\.sock$|docker_engine$/.test(source)) {
         issues.push({
           rule: 'MCP-DOCK-002',
-          message: `container mounts the Docker socket (${source})`,
+          message: `container mounts the Docker socket (${excerpt(source)})`,
           subject: source,
         });
         continue;
@@ -131,7 +132,7 @@ export function checkDocker(argv: readonly string[], home: string): Issue[] {
         const what = broad ?? (isSensitivePath(source) ? 'a credential folder' : 'a system folder');
         issues.push({
           rule: 'MCP-DOCK-003',
-          message: `container mounts ${what}: ${flag} ${v}`,
+          message: `container mounts ${what}: ${flag} ${excerpt(v)}`,
           subject: source,
         });
       }
@@ -143,7 +144,7 @@ export function checkDocker(argv: readonly string[], home: string): Issue[] {
     const tag = colon > 0 ? run.image.slice(colon + 1) : '';
     issues.push({
       rule: 'MCP-SUP-002',
-      message: `image ${run.image} is not pinned by digest (${tag ? `mutable tag :${tag}` : 'no tag, so :latest'})`,
+      message: `image ${excerpt(run.image)} is not pinned by digest (${tag ? `mutable tag :${excerpt(tag)}` : 'no tag, so :latest'})`,
       subject: 'image',
     });
   }

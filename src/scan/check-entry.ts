@@ -11,7 +11,7 @@ import { checkSecrets } from './check-secrets.js';
 import { codePoint, HIDDEN, visible } from './hidden.js';
 import type { Issue } from './issue.js';
 import { rule } from './rules.js';
-import { maskAll } from './secrets.js';
+import { excerpt, maskAll } from './secrets.js';
 import type { ClientId, FileFlag, ScanFinding, ServerEntry } from './types.js';
 
 function hiddenCharacters(entry: ServerEntry): Issue[] {
@@ -70,7 +70,7 @@ export function checkEntry(entry: ServerEntry, place: FindingPlace, home: string
   for (const setting of entry.autoApprove) {
     issues.push({
       rule: 'MCP-APPR-001',
-      message: `tools run without confirmation: ${setting}`,
+      message: `tools run without confirmation: ${excerpt(setting)}`,
       subject: setting,
     });
   }

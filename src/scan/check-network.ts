@@ -5,7 +5,7 @@
  */
 import { BlockList, isIP } from 'node:net';
 import type { Issue } from './issue.js';
-import { displayUrl, isReference, namesSecret } from './secrets.js';
+import { displayUrl, excerpt, isReference, namesSecret } from './secrets.js';
 import type { ServerEntry } from './types.js';
 
 const loopback = new BlockList();
@@ -71,7 +71,7 @@ export function checkNetwork(entry: ServerEntry, argv: readonly string[]): Issue
     } catch {
       continue;
     }
-    const shown = displayUrl(target.raw);
+    const shown = excerpt(displayUrl(target.raw));
     if (!['http:', 'https:', 'ws:', 'wss:'].includes(url.protocol)) {
       issues.push({
         rule: 'MCP-NET-003',
@@ -81,18 +81,19 @@ export function checkNetwork(entry: ServerEntry, argv: readonly string[]): Issue
       continue;
     }
     const host = hostOf(url);
+    const hostShown = excerpt(host, 80);
     const local = isLoopbackHost(host);
     if (inList(linkLocalOrUnspecified, host)) {
       issues.push({
         rule: 'MCP-NET-002',
-        message: `server URL points at ${host}, a link-local/metadata or unspecified address: ${shown}`,
+        message: `server URL points at ${hostShown}, a link-local/metadata or unspecified address: ${shown}`,
         subject: target.where,
       });
     }
     if ((url.protocol === 'http:' || url.protocol === 'ws:') && !local) {
       issues.push({
         rule: 'MCP-NET-001',
-        message: `remote server reached over plain ${url.protocol.slice(0, -1)}:// on ${host}: ${shown}`,
+        message: `remote server reached over plain ${url.protocol.slice(0, -1)}:// on ${hostShown}: ${shown}`,
         subject: target.where,
       });
     }
@@ -100,7 +101,7 @@ export function checkNetwork(entry: ServerEntry, argv: readonly string[]): Issue
     if (remoteEntry && !local && !isAuthenticated(entry, url, target.headersInArgs ? argv : [])) {
       issues.push({
         rule: 'MCP-NET-004',
-        message: `remote server ${host} has no Authorization or API-key header, OAuth block or token variable`,
+        message: `remote server ${hostShown} has no Authorization or API-key header, OAuth block or token variable`,
         subject: target.where,
       });
     }

@@ -6,6 +6,7 @@ import type { Issue } from './issue.js';
 import {
   credentialOf,
   displayUrl,
+  excerpt,
   findToken,
   isLiteralSecret,
   isPlaceholder,
@@ -124,7 +125,7 @@ export function checkSecrets(entry: ServerEntry): { issues: Issue[]; secrets: st
         secrets.push(password, url.password);
         issues.push({
           rule: 'MCP-SEC-003',
-          message: `password in ${urlPlace(source)}: ${displayUrl(found)}`,
+          message: `password in ${urlPlace(source)}: ${excerpt(displayUrl(found))}`,
           subject: `${source.subject}.userinfo`,
         });
       }
@@ -134,7 +135,7 @@ export function checkSecrets(entry: ServerEntry): { issues: Issue[]; secrets: st
         secrets.push(value);
         issues.push({
           rule: 'MCP-SEC-003',
-          message: `credential in the query string (${key}) of ${urlPlace(source)}: ${displayUrl(found)}`,
+          message: `credential in the query string (${key}) of ${urlPlace(source)}: ${excerpt(displayUrl(found))}`,
           subject: `${source.subject}.query.${key}`,
         });
       }

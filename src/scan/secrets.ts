@@ -146,3 +146,156 @@ export function displayUrl(raw: string): string {
     return raw.length > 80 ? `${raw.slice(0, 77)}…` : raw;
   }
 }
+
+const TOKEN_FORMATS_GLOBAL = TOKEN_FORMATS.map((f) => new RegExp(f.re.source, 'g'));
+// [^…?] and [^…/]: a run never crosses the next start, so a failed match cannot be retried from inside it.
+const QUERY_PAIR = /([?&])([^=&#?\s]+)=([^&#\s'"]*)/g;
+const USERINFO = /(\/\/[^\s/:@'"]*):([^\s/@'"]+)@/g;
+const LOOKS_LIKE_PATH = /^(?:~|\.{1,2})?[\\/]|^[A-Za-z]:[\\/]/;
+
+/** The word without the quotes and brackets around it (and a trailing `,` or `;`). A loop: /['"]+$/ is quadratic. */
+function unquote(word: string): string {
+  let start = 0;
+  let end = word.length;
+  while (start < end && '\'"`({['.includes(word[start] as string)) start++;
+  while (end > start && '\'"`,;)}]'.includes(word[end - 1] as string)) end--;
+  return word.slice(start, end);
+}
+
+/** `name` of `--name`, `"name"`, `NAME`: what namesSecret is asked about. */
+const nameOf = (word: string) => unquote(word).replace(/^-+/, '');
+
+const isScheme = (word: string) => ['bearer', 'basic'].includes(nameOf(word).toLowerCase());
+
+/** A credential in free text worth naming: not a reference, placeholder, path, URL or masked value. */
+function credential(value: string): string | undefined {
+  const bare = unquote(value);
+  if (
+    bare.length < 4 ||
+    bare.includes('…') ||
+    bare.includes('://') ||
+    isReference(value) ||
+    isReference(bare) ||
+    isPlaceholder(bare) ||
+    LOOKS_LIKE_PATH.test(bare)
+  ) {
+    return undefined;
+  }
+  return bare;
+}
+
+export interface NamedSecret {
+  /** What names it: the variable, flag or header, or the scheme (`Bearer`). */
+  readonly name: string;
+  readonly value: string;
+}
+
+/**
+ * Walks the words of free text (`words`: text.split(/(\s+)/), so words sit at even indices) and reports
+ * each credential with the index of the word that holds it. See secretsInText for what counts.
+ */
+function walkWords(
+  words: readonly string[],
+  report: (at: number, name: string, value: string) => void,
+): void {
+  const add = (at: number, name: string, value: string | undefined) => {
+    const secret = value === undefined ? undefined : credential(value);
+    if (secret !== undefined) report(at, name, secret);
+  };
+  for (let i = 0; i < words.length; i += 2) {
+    const word = words[i] as string;
+    if (word === '') continue;
+    const n = i + 2 < words.length ? i + 2 : -1;
+    const next = n < 0 ? undefined : words[n];
+    if (isScheme(word)) {
+      add(n, unquote(word), next);
+      i += 2;
+      continue;
+    }
+    // curl/wget -u user:password, --user=user:password, -uuser:password
+    const user = /^['"]?(-u|--user|--proxy-user)(=?)(.*)$/.exec(word);
+    if (user && (user[3] === '' || user[2] === '=' || user[1] === '-u')) {
+      const inWord = user[3] !== '';
+      const pair = inWord ? user[3] : next;
+      const colon = pair?.indexOf(':') ?? -1;
+      if (pair !== undefined && colon > 0) {
+        add(inWord ? i : n, user[1] as string, pair.slice(colon + 1));
+        if (!inWord) i += 2;
+        continue;
+      }
+    }
+    // NAME=value, NAME:value (header or JSON style) inside the word, also in a,b=c,d lists.
+    let inWord = false;
+    for (const part of word.split(',')) {
+      const sep = part.search(/[=:]/);
+      if (sep <= 0 || sep === part.length - 1) continue;
+      inWord = true;
+      const name = nameOf(part.slice(0, sep));
+      if (namesSecret(name)) add(i, name, part.slice(sep + 1));
+    }
+    if (inWord) continue;
+    // `NAME: value`, `NAME= value`, `--name value`: the secret is the next word (unless it is a scheme).
+    const last = word.at(-1);
+    const named =
+      last === ':' || last === '=' ? word.slice(0, -1) : /^['"]?--?[A-Za-z]/.test(word) ? word : '';
+    if (named === '' || next === undefined || !namesSecret(nameOf(named))) continue;
+    if (next.startsWith('-') || isScheme(next)) continue;
+    add(n, nameOf(named), next);
+    i += 2;
+  }
+}
+
+/**
+ * The credentials written in free config text (a shell script, a command line, an env value), word by
+ * word: `Bearer`/`Basic` credentials; `-u user:password` (curl, wget); `NAME=value`, `NAME: value`,
+ * `--name value` and `--name=value` where NAME is secret-looking (also inside comma-separated lists).
+ * Linear in the text's length. URLs are left to their own checks.
+ */
+export function secretsInText(text: string): NamedSecret[] {
+  const found: NamedSecret[] = [];
+  walkWords(text.split(/(\s+)/), (_at, name, value) => found.push({ name, value }));
+  return found;
+}
+
+/**
+ * Masks the secrets in free config text that a message echoes: known token formats, URL passwords and
+ * secret query values (as `****`), and every credential secretsInText finds, in place. Linear.
+ */
+export function maskText(text: string): string {
+  let out = text;
+  if (MAYBE_TOKEN.test(out)) {
+    for (const re of TOKEN_FORMATS_GLOBAL) out = out.replace(re, (m) => maskSecret(m));
+  }
+  if (out.includes('//')) {
+    out = out.replace(USERINFO, (m, before: string, password: string) =>
+      isReference(password) ? m : `${before}:****@`,
+    );
+  }
+  if (out.includes('=')) {
+    out = out.replace(QUERY_PAIR, (m, sep: string, key: string, value: string) =>
+      credential(value) !== undefined && namesSecret(decodeSafely(key)) ? `${sep}${key}=****` : m,
+    );
+  }
+  const words = out.split(/(\s+)/);
+  walkWords(words, (at, _name, value) => {
+    const word = words[at] as string;
+    // The value follows its name, so its last occurrence in the word is the value itself.
+    const pos = word.lastIndexOf(value);
+    words[at] = word.slice(0, pos) + maskSecret(value) + word.slice(pos + value.length);
+  });
+  return words.join('');
+}
+
+function decodeSafely(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Config text echoed in a message: secrets masked (maskText), then cut to `max` characters. */
+export function excerpt(text: string, max = 120): string {
+  const masked = maskText(text);
+  return masked.length > max ? `${masked.slice(0, max - 1)}…` : masked;
+}
