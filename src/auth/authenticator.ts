@@ -120,7 +120,11 @@ export class Authenticator {
           const metadata = `resource_metadata="${resourceMetadataUrl(this.config, req)}"`;
           if (err.kind === 'bad_request') return refuse(400, {}, -32600, `Bad Request: ${err.message}`);
           if (err.kind === 'insufficient_scope') {
-            const scope = this.config.auth.jwt?.requiredScopes.join(' ') ?? '';
+            const required =
+              this.mode === 'oauth2'
+                ? this.config.auth.oauth2?.requiredScopes
+                : this.config.auth.jwt?.requiredScopes;
+            const scope = required?.join(' ') ?? '';
             return refuse(
               403,
               { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", ${metadata}` },

@@ -56,6 +56,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               issuer: auth.oauth2.issuer,
               access_token_ttl_ms: auth.oauth2.accessTokenTtlMs,
               scopes: auth.oauth2.scopes,
+              required_scopes: auth.oauth2.requiredScopes,
               users: auth.oauth2.users.map((u) => ({ name: u.name, password: MASK })),
               clients: auth.oauth2.clients.map((c) => ({
                 client_id: c.clientId,

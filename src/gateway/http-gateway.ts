@@ -19,6 +19,7 @@ import { McpEndpoint } from '../server/mcp-endpoint.js';
 import { isLoopbackHost } from '../server/origin-checks.js';
 import type { StateStore } from '../stores/state-store.js';
 import { Gateway } from './gateway.js';
+import { authFailureEvents } from './runtime.js';
 
 export interface HttpGateway {
   readonly url: string;
@@ -194,6 +195,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       resource: `${issuer}/mcp`,
       logger,
       authFailuresPerMinute: config.rateLimit.authFailuresPerMinute,
+      events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
     });
     gateway.enableOAuth(oauth);
     for (const [path, handler] of oauth.routes()) routes.set(path, handler);

@@ -5,7 +5,7 @@
  * runtime they started with.
  */
 import type { AuditLog } from '../audit/audit-log.js';
-import { Authenticator } from '../auth/authenticator.js';
+import { type AuthEvents, Authenticator } from '../auth/authenticator.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
@@ -44,20 +44,26 @@ export interface Runtime extends SessionRuntime {
   describe(): string[];
 }
 
+/** What a refused authentication leaves behind: a metric and an audit line, written before the refusal. */
+export function authFailureEvents(services: Pick<Services, 'audit' | 'metrics' | 'logger'>): AuthEvents {
+  const { audit, metrics, logger } = services;
+  return {
+    // A failed write is logged; the refusal stands either way.
+    onFailure: async ({ mode, reason, client }) => {
+      metrics?.authFailures.inc({ mode });
+      await audit
+        ?.append({ event: 'auth_failed', reason, detail: { client } })
+        .catch((err: Error) => logger.error({ err: err.message }, 'audit log write failed'));
+    },
+  };
+}
+
 /** Compiles a runtime for `config`. Throws if the config cannot be enforced (it never runs with less). */
 export function createRuntime(config: GuardConfig, services: Services): Runtime {
   const { audit, metrics, notifier, logger } = services;
   const authenticator = new Authenticator(
     config,
-    {
-      // Recorded before the refusal goes out; a failed write is logged, the refusal stands either way.
-      onFailure: async ({ mode, reason, client }) => {
-        metrics?.authFailures.inc({ mode });
-        await audit
-          ?.append({ event: 'auth_failed', reason, detail: { client } })
-          .catch((err: Error) => logger.error({ err: err.message }, 'audit log write failed'));
-      },
-    },
+    authFailureEvents(services),
     config.auth.mode === 'oauth2' && services.tokenVerifier ? { jwt: services.tokenVerifier } : {},
   );
   const redact = createRedactor({

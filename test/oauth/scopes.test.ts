@@ -33,7 +33,7 @@ describe('oauth2: scopes are enforced and a refresh never widens them', () => {
     const res = await initializeWith(gw, adminOnly['access_token'] as string);
     expect(res.status).toBe(403);
     const challenge = res.headers.get('www-authenticate') ?? '';
-    expect(challenge).toMatch(/^Bearer error="insufficient_scope", scope="[^"]*", /);
+    expect(challenge).toMatch(/^Bearer error="insufficient_scope", scope="mcp", /);
     expect(challenge).toContain(`resource_metadata="${base(gw)}/.well-known/oauth-protected-resource/mcp"`);
     await res.text();
 

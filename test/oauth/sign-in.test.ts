@@ -4,8 +4,10 @@
  * to the auth-failure hook.
  */
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OAuthServer } from '../../src/auth/oauth/oauth-server.js';
@@ -198,5 +200,29 @@ describe('oauth2: failed sign-ins reach the auth-failure hook', () => {
         client: '127.0.0.1',
       },
     ]);
+  });
+});
+
+describe('oauth2: failed sign-ins in the gateway audit log and metrics', () => {
+  it('writes auth_failed and counts auth_failures_total{mode="oauth2"}', async () => {
+    const gw = await startGateway(
+      oauthConfig('', 'policies:\n  audit_log: ./audit.jsonl\nmetrics:\n  public: true'),
+    );
+    try {
+      const clientId = (await register(gw)).body['client_id'] as string;
+      const consent = authorizeUrl(gw, {
+        client_id: clientId,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+      });
+      expect((await approve(consent, 'approve', 'not-the-password')).status).toBe(401);
+      const audit = readFileSync(path.join(gw.dir, 'audit.jsonl'), 'utf8');
+      expect(audit).toContain('"event":"auth_failed"');
+      expect(audit).not.toContain('not-the-password');
+      const metrics = await (await fetch(gw.url.replace(/\/mcp$/, '/metrics'))).text();
+      expect(metrics).toContain('mcp_guard_auth_failures_total{mode="oauth2"} 1');
+    } finally {
+      await gw.close();
+    }
   });
 });
