@@ -4,15 +4,15 @@
  * - the key comes only from config: a shared secret, a PEM public key, or a configured JWKS URL — the
  *   token's own `jku`, `x5u`, `x5c` and embedded `jwk` headers are refused outright;
  * - with a JWKS, `kid` is required and must name a published key (the set is cached; refetch is limited);
- * - `exp` is required; `nbf`, `iss`, `aud` are checked with a small clock tolerance; unknown `crit` fails.
+ * - `exp` is required; `nbf`, `iss`, `aud` are checked with a small clock tolerance, and `iat` must not be
+ *   in the future; unknown `crit` fails.
  */
 
-import { createSecretKey } from 'node:crypto';
+import { createPublicKey, createSecretKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
   createRemoteJWKSet,
   decodeProtectedHeader,
-  importSPKI,
   type JWTPayload,
   type JWTVerifyGetKey,
   jwtVerify,
@@ -67,9 +67,10 @@ export class JwtVerifier {
       });
       this.requireKid = true;
     } else {
+      // A KeyObject, not a WebCrypto key bound to one algorithm: every pinned algorithm of the key's
+      // type verifies (jose still refuses an algorithm the key type cannot do).
       const pem = config.publicKey ?? readFileSync(config.publicKeyFile as string, 'utf8');
-      const alg = config.algorithms[0] as string;
-      this.getKey = importSPKI(pem, alg);
+      this.getKey = createPublicKey(pem);
       this.requireKid = false;
     }
   }
@@ -99,6 +100,10 @@ export class JwtVerifier {
     } catch (err) {
       throw new JwtRejected(describeJoseError(err));
     }
+    // jose checks iat only against a maximum age; a token "issued" in the future is a forged or
+    // mis-clocked one.
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > Date.now() + this.config.clockToleranceMs)
+      throw new JwtRejected('JWT claim "iat" is in the future');
     const agent = payload[this.config.agentClaim];
     if (typeof agent !== 'string' || agent.length === 0 || agent.length > 256) {
       throw new JwtRejected(

@@ -323,6 +323,13 @@ function normalizeJwt(
   if (sources.length !== 1) {
     problem(['auth', 'jwt'], 'give exactly one key source: secret, public_key, public_key_file or jwks_url');
   }
+  if (j.jwks_url !== undefined && new URL(j.jwks_url).protocol !== 'https:') {
+    // The keys that decide who an agent is must not travel in clear text (loopback is for tests and
+    // sidecars on the same host).
+    const host = new URL(j.jwks_url).hostname;
+    if (!['localhost', '127.0.0.1', '[::1]'].includes(host) && !host.startsWith('127.'))
+      problem(at('jwks_url'), 'must be https:// (http only to a loopback address)');
+  }
   const hmac = j.secret !== undefined;
   let algorithms = j.algorithms;
   if (!algorithms) {

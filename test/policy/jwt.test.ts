@@ -2,7 +2,7 @@
  * Every JWT attack of security.md §6.4 gets a token built with jose and must be refused; a good token
  * works and its `sub` becomes the agent id.
  */
-import { sign as cryptoSign, KeyObject, type webcrypto } from 'node:crypto';
+import { sign as cryptoSign, generateKeyPairSync, KeyObject, type webcrypto } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, SignJWT, UnsecuredJWT } from 'jose';
@@ -53,7 +53,7 @@ function claims(over: Record<string, unknown> = {}) {
 }
 
 async function sign(
-  key: Key['privateKey'] | Uint8Array,
+  key: Key['privateKey'] | Uint8Array | KeyObject,
   header: Record<string, unknown>,
   payload: Record<string, unknown>,
 ): Promise<string> {
@@ -157,6 +157,10 @@ ${stdioTestServer('tools')}`);
     [
       'nbf in the future',
       async () => sign(rsa.privateKey, { alg: 'RS256', kid: 'k1' }, claims({ nbf: now() + 3_600 })),
+    ],
+    [
+      'iat in the future',
+      async () => sign(rsa.privateKey, { alg: 'RS256', kid: 'k1' }, claims({ iat: now() + 3_600 })),
     ],
     [
       'wrong iss',
@@ -263,5 +267,52 @@ ${stdioTestServer('tools')}`);
         )
       ).status,
     ).toBe(401);
+  });
+});
+
+describe('JWT with a PEM public key and two pinned algorithms', () => {
+  let gw: TestGateway;
+  // Node KeyObjects, which (unlike WebCrypto keys) may sign with both RSA schemes.
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  beforeAll(async () => {
+    const pem = (await exportSPKI(rsa.publicKey)).trim().split('\n').join('\\n');
+    gw = await startGateway(`
+auth:
+  mode: jwt
+  jwt:
+    public_key: "${pem}"
+    algorithms: [RS256, PS256]
+    issuer: ${ISSUER}
+    audience: ${AUDIENCE}
+servers:
+${stdioTestServer('tools')}`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('verifies every pinned algorithm of the key, and nothing else', async () => {
+    expect((await status(gw.url, await sign(rsa.privateKey, { alg: 'RS256' }, claims()))).status).toBe(200);
+    expect((await status(gw.url, await sign(rsa.privateKey, { alg: 'PS256' }, claims()))).status).toBe(200);
+    expect((await status(gw.url, await sign(rsa.privateKey, { alg: 'RS512' }, claims()))).status).toBe(401);
+    const pem = await exportSPKI(rsa.publicKey);
+    const confused = await sign(new TextEncoder().encode(pem), { alg: 'HS256' }, claims());
+    expect((await status(gw.url, confused)).status).toBe(401);
+  });
+});
+
+describe('JWKS URL', () => {
+  it('must be https unless it is on loopback', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    const { writeConfig } = await import('../helpers/gateway.js');
+    const yaml = (url: string) =>
+      `auth:\n  mode: jwt\n  jwt:\n    jwks_url: ${url}\n    algorithms: [RS256]\n    issuer: ${ISSUER}\n    audience: ${AUDIENCE}\nservers:\n${stdioTestServer('t')}`;
+    await expect(loadConfig(writeConfig(yaml('http://idp.example.com/jwks.json')), {})).rejects.toThrow(
+      /auth\.jwt\.jwks_url: must be https/,
+    );
+    await expect(loadConfig(writeConfig(yaml('http://127.0.0.1:9/jwks.json')), {})).resolves.toBeDefined();
+    await expect(
+      loadConfig(writeConfig(yaml('https://idp.example.com/jwks.json')), {}),
+    ).resolves.toBeDefined();
   });
 });
