@@ -7,12 +7,12 @@ import { effectiveArgv } from './argv.js';
 import { checkCommand } from './check-command.js';
 import { checkDocker } from './check-docker.js';
 import { checkNetwork } from './check-network.js';
-import { checkSecrets } from './check-secrets.js';
+import { checkInputs, checkSecrets } from './check-secrets.js';
 import { codePoint, HIDDEN, visible } from './hidden.js';
 import type { Issue } from './issue.js';
 import { rule } from './rules.js';
 import { excerpt, maskAll } from './secrets.js';
-import type { ClientId, FileFlag, ScanFinding, ServerEntry } from './types.js';
+import type { ClientId, FileFlag, InputEntry, ScanFinding, ServerEntry } from './types.js';
 
 function hiddenCharacters(entry: ServerEntry): Issue[] {
   const fields: Array<[string, string]> = [['name', entry.name]];
@@ -101,6 +101,11 @@ export function checkFileFlags(flags: readonly FileFlag[], place: FindingPlace):
       subject: f.text,
     }),
   );
+}
+
+/** Findings for VS Code inputs whose default value is a secret. */
+export function checkInputFindings(inputs: readonly InputEntry[], place: FindingPlace): ScanFinding[] {
+  return checkInputs(inputs).map((issue) => toFinding(place, issue.line, null, issue));
 }
 
 /** A finding about a whole file (it could not be read or parsed). */

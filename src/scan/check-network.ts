@@ -124,11 +124,13 @@ export function checkNetwork(entry: ServerEntry, argv: readonly string[]): Issue
 /** Any visible credential: an auth header (any case), an auth block, a token variable, URL credentials. */
 function isAuthenticated(entry: ServerEntry, url: URL, proxyArgs: readonly string[]): boolean {
   if (entry.declaredAuth) return true;
-  if (Object.keys(entry.headers).some((name) => namesSecret(name))) return true;
+  const authValue = (v: string) => /^\s*(?:bearer|basic)\s+\S/i.test(v);
+  if (Object.entries(entry.headers).some(([name, v]) => namesSecret(name) || authValue(v))) return true;
   if (url.username || url.password) return true;
   for (const key of url.searchParams.keys()) if (namesSecret(key) || /^key$/i.test(key)) return true;
   return proxyArgs.some((arg) => {
-    const header = /^([A-Za-z][\w-]*)\s*:/.exec(arg);
+    // `Authorization: …` as its own argument after --header, or inside `--header=Authorization: …`.
+    const header = /^(?:--?[A-Za-z][\w-]*=)?([A-Za-z][\w-]*)\s*:/.exec(arg);
     return header !== null && namesSecret(header[1] as string);
   });
 }

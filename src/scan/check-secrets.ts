@@ -13,8 +13,9 @@ import {
   isReference,
   maskSecret,
   namesSecret,
+  secretsInText,
 } from './secrets.js';
-import type { ServerEntry } from './types.js';
+import type { InputEntry, ServerEntry } from './types.js';
 
 interface Source {
   readonly where: string;
@@ -78,11 +79,16 @@ function sourcesOf(entry: ServerEntry): Source[] {
   return out;
 }
 
-/** Named secrets inside one argument: `--api-key=…`, `API_KEY=…` (docker -e), `Authorization: Bearer …`. */
+/**
+ * Named secrets inside one argument: `--api-key=…`, `API_KEY=…` (docker -e), `Authorization: Bearer …`,
+ * and a header given as a flag's value (`--header=Authorization: Bearer …`).
+ */
 function namedInArgument(arg: string, next: string | undefined): Array<{ name: string; value: string }> {
   const flag = /^(--?[A-Za-z][\w.-]*)=(.*)$/s.exec(arg);
-  if (flag)
-    return namesSecret(flag[1] as string) ? [{ name: flag[1] as string, value: flag[2] as string }] : [];
+  if (flag) {
+    if (namesSecret(flag[1] as string)) return [{ name: flag[1] as string, value: flag[2] as string }];
+    return namedInArgument(flag[2] as string, undefined);
+  }
   if (/^--?[A-Za-z][\w.-]*$/.test(arg) && next !== undefined && !next.startsWith('-') && namesSecret(arg)) {
     return [{ name: arg, value: next }];
   }
@@ -159,15 +165,66 @@ export function checkSecrets(entry: ServerEntry): { issues: Issue[]; secrets: st
       subject,
     });
   };
-  for (const [k, v] of Object.entries(entry.env)) if (namesSecret(k)) generic(k, v, 'env', `env.${k}`);
+  // A value that is itself an Authorization value (`Bearer …`, `Basic …`) is a secret whatever its name.
+  const isAuthValue = (v: string) => /^\s*(?:bearer|basic)\s+\S/i.test(v);
+  for (const [k, v] of Object.entries(entry.env)) {
+    if (namesSecret(k) || isAuthValue(v)) generic(k, v, 'env', `env.${k}`);
+    // Free text under another name: NODE_OPTIONS="--secret=…", a command line in a variable.
+    else for (const s of secretsInText(v)) generic(s.name, s.value, `env ${k}`, `env.${k}`);
+  }
   for (const [k, v] of Object.entries(entry.headers)) {
-    if (namesSecret(k)) generic(k, v, 'a header', `headers.${k.toLowerCase()}`);
+    if (namesSecret(k) || isAuthValue(v)) generic(k, v, 'a header', `headers.${k.toLowerCase()}`);
   }
   for (const f of entry.secretFields) generic(f.where, f.value, 'the config', f.where);
   entry.args.forEach((arg, i) => {
     for (const { name, value } of namedInArgument(arg, entry.args[i + 1])) {
       generic(name, value, `argument ${i + 1}`, `args.${i}`);
     }
+    // A script or command line in one argument (`sh -c "curl -H 'Authorization: Bearer …' …"`).
+    for (const s of secretsInText(arg)) generic(s.name, s.value, `argument ${i + 1}`, `args.${i}`);
   });
   return { issues, secrets };
+}
+
+/** A finding about a VS Code input, not tied to a server. */
+export interface InputIssue extends Issue {
+  readonly line: number;
+}
+
+/**
+ * MCP-SEC-001/002 for VS Code inputs: a `default` is written in the file, so a token there is as
+ * inline as one in `env`. An input without a default (`password: true`) is the way to keep it out.
+ */
+export function checkInputs(inputs: readonly InputEntry[]): InputIssue[] {
+  const issues: InputIssue[] = [];
+  for (const input of inputs) {
+    const value = input.default;
+    if (value === undefined || isReference(value)) continue;
+    const where = `the default of input ${input.id}`;
+    const subject = `inputs.${input.id}.default`;
+    const token = findToken(value);
+    if (token) {
+      issues.push({
+        rule: 'MCP-SEC-001',
+        line: input.line,
+        message: `${token.name} written inline in ${where}: ${maskSecret(token.value)}`,
+        subject,
+      });
+      continue;
+    }
+    const credential = credentialOf(value);
+    const secretLooking =
+      input.password ||
+      namesSecret(input.id) ||
+      (input.description !== undefined && namesSecret(input.description));
+    if (secretLooking && isLiteralSecret(credential) && !LOOKS_LIKE_PATH.test(credential)) {
+      issues.push({
+        rule: 'MCP-SEC-002',
+        line: input.line,
+        message: `secret written inline in ${where}: ${maskSecret(credential)}`,
+        subject,
+      });
+    }
+  }
+  return issues;
 }

@@ -4,7 +4,7 @@
  * file without MCP servers (a VS Code settings.json, say) is normal.
  */
 import type { KeyPath, ParsedConfig } from './parse.js';
-import type { ClientId, FileFlag, ServerEntry } from './types.js';
+import type { ClientId, FileFlag, InputEntry, ServerEntry } from './types.js';
 
 type Obj = Record<string, unknown>;
 
@@ -108,17 +108,43 @@ function fileFlags(client: ClientId, doc: Obj, config: ParsedConfig): FileFlag[]
   return flags;
 }
 
-/** Every server entry of a parsed file in the common shape, plus client-wide consent flags. */
+/** VS Code's `inputs` (in mcp.json, or under `mcp` in settings.json). */
+function inputEntries(client: ClientId, doc: Obj, config: ParsedConfig): InputEntry[] {
+  if (client !== 'vscode' && client !== 'mcp-json') return [];
+  const mcpSettings = isObj(doc['mcp']) ? doc['mcp'] : {};
+  const inputs: InputEntry[] = [];
+  for (const [list, at] of [
+    [doc['inputs'], ['inputs']],
+    [mcpSettings['inputs'], ['mcp', 'inputs']],
+  ] as const) {
+    if (!Array.isArray(list)) continue;
+    list.forEach((raw: unknown, i) => {
+      if (!isObj(raw)) return;
+      const description = str(raw['description']);
+      const value = raw['default'];
+      inputs.push({
+        id: str(raw['id']) ?? `#${i + 1}`,
+        line: config.lineOf([...at, i]),
+        ...(description !== undefined ? { description } : {}),
+        ...(typeof value === 'string' ? { default: value } : {}),
+        password: raw['password'] === true,
+      });
+    });
+  }
+  return inputs;
+}
+
+/** Every server entry of a parsed file in the common shape, plus client-wide consent flags and inputs. */
 export function extractServers(
   client: ClientId,
   config: ParsedConfig,
-): { servers: ServerEntry[]; flags: FileFlag[] } {
-  if (!isObj(config.value)) return { servers: [], flags: [] };
+): { servers: ServerEntry[]; flags: FileFlag[]; inputs: InputEntry[] } {
+  if (!isObj(config.value)) return { servers: [], flags: [], inputs: [] };
   const doc = config.value;
   const servers = rawEntries(client, doc).map(({ name, path, raw }) =>
     normalise(client, name, path, config.lineOf(path), raw),
   );
-  return { servers, flags: fileFlags(client, doc, config) };
+  return { servers, flags: fileFlags(client, doc, config), inputs: inputEntries(client, doc, config) };
 }
 
 function normalise(client: ClientId, name: string, at: KeyPath, line: number, raw: Obj): ServerEntry {

@@ -5,7 +5,13 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { checkEntry, checkFileFlags, type FindingPlace, fileFinding } from './check-entry.js';
+import {
+  checkEntry,
+  checkFileFlags,
+  checkInputFindings,
+  type FindingPlace,
+  fileFinding,
+} from './check-entry.js';
 import type { HomeEnvironment } from './clients.js';
 import { discover } from './discover.js';
 import { extractServers } from './extract.js';
@@ -112,6 +118,10 @@ async function scanFile(
   }
   const parsed = parseConfig(read.text, candidate.format);
   if (!parsed.ok) return [fileFinding('MCP-CFG-001', place, parsed.line, parsed.message)];
-  const { servers, flags } = extractServers(candidate.client, parsed.config);
-  return [...servers.flatMap((s) => checkEntry(s, place, home)), ...checkFileFlags(flags, place)];
+  const { servers, flags, inputs } = extractServers(candidate.client, parsed.config);
+  return [
+    ...servers.flatMap((s) => checkEntry(s, place, home)),
+    ...checkFileFlags(flags, place),
+    ...checkInputFindings(inputs, place),
+  ];
 }

@@ -82,6 +82,17 @@ export interface FileFlag {
   readonly text: string;
 }
 
+/** A VS Code input (`inputs[]`): a value the editor prompts for and substitutes for `${input:id}`. */
+export interface InputEntry {
+  readonly id: string;
+  readonly line: number;
+  readonly description?: string;
+  /** The value offered by default: written in the file, so a secret here is an inline secret. */
+  readonly default?: string;
+  /** Typed into a password box and kept in the editor's secret storage: the right way for secrets. */
+  readonly password: boolean;
+}
+
 /** A config file the scan decided to read. */
 export interface ConfigCandidate {
   /** Absolute path. */

@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,7 +6,8 @@ import { checkEntry } from '../../src/scan/check-entry.js';
 import type { HomeEnvironment } from '../../src/scan/clients.js';
 import { extractServers } from '../../src/scan/extract.js';
 import { parseConfig } from '../../src/scan/parse.js';
-import type { ClientId, Format, ScanFinding } from '../../src/scan/types.js';
+import { scan } from '../../src/scan/scan.js';
+import type { ClientId, Format, ScanFinding, ScanResult } from '../../src/scan/types.js';
 
 /** test/fixtures/scan */
 export const FIXTURES = fileURLToPath(new URL('../fixtures/scan/', import.meta.url));
@@ -45,4 +46,22 @@ export function rulesOf(server: Record<string, unknown>): string[] {
 
 export function tempDir(prefix = 'mcp-guard-scan-'): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * Writes the given files (path relative to a fresh temp folder → content; objects are written as
+ * JSON) and scans that folder with --no-home; the folder is removed afterwards.
+ */
+export async function scanFiles(files: Record<string, string | object>): Promise<ScanResult> {
+  const dir = tempDir();
+  try {
+    for (const [rel, content] of Object.entries(files)) {
+      const file = path.join(dir, rel);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, typeof content === 'string' ? content : `${JSON.stringify(content, null, 2)}\n`);
+    }
+    return await scan({ paths: ['.'], cwd: dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
