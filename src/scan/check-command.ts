@@ -10,7 +10,7 @@ import { broadRoot, isSensitivePath } from './paths.js';
 import { packageRun, pinOf } from './runners.js';
 import { excerpt } from './secrets.js';
 import type { ServerEntry } from './types.js';
-import { isWrappedByGateway } from './wrapper.js';
+import { gatewayVerdict } from './wrapper.js';
 
 const DOWNLOAD = /\b(?:curl|wget|iwr|irm|invoke-webrequest|invoke-restmethod)\b/i;
 const RUN_DOWNLOADED =
@@ -150,10 +150,14 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
     }
   }
 
-  if (!isWrappedByGateway(argv)) {
+  const gateway = gatewayVerdict(argv, { original, env: entry.env });
+  if (!gateway.wrapped) {
     issues.push({
       rule: 'MCP-GW-001',
-      message: `stdio server started directly (${excerpt(program || entry.command)}), not through mcp-guard serve`,
+      message:
+        'lookalike' in gateway
+          ? `runs ${excerpt(gateway.lookalike)}, named like mcp-guard but ${gateway.why}: not counted as the gateway`
+          : `stdio server started directly (${excerpt(program || entry.command)}), not through mcp-guard serve`,
       subject: 'wrapper',
     });
   }

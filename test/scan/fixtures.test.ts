@@ -71,7 +71,7 @@ describe('the repo fixture (project configs, --no-home)', () => {
     const result = await scan({ paths: ['.'], cwd: path.join(FIXTURES, 'repo') });
     const servers = new Set(result.findings.map((f) => f.server));
     // guarded: npx -y mcp-guard@0.1.0 serve; api: https + lowercase `authorization`; local-dev: loopback;
-    // guarded-node: node …/mcp-guard/dist/cli/main.js serve.
+    // guarded-node: node /opt/mcp-guard/dist/cli/main.js serve (an absolute path).
     for (const clean of ['guarded', 'api', 'local-dev', 'guarded-node']) expect(servers).not.toContain(clean);
   });
 });

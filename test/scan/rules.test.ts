@@ -384,7 +384,7 @@ describe('MCP-GW-001 direct stdio servers', () => {
       { command: 'npx', args: ['--yes', '--package', 'mcp-guard@0.1.0', 'mcp-guard', 'serve'] },
       { command: 'node', args: ['/opt/mcp-guard/dist/cli/main.js', 'serve', '--config', 'x.yaml'] },
       { command: 'node', args: ['C:\\tools\\mcp-guard\\dist\\cli\\main.js', 'serve'] },
-      { command: 'node', args: ['./node_modules/.bin/mcp-guard', 'serve'] },
+      { command: 'node', args: ['/srv/app/node_modules/.bin/mcp-guard', 'serve'] },
     ]) {
       expect(rulesOf(server), JSON.stringify(server)).toEqual([]);
     }
@@ -397,8 +397,11 @@ describe('MCP-GW-001 direct stdio servers', () => {
       'MCP-GW-001',
     ]);
     expect(rulesOf({ command: 'npx', args: ['-y', 'not-mcp-guard@1.0.0', 'serve'] })).toEqual(['MCP-GW-001']);
-    // An unpinned wrapper is still a wrapper, but an unpinned package.
-    expect(rulesOf({ command: 'npx', args: ['-y', 'mcp-guard', 'serve'] })).toEqual(['MCP-SUP-001']);
+    // Only an exact version counts: an unpinned wrapper is whatever the registry serves today.
+    expect(rulesOf({ command: 'npx', args: ['-y', 'mcp-guard', 'serve'] })).toEqual([
+      'MCP-GW-001',
+      'MCP-SUP-001',
+    ]);
   });
 });
 
