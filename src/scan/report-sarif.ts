@@ -58,7 +58,11 @@ function location(f: ScanFinding) {
   return { physicalLocation: { artifactLocation, region: { startLine: f.line } } };
 }
 
-/** Renders the SARIF log (ends with a newline). `warnings` become tool execution notifications. */
+/**
+ * Renders the SARIF log (ends with a newline). `warnings` become tool execution notifications.
+ * No `automationDetails`: github/codeql-action/upload-sarif fills it from its `category` input only when
+ * the log has none, so writing one here would silently override the category the workflow asks for.
+ */
 export function renderSarif(result: ScanResult): string {
   const index = new Map(RULES.map((r, i) => [r.id, i]));
   const root = pathToFileURL(result.root.endsWith(path.sep) ? result.root : `${result.root}${path.sep}`).href;
@@ -75,7 +79,6 @@ export function renderSarif(result: ScanResult): string {
             rules: RULES.map(descriptor),
           },
         },
-        automationDetails: { id: 'mcp-guard-scan/' },
         originalUriBaseIds: { '%SRCROOT%': { uri: root } },
         invocations: [
           {

@@ -8,12 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { renderJson } from '../../src/scan/report-json.js';
 import { fingerprint, renderSarif } from '../../src/scan/report-sarif.js';
 import { renderText } from '../../src/scan/report-text.js';
 import { RULES } from '../../src/scan/rules.js';
 import { scan } from '../../src/scan/scan.js';
 import type { ScanFinding, ScanResult } from '../../src/scan/types.js';
+import { ROOT } from '../helpers/paths.js';
 import { FIXTURES, fixtureHome } from './helpers.js';
 
 const SCHEMA = fileURLToPath(new URL('../fixtures/vendor/sarif-schema-2.1.0.json', import.meta.url));
@@ -155,6 +157,19 @@ describe('SARIF', () => {
     expect(fingerprint({ ...f, line: f.line + 10 })).toBe(fingerprint(f));
     expect(fingerprint({ ...f, subject: 'other' })).not.toBe(fingerprint(f));
     expect(fingerprint(f)).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('leaves automationDetails out, so the upload step’s category input applies', () => {
+    // upload-sarif sets runs[].automationDetails.id from `category` only where the log has none.
+    const log = JSON.parse(renderSarif(repo)) as { runs: Array<Record<string, unknown>> };
+    expect(log.runs[0]).not.toHaveProperty('automationDetails');
+    const action = parse(readFileSync(path.join(ROOT, 'action.yml'), 'utf8')) as {
+      inputs: Record<string, { default?: string }>;
+      runs: { steps: Array<{ uses?: string; with?: Record<string, string> }> };
+    };
+    const upload = action.runs.steps.find((s) => s.uses?.startsWith('github/codeql-action/upload-sarif@'));
+    expect(upload?.with?.['category']).toBe('${{ inputs.category }}');
+    expect(action.inputs['category']?.default).toBe('mcp-guard-scan');
   });
 
   it('percent-encodes paths with spaces', () => {
