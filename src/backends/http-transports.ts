@@ -131,22 +131,23 @@ export class StreamableHttpBackendTransport extends RemoteBackendTransport {
     this.resumable.delete(id);
   }
 
-  private async fetch(input: string | URL, init?: RequestInit): Promise<Response> {
-    const response = await fetchWithRequestScopedSignal(input, init);
+  private fetch(input: string | URL, init?: RequestInit): Promise<Response> {
     const match = typeof init?.body === 'string' ? REQUEST_BODY.exec(init.body.slice(0, 64)) : null;
-    const type = response.headers.get('content-type') ?? '';
-    if (!match || !response.ok || !type.startsWith('text/event-stream')) return response;
-    const id = Number(match[1]);
-    return onBodyDone(response, (error) => {
-      // The SDK parses the last events of the stream after its body ended: look once that has run.
-      setImmediate(() => {
-        if (!this.awaiting.has(id) || this.resumable.has(id)) return;
-        this.lost(
-          error === undefined
-            ? `the backend ended the stream of request ${id} without answering it`
-            : `the stream of request ${id} broke before its answer (${errorText(error)})`,
-        );
-      });
+    return fetchWithRequestScopedSignal(input, init, (response) => {
+      const type = response.headers.get('content-type') ?? '';
+      if (!match || !response.ok || !type.startsWith('text/event-stream')) return undefined;
+      const id = Number(match[1]);
+      return (error) => {
+        // The SDK parses the last events of the stream after its body ended: look once that has run.
+        setImmediate(() => {
+          if (!this.awaiting.has(id) || this.resumable.has(id)) return;
+          this.lost(
+            error === undefined
+              ? `the backend ended the stream of request ${id} without answering it`
+              : `the stream of request ${id} broke before its answer (${errorText(error)})`,
+          );
+        });
+      };
     });
   }
 }

@@ -10,9 +10,15 @@
 export async function fetchWithRequestScopedSignal(
   input: string | URL,
   init?: RequestInit,
+  /** Also told when the body is done (one wrapper for both jobs: each layer of stream costs per call). */
+  watch?: (response: Response) => ((error?: unknown) => void) | undefined,
 ): Promise<Response> {
   const shared = init?.signal;
-  if (!shared) return fetch(input, init);
+  if (!shared) {
+    const response = await fetch(input, init);
+    const done = watch?.(response);
+    return done ? onBodyDone(response, done) : response;
+  }
   const own = new AbortController();
   const forward = () => own.abort(shared.reason);
   if (shared.aborted) own.abort(shared.reason);
@@ -25,7 +31,16 @@ export async function fetchWithRequestScopedSignal(
     release();
     throw err;
   }
-  return onBodyDone(response, release);
+  const done = watch?.(response);
+  return onBodyDone(
+    response,
+    done
+      ? (error) => {
+          release();
+          done(error);
+        }
+      : release,
+  );
 }
 
 /**
