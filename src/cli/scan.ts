@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitError } from '../core/errors.js';
 import type { HomeEnvironment } from '../scan/clients.js';
+import { escapeLine } from '../scan/hidden.js';
 import { renderJson } from '../scan/report-json.js';
 import { renderSarif } from '../scan/report-sarif.js';
 import { renderText } from '../scan/report-text.js';
@@ -53,7 +54,8 @@ export async function runScanCommand(
     ...(homeEnvironment ? { home: homeEnvironment } : {}),
   });
 
-  for (const warning of result.warnings) io.stderr.write(`mcp-guard scan: warning: ${warning}\n`);
+  // Warnings name files: a line feed or control character in a file name must not reach the terminal.
+  for (const warning of result.warnings) io.stderr.write(`mcp-guard scan: warning: ${escapeLine(warning)}\n`);
   const color = Boolean(io.stdout.isTTY) && !io.env['NO_COLOR'];
   const home = homeEnvironment?.home;
   io.stdout.write(

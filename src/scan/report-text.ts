@@ -1,6 +1,6 @@
 /** The readable report: findings grouped by file, then by server; colour only when asked to. */
 import { styleText } from 'node:util';
-import { visible } from './hidden.js';
+import { escapeLine } from './hidden.js';
 import type { ScanFinding, ScanResult, Severity } from './types.js';
 
 export interface TextOptions {
@@ -24,8 +24,10 @@ function plural(n: number, word: string): string {
 export function renderText(result: ScanResult, options: TextOptions): string {
   const paint = (style: Parameters<typeof styleText>[0], s: string) =>
     options.color ? styleText(style, s) : s;
+  // Every field is one line of the report: a line feed or carriage return in a server name or a
+  // message must not start a line of its own (a forged "No findings", say).
   const shorten = (file: string) =>
-    visible(
+    escapeLine(
       options.home && file.startsWith(`${options.home}/`) ? `~${file.slice(options.home.length)}` : file,
     );
 
@@ -34,7 +36,9 @@ export function renderText(result: ScanResult, options: TextOptions): string {
 
   const lines: string[] = [];
   for (const [file, findings] of byFile) {
-    lines.push(`${paint('bold', shorten(file))}  ${paint('dim', `(${findings[0]?.client ?? ''})`)}`);
+    lines.push(
+      `${paint('bold', shorten(file))}  ${paint('dim', `(${escapeLine(findings[0]?.client ?? '')})`)}`,
+    );
     const byServer = new Map<string, ScanFinding[]>();
     for (const f of findings) {
       const key = f.server === null ? `\u0000${f.line}` : `${f.server}\u0000${f.line}`;
@@ -43,13 +47,13 @@ export function renderText(result: ScanResult, options: TextOptions): string {
     for (const group of byServer.values()) {
       const first = group[0] as ScanFinding;
       lines.push(
-        `  ${first.server === null ? '(whole file)' : paint('bold', first.server)}  ${paint('dim', `line ${first.line}`)}`,
+        `  ${first.server === null ? '(whole file)' : paint('bold', escapeLine(first.server))}  ${paint('dim', `line ${first.line}`)}`,
       );
       for (const f of group) {
         lines.push(
-          `    ${paint(SEVERITY_STYLE[f.severity], f.severity.toUpperCase().padEnd(6))}  ${f.rule}  ${f.message}`,
+          `    ${paint(SEVERITY_STYLE[f.severity], f.severity.toUpperCase().padEnd(6))}  ${f.rule}  ${escapeLine(f.message)}`,
         );
-        lines.push(`            ${paint('dim', `fix: ${f.fix}`)}`);
+        lines.push(`            ${paint('dim', `fix: ${escapeLine(f.fix)}`)}`);
       }
     }
     lines.push('');

@@ -284,9 +284,9 @@ const list = [
     securitySeverity: '8.0',
     precision: 'high',
     title:
-      'Invisible or bidirectional Unicode characters hide in a server name, command, argument, URL or env',
+      'Invisible, control or bidirectional characters hide in a server name, command, argument, URL or env',
     description:
-      'Zero-width, bidi-override and tag characters make a config read differently from what runs (Trojan Source, ASCII smuggling).',
+      'Zero-width, bidi-override and tag characters, carriage returns and C1 controls make a config read (or a terminal show) differently from what runs (Trojan Source, ASCII smuggling).',
     fix: 'Retype the value in plain ASCII and find out how the characters got there.',
   },
   {

@@ -229,6 +229,24 @@ describe('the scan step of action.yml, run against the built CLI', () => {
     }
   });
 
+  it('puts the report in the job summary as escaped <pre> text that a config cannot break out of', () => {
+    const name = 'x```\n</pre><img src=x onerror=alert(1)>\r# Forged heading';
+    mkdirSync(path.join(dir, 'markup'));
+    writeFileSync(
+      path.join(dir, 'markup', '.mcp.json'),
+      JSON.stringify({ mcpServers: { [name]: { command: 'node', args: ['a.js'] } } }),
+    );
+    const { result, summary } = runStep('markup', 'markup');
+    expect(result.status, result.stderr).toBe(0);
+    const lines = summary.split('\n');
+    expect(lines.slice(0, 3)).toEqual(['### mcp-guard scan', '', '<pre>']);
+    expect(lines.filter((l) => l.includes('<') || l.includes('>'))).toEqual(['<pre>', '</pre>']);
+    expect(summary).toContain(
+      'x```\\n&lt;/pre&gt;&lt;img src=x onerror=alert(1)&gt;&lt;U+000D&gt;# Forged heading',
+    );
+    expect(lines.some((l) => l.startsWith('#') && l !== '### mcp-guard scan')).toBe(false);
+  });
+
   it('sets exit-code=0 for a clean tree, with a path that has a space in it', () => {
     const { result, outputs } = runStep('clean dir\n', 'clean');
     expect(result.status, result.stderr).toBe(0);
