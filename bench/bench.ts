@@ -8,11 +8,11 @@
  *   gw→stdio+policy  the same with API-key auth and a (never reached) rate limit
  *   gw→stdio+audit   the same with the audit log on
  *   gw→http        load client → mcp-guard serve-http → test-server over HTTP
- * For each: p50/p99 latency and calls/s at concurrency 1 and 32, the serving process' CPU ms per call and
- * RSS, and ratios to direct. Each target runs ROUNDS times, interleaved; the median round is reported.
+ * For each: p50/p99 latency and calls/s at concurrency 1 and 32, CPU ms per call and RSS of the serving
+ * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct. Each target runs ROUNDS times, interleaved; the median round is reported.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -30,8 +30,10 @@ const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 interface Target {
   readonly name: string;
   readonly url: string;
-  /** The process whose CPU and memory are measured (the gateway, or the server for direct). */
+  /** The process serving the target (the gateway, or the server for direct). */
   readonly pid: number;
+  /** Other processes doing the target's work: the HTTP backend behind a gateway (stdio children are found). */
+  readonly helpers?: readonly number[];
   readonly headers: Record<string, string>;
 }
 
@@ -39,8 +41,12 @@ interface Sample {
   p50: number;
   p99: number;
   rps: number;
+  /** CPU of the serving process alone. */
   cpuMsPerCall: number;
+  /** CPU of everything doing the work: the serving process, its children and helpers. */
+  totalCpuMsPerCall: number;
   rssMb: number;
+  totalRssMb: number;
 }
 
 const children: ChildProcess[] = [];
@@ -153,6 +159,34 @@ async function callEcho(target: Target, headers: Record<string, string>, id: num
     throw new Error(`${target.name}: unexpected answer ${res.status}: ${res.body.slice(0, 300)}`);
 }
 
+/** `pid` and all its live descendants, from /proc (the stdio backends a gateway spawned). */
+function withDescendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i] as number) ?? []));
+  return out;
+}
+
+const workers = (target: Target) => [...withDescendants(target.pid), ...(target.helpers ?? [])];
+const sum = (pids: number[], f: (pid: number) => number) =>
+  pids.reduce((total, pid) => {
+    try {
+      return total + f(pid);
+    } catch {
+      return total; // exited
+    }
+  }, 0);
+
 function cpuTicks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -172,7 +206,9 @@ async function measure(
 ): Promise<Sample> {
   const latencies: number[] = [];
   let next = 0;
+  const pids = workers(target);
   const cpuBefore = cpuTicks(target.pid);
+  const totalBefore = sum(pids, cpuTicks);
   const started = process.hrtime.bigint();
   await Promise.all(
     Array.from({ length: concurrency }, async (_, vu) => {
@@ -188,6 +224,7 @@ async function measure(
   );
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const cpuMs = ((cpuTicks(target.pid) - cpuBefore) / TICKS_PER_SECOND) * 1000;
+  const totalCpuMs = ((sum(pids, cpuTicks) - totalBefore) / TICKS_PER_SECOND) * 1000;
   latencies.sort((a, b) => a - b);
   const pick = (q: number) =>
     latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
@@ -196,7 +233,9 @@ async function measure(
     p99: pick(0.99),
     rps: calls / seconds,
     cpuMsPerCall: cpuMs / calls,
+    totalCpuMsPerCall: totalCpuMs / calls,
     rssMb: rssMb(target.pid),
+    totalRssMb: sum(pids, rssMb),
   };
 }
 
@@ -224,6 +263,7 @@ async function main(): Promise<void> {
     {
       name: 'gw→http',
       ...(await startGateway('http', `servers:\n  echo:\n    url: ${httpBackend.url}\n`)),
+      helpers: [httpBackend.pid],
       headers: {},
     },
   ];
@@ -259,7 +299,9 @@ async function main(): Promise<void> {
       p99x32: m(r.c32, 'p99'),
       rps32: m(r.c32, 'rps'),
       cpu: m(r.c32, 'cpuMsPerCall'),
+      totalCpu: m(r.c32, 'totalCpuMsPerCall'),
       rss: Math.max(...r.c32.map((s) => s.rssMb)),
+      totalRss: Math.max(...r.c32.map((s) => s.totalRssMb)),
     };
   });
   const base = summary[0] as (typeof summary)[number];
@@ -274,7 +316,9 @@ async function main(): Promise<void> {
       'C=32 p99 ms',
       'C=32 calls/s',
       'CPU ms/call',
+      'all CPU ms/call',
       'RSS MB',
+      'all RSS MB',
       'p50 ×direct',
       'calls/s ×direct (C=32)',
     ],
@@ -287,7 +331,9 @@ async function main(): Promise<void> {
       f(s.p99x32, 3),
       f(s.rps32, 0),
       f(s.cpu, 3),
+      f(s.totalCpu, 3),
       f(s.rss, 1),
+      f(s.totalRss, 1),
       f(s.p50 / base.p50),
       f(s.rps32 / base.rps32),
     ]),
@@ -297,7 +343,8 @@ async function main(): Promise<void> {
     `\nmcp-guard bench — ${ROUNDS} rounds × (${CALLS_C1} calls at C=1, ${CALLS_C32} at C=32), median round; node ${process.version}\n`,
   );
   process.stdout.write(
-    '(CPU and RSS are of the process serving the target: the gateway, or the server for direct)\n\n',
+    '(CPU ms/call and RSS: the serving process, i.e. the gateway (or the server for direct); "all": with\n' +
+      ' every process doing the work: its stdio children (one per session: 32 here) or the HTTP backend)\n\n',
   );
   for (const r of rows)
     process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
