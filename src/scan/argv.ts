@@ -45,6 +45,66 @@ export function shellScript(argv: readonly string[]): ShellScript | undefined {
   return undefined;
 }
 
+/** A script file a shell is asked to run (`bash start.sh`, `pwsh -File start.ps1`), or undefined. */
+export function shellScriptFile(argv: readonly string[]): { shell: string; file: string } | undefined {
+  const [command, ...args] = argv;
+  if (command === undefined) return undefined;
+  const shell = programName(command);
+  if (POSIX_SHELLS.has(shell)) {
+    if (shellScript(argv)) return undefined;
+    // Options up to the script; `-o name` takes a value.
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i] as string;
+      if (arg === '--') return args[i + 1] === undefined ? undefined : { shell, file: args[i + 1] as string };
+      if (arg === '-o' || arg === '+o' || arg === '-O' || arg === '+O') i++;
+      else if (!arg.startsWith('-') && !arg.startsWith('+')) return { shell, file: arg };
+    }
+    return undefined;
+  }
+  if (POWERSHELLS.has(shell)) {
+    const at = args.findIndex((a) => /^-(?:f|file)$/i.test(a));
+    const file = at >= 0 ? args[at + 1] : undefined;
+    return file === undefined ? undefined : { shell, file };
+  }
+  return undefined;
+}
+
+/** Interpreters and the flags that hand them code on the command line. */
+const INLINE_CODE_FLAGS: ReadonlyArray<{ readonly program: RegExp; readonly flag: RegExp }> = [
+  // python -c "…" (also bundled after other one-letter flags: -Ic, -uc).
+  { program: /^(?:python[0-9.]*|py|pypy[0-9.]*)$/, flag: /^-[A-Za-z]*c$/ },
+  { program: /^(?:node|nodejs|bun)$/, flag: /^(?:-e|-p|-pe|--eval|--print)(?:=|$)/ },
+  // perl -e / -E, also bundled (-ne, -le, -pie).
+  { program: /^perl[0-9.]*$/, flag: /^-[A-Za-z]*[eE]$/ },
+  { program: /^ruby[0-9.]*$/, flag: /^-[A-Za-z]*e$/ },
+  { program: /^php[0-9.]*$/, flag: /^-r$/ },
+  { program: /^(?:rscript|lua[0-9.]*|luajit|osascript|tclsh[0-9.]*)$/, flag: /^-e$/ },
+];
+
+/** Inline code an interpreter is asked to run (`python -c`, `node -e`, `deno eval`…), or undefined. */
+export function interpreterCode(argv: readonly string[]): { program: string; code: string } | undefined {
+  const [command, ...args] = argv;
+  if (command === undefined) return undefined;
+  const program = programName(command);
+  if (program === 'deno' && args[0] === 'eval') {
+    const code = args.slice(1).find((a) => !a.startsWith('-'));
+    return code === undefined ? undefined : { program: 'deno eval', code };
+  }
+  const known = INLINE_CODE_FLAGS.find((k) => k.program.test(program));
+  if (!known) return undefined;
+  // Only options before the script count: after it, flags belong to the script.
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!arg.startsWith('-') || arg === '--') return undefined;
+    if (known.flag.test(arg)) {
+      const eq = arg.indexOf('=');
+      const code = eq > 0 ? arg.slice(eq + 1) : args[i + 1];
+      return code === undefined ? undefined : { program, code };
+    }
+  }
+  return undefined;
+}
+
 /** Shell syntax that makes a script more than one plain command: chains, pipes, substitution, redirection. */
 const SHELL_SYNTAX = /[;&|<>`]|\$\(|\$\{|\r|\n/;
 

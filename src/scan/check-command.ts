@@ -3,7 +3,7 @@
  * packages (MCP-SUP-001), over-broad filesystem roots and credential paths (MCP-FS-*), and whether
  * mcp-guard sits in front of it (MCP-GW-001).
  */
-import { hasShellSyntax, programName, shellScript } from './argv.js';
+import { hasShellSyntax, interpreterCode, programName, shellScript, shellScriptFile } from './argv.js';
 import { containerRun } from './check-docker.js';
 import type { Issue } from './issue.js';
 import { broadRoot, isSensitivePath } from './paths.js';
@@ -91,6 +91,30 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
       rule: 'MCP-EXEC-001',
       message: `${script.shell} runs an inline script: ${excerpt(script.script)}`,
       subject: 'command',
+    });
+  } else if (script) {
+    // Looked through (argv is the command it runs), but still a shell deciding what starts.
+    issues.push({
+      rule: 'MCP-EXEC-005',
+      message: `${script.shell} wraps the command: ${excerpt(script.script)}`,
+      subject: 'shell',
+    });
+  }
+  const scriptFile = shellScriptFile(original);
+  if (scriptFile) {
+    issues.push({
+      rule: 'MCP-EXEC-005',
+      message: `${scriptFile.shell} runs the script ${excerpt(scriptFile.file)}, whose contents the config does not show`,
+      subject: 'shell',
+    });
+  }
+  // On the effective command line: `sh -c "python -c '…'"` and `sudo node -e …` count too.
+  const code = interpreterCode(argv);
+  if (code) {
+    issues.push({
+      rule: 'MCP-EXEC-001',
+      message: `${code.program} runs inline code: ${excerpt(code.code)}`,
+      subject: 'inline-code',
     });
   }
 

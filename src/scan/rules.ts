@@ -119,10 +119,10 @@ const list = [
     securitySeverity: '8.0',
     precision: 'high',
     title:
-      'The server is a shell running an inline script (pipes, chains, substitution or an encoded command)',
+      'The server runs inline code: a shell script with pipes, chains, substitution or an encoded command, or an interpreter’s -c/-e code (python -c, node -e, perl -e…)',
     description:
-      'The client runs whatever the script says each time it starts; scripts hide extra commands behind the visible one and defeat review.',
-    fix: 'Run the server program directly (command + args), without a shell.',
+      'The client runs whatever the code says each time it starts; inline code hides extra commands behind the visible one and defeats review.',
+    fix: 'Run the server program directly (command + args), without a shell or inline code.',
   },
   {
     id: 'MCP-EXEC-002',
@@ -155,6 +155,18 @@ const list = [
       'The server env injects code into the process (LD_PRELOAD, DYLD_INSERT_LIBRARIES, NODE_OPTIONS --require…)',
     description: 'These variables load arbitrary code into the server (and its children) before it runs.',
     fix: 'Remove the variable from the server’s env.',
+  },
+  {
+    id: 'MCP-EXEC-005',
+    name: 'ShellWrapper',
+    severity: 'low',
+    securitySeverity: '3.0',
+    precision: 'high',
+    title:
+      'The server is started through a shell: one command wrapped in sh -c / cmd /c, or a script file (bash start.sh, pwsh -File)',
+    description:
+      'The wrapped command is checked as if run directly, but the shell still expands and resolves it; a script file’s contents are not in the config at all, and a commit can change them.',
+    fix: 'Put the program and its arguments in command and args directly (on Windows, cmd /c is needed only for .cmd shims such as npx).',
   },
   {
     id: 'MCP-SUP-001',

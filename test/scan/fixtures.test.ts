@@ -25,6 +25,7 @@ describe('the repo fixture (project configs, --no-home)', () => {
       '.gemini/settings.json:3 db MCP-SUP-001',
       '.mcp.json:14 win-cmd MCP-GW-001',
       '.mcp.json:14 win-cmd MCP-SUP-001',
+      '.mcp.json:14 win-cmd MCP-EXEC-005',
       '.mcp.json:15 script MCP-EXEC-001',
       '.mcp.json:15 script MCP-GW-001',
       '.mcp.json:16 metadata MCP-NET-001',
@@ -47,7 +48,7 @@ describe('the repo fixture (project configs, --no-home)', () => {
       'tools/mcp.json:3 tls-off MCP-NET-005',
       'tools/mcp.json:3 tls-off MCP-GW-001',
     ]);
-    expect(result.summary).toEqual({ high: 16, medium: 19, low: 0, files: 9 });
+    expect(result.summary).toEqual({ high: 16, medium: 19, low: 1, files: 9 });
     expect(result.warnings).toEqual([]);
   });
 

@@ -188,7 +188,7 @@ describe('JSON', () => {
       summary: Record<string, number>;
     };
     expect(Object.keys(out)).toEqual(['findings', 'summary']);
-    expect(out.summary).toEqual({ high: 16, medium: 19, low: 0, files: 9 });
+    expect(out.summary).toEqual({ high: 16, medium: 19, low: 1, files: 9 });
     for (const f of out.findings) {
       expect(Object.keys(f)).toEqual([
         'rule',
@@ -240,7 +240,7 @@ describe('text', () => {
     ]);
     expect(lines).toContain('  (whole file)  line 2');
     expect(text.trimEnd().split('\n').at(-1)).toBe(
-      '35 findings (16 high, 19 medium, 0 low) — 9 MCP config files scanned.',
+      '36 findings (16 high, 19 medium, 1 low) — 9 MCP config files scanned.',
     );
     expect(text).not.toContain('\u001b[');
   });

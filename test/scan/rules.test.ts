@@ -223,9 +223,14 @@ describe('MCP-EXEC-001/002/003/004 commands', () => {
       'MCP-EXEC-001',
       'MCP-GW-001',
     ]);
-    // A shell around one plain command is read as that command: here, the gateway.
-    expect(rulesOf({ command: 'cmd', args: ['/c', 'mcp-guard', 'serve', '--config', 'g.yaml'] })).toEqual([]);
-    expect(rulesOf({ command: 'sh', args: ['-c', 'mcp-guard serve --config "my config.yaml"'] })).toEqual([]);
+    // A shell around one plain command is read as that command (here, the gateway), and is itself a
+    // low finding (MCP-EXEC-005).
+    expect(rulesOf({ command: 'cmd', args: ['/c', 'mcp-guard', 'serve', '--config', 'g.yaml'] })).toEqual([
+      'MCP-EXEC-005',
+    ]);
+    expect(rulesOf({ command: 'sh', args: ['-c', 'mcp-guard serve --config "my config.yaml"'] })).toEqual([
+      'MCP-EXEC-005',
+    ]);
   });
 
   it('flags download-and-run in every usual spelling', () => {
