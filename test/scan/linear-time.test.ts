@@ -72,16 +72,33 @@ afterAll(() => {
 });
 
 describe('1 MB values', () => {
+  it('one 1 MB argument scans in well under a second (bound: 3 s)', async () => {
+    const file = path.join(dir, 'one-arg', '.mcp.json');
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(
+      file,
+      JSON.stringify({ mcpServers: { s: { command: 'npx', args: ['-y', CASES['scheme characters']] } } }),
+    );
+    const started = performance.now();
+    const result = await scan({ paths: ['one-arg'], cwd: dir });
+    const ms = performance.now() - started;
+    console.log(`one 1 MB argument: ${ms.toFixed(0)} ms`);
+    expect(result.summary.files).toBe(1);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  // Each case puts 11 such values through every check (about 0.3 s idle). The quadratic code needed
+  // minutes for a single one, so 10 s only guards against that, on a loaded 2-core CI machine too.
   for (const [i, name] of Object.keys(CASES).entries()) {
     it(`scan in linear time: ${name}`, async () => {
       const started = performance.now();
       const result = await scan({ paths: [0, 1, 2].map((n) => `case-${i}-${n}`), cwd: dir });
       const ms = performance.now() - started;
-      console.log(`1 MB ${name}: ${ms.toFixed(0)} ms`);
+      console.log(`11 × 1 MB ${name}: ${ms.toFixed(0)} ms`);
       expect(result.summary.files).toBe(3);
       // All three files were read and checked, not refused as too large.
       expect(result.findings.some((f) => f.rule === 'MCP-CFG-002')).toBe(false);
-      expect(ms).toBeLessThan(3000);
+      expect(ms).toBeLessThan(10_000);
     });
   }
 });
