@@ -12,19 +12,7 @@ import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, startGatewayOn, type TestGateway } from '../helpers/gateway.js';
 import { runCli, waitFor } from '../helpers/processes.js';
-
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
-
-async function failure(promise: Promise<unknown>): Promise<McpError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof McpError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
+import { failure, textOf } from '../helpers/results.js';
 
 const pay = (client: Client, amount: number, to = 'bob') =>
   client.callTool({ name: 'pay', arguments: { amount_usd: amount, to } });

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
@@ -14,6 +14,7 @@ import { connectHttp, writeConfig } from '../helpers/gateway.js';
 import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
 import { TEST_SERVER } from '../helpers/paths.js';
 import { runCli, waitFor } from '../helpers/processes.js';
+import { codeOf } from '../helpers/results.js';
 
 const KEY = 'obs-key-0123456789abcdefghijklmnopqrstuvwxyz';
 const SECRETS = [
@@ -43,16 +44,6 @@ const SPEC_FIELDS = [
   'prev_hash',
   'hash',
 ];
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof McpError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('audit log and metrics after a scripted session', () => {
   let configFile: string;

@@ -9,19 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBackend, startHttpTestServer, stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
+import { codeOf } from '../helpers/results.js';
 
 const ALICE = 'alice-key-0123456789abcdefghijklmnopqrstuv';
 const BOB = 'bob-key-0123456789abcdefghijklmnopqrstuvwxyz';
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof McpError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 const bearer = (key: string) => ({ Authorization: `Bearer ${key}` });
 

@@ -3,27 +3,17 @@
  * error data names the scope and when to retry; names from the config that collide with
  * Object.prototype members (an agent called `constructor`) are ordinary names.
  */
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
+import { failure } from '../helpers/results.js';
 
 const KEYS = {
   slow: 'slow-key-0123456789abcdefghijklmnopqrstuvwx',
   fast: 'fast-key-0123456789abcdefghijklmnopqrstuvwx',
   proto: 'constructor-key-0123456789abcdefghijklmnopq',
 };
-
-async function failure(promise: Promise<unknown>): Promise<McpError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof McpError) return err;
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const echo = { name: 'echo', arguments: { message: 'hi' } };
 

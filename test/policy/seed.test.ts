@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import { CLI } from '../helpers/paths.js';
+import { codeOf } from '../helpers/results.js';
 
 const KEY = 'mcpg_test_key_0123456789abcdefghijklmnop';
 
@@ -28,16 +29,6 @@ policies:
   audit_log: ./audit.jsonl
 servers:
 ${stdioTestServer('filesystem')}`;
-
-async function codeOf(promise: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof McpError) return err.code;
-    throw err;
-  }
-  return undefined;
-}
 
 describe('seed config over HTTP', () => {
   let gw: TestGateway;

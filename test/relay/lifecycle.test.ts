@@ -10,9 +10,8 @@ import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import { CLI } from '../helpers/paths.js';
 import { descendantsOf, waitFor, zombiesOf } from '../helpers/processes.js';
+import { textOf } from '../helpers/results.js';
 
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
 type RpcError = { error: { code: number; message: string } };
 const INIT = {
   jsonrpc: '2.0',

@@ -16,9 +16,7 @@ import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TEST_SERVER } from '../helpers/paths.js';
 import { waitFor } from '../helpers/processes.js';
-
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
+import { textOf } from '../helpers/results.js';
 
 async function statsOf(
   client: Client,

@@ -9,13 +9,11 @@ import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBackend, startHttpTestServer, startSseTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { textOf } from '../helpers/results.js';
 
 const AGENT_KEY = 'agent-key-that-must-stay-at-the-gateway';
 const BACKEND_KEY = 'backend-key-from-config';
 const TIMEOUT_MS = 1_500;
-
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
 
 interface Stats {
   name: string;

@@ -9,9 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { TEST_SERVER } from '../helpers/paths.js';
 import { waitFor } from '../helpers/processes.js';
-
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
+import { textOf } from '../helpers/results.js';
 
 /** YAML for a stdio test server that knows its name (also as env WHO) and offers only `tools`. */
 const server = (name: string, tools: string[], extra = '') =>

@@ -15,9 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
 import { waitFor } from '../helpers/processes.js';
-
-const textOf = (result: unknown) =>
-  ((result as { content: Array<{ text?: string }> }).content[0]?.text ?? '') as string;
+import { textOf } from '../helpers/results.js';
 
 interface Agent {
   readonly client: Client;
