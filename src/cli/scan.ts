@@ -41,8 +41,11 @@ export async function runScanCommand(
   for (const given of options.paths) {
     try {
       await stat(path.resolve(options.cwd, given));
-    } catch {
-      throw new ExitError(2, `scan: no such file or folder: ${given}`);
+    } catch (err) {
+      // Only a path that is not there is a usage error; one we may not read is reported by the scan.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR')
+        throw new ExitError(2, `scan: no such file or folder: ${escapeLine(given)}`);
     }
   }
   // With --no-home and no paths there is nothing else to scan: the current folder is the repo.

@@ -53,7 +53,11 @@ export async function discover(
       if (info.isDirectory()) folders.push(given);
       else add({ path: given, ...classifyGivenFile(given) });
     } catch (err) {
-      warnings.push(`cannot read ${given}: ${describeError(err)}`);
+      // A path inside a folder we may not search: it may well exist, so the reader reports it as a
+      // file that cannot be checked (a finding) rather than a warning nobody reads.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EPERM') add({ path: given, ...classifyGivenFile(given) });
+      else warnings.push(`cannot read ${given}: ${describeError(err)}`);
     }
   }
   await walk(folders, add, warnings);

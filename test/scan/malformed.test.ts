@@ -3,7 +3,7 @@
  * unreadable files are findings; FIFOs, dangling links, symlink loops and unlistable folders are
  * warnings; node_modules and .git are not walked.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, type SpawnSyncOptions, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   closeSync,
@@ -22,8 +22,8 @@ import { scan } from '../../src/scan/scan.js';
 import { CLI } from '../helpers/paths.js';
 import { compact, FIXTURES, tempDir } from './helpers.js';
 
-// Root reads files and lists folders whatever their mode, so permission cases can only be asserted
-// for other users. Everything else in these tests runs for root too.
+// Root reads files and lists folders whatever their mode: in process, a root run checks the root
+// behaviour; the permission cases themselves run the built CLI as another user (see the last block).
 const isRoot = process.getuid?.() === 0;
 const server = JSON.stringify({ mcpServers: { s: { command: 'mcp-guard', args: ['serve'] } } });
 
@@ -220,5 +220,74 @@ describe('files and folders that are not readable text', () => {
     writeFileSync(path.join(dir, 'servers.yaml'), 'mcpServers:\n  x:\n    command: node\n');
     const result = await scan({ paths: ['servers.toml', 'servers.yaml'], cwd: dir });
     expect(compact(result.findings)).toEqual(['servers.toml:1 x MCP-GW-001', 'servers.yaml:2 x MCP-GW-001']);
+  });
+});
+
+describe('files and folders the scanning user may not read (the built CLI)', () => {
+  // Root reads everything, so as root the CLI runs as nobody (65534) through spawn's uid/gid.
+  const NOBODY = 65534;
+  let dir: string;
+
+  beforeAll(() => {
+    dir = tempDir();
+    // mkdtemp makes a 0700 folder: let the other user in, everywhere but where the test says not.
+    chmodSync(dir, 0o755);
+    const make = (rel: string, content: string) => {
+      mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true, mode: 0o755 });
+      writeFileSync(path.join(dir, rel), content, { mode: 0o644 });
+    };
+    make('readable/.mcp.json', JSON.stringify({ mcpServers: { open: { command: 'node', args: ['a.js'] } } }));
+    make('denied/.mcp.json', server);
+    chmodSync(path.join(dir, 'denied', '.mcp.json'), 0o000);
+    make('locked/inner/.mcp.json', server);
+    chmodSync(path.join(dir, 'locked'), 0o000);
+  });
+
+  afterAll(() => {
+    chmodSync(path.join(dir, 'locked'), 0o755);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  function runAsOtherUser(args: string[]) {
+    const options: SpawnSyncOptions = { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } };
+    if (isRoot) Object.assign(options, { uid: NOBODY, gid: NOBODY });
+    return spawnSync(process.execPath, [CLI, 'scan', ...args], options) as ReturnType<typeof spawnSync> & {
+      stdout: string;
+      stderr: string;
+    };
+  }
+
+  it('reports an unreadable file as MCP-CFG-002 and an unlistable folder as a warning, and finishes', () => {
+    const out = runAsOtherUser(['--no-home', '--format', 'json', '--fail-on', 'never', '.']);
+    expect(out.status, out.stderr).toBe(0);
+    const report = JSON.parse(out.stdout) as {
+      findings: Array<{ file: string; rule: string; message: string }>;
+    };
+    expect(report.findings.map((f) => `${f.file} ${f.rule} ${f.message}`)).toEqual([
+      'denied/.mcp.json MCP-CFG-002 permission denied',
+      'readable/.mcp.json MCP-GW-001 stdio server started directly (node), not through mcp-guard serve',
+    ]);
+    expect(out.stderr).toBe(
+      `mcp-guard scan: warning: cannot list ${path.join(dir, 'locked')}: permission denied\n`,
+    );
+  });
+
+  it('reports a named file inside a folder it may not search as MCP-CFG-002, not as a missing path', () => {
+    const out = runAsOtherUser([
+      '--no-home',
+      '--format',
+      'json',
+      '--fail-on',
+      'low',
+      'locked/inner/.mcp.json',
+    ]);
+    expect(out.stderr).toBe('');
+    expect(out.status).toBe(1);
+    const report = JSON.parse(out.stdout) as {
+      findings: Array<{ file: string; rule: string; message: string }>;
+    };
+    expect(report.findings.map((f) => `${f.file} ${f.rule} ${f.message}`)).toEqual([
+      'locked/inner/.mcp.json MCP-CFG-002 permission denied',
+    ]);
   });
 });
