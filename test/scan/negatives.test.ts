@@ -6,8 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import { compact, scanFiles } from './helpers.js';
 
-const wrapped = { command: 'mcp-guard', args: ['serve'] };
-
 describe('MCP-APPR-002 client-wide auto-approval', () => {
   it('flags enableAllProjectMcpServers: true and GOOSE_MODE: auto in any case', async () => {
     const result = await scanFiles({
