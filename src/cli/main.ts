@@ -12,7 +12,11 @@ function buildProgram(): Command {
   const program = new Command('mcp-guard')
     .description('Security gateway for MCP servers')
     .version(VERSION)
-    .showHelpAfterError('(run with --help for usage)')
+    // SPEC §1: an error is one readable line on stderr (commander's own form takes two).
+    .configureOutput({
+      outputError: (text, write) =>
+        write(`mcp-guard: ${text.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
+    })
     .exitOverride();
 
   program

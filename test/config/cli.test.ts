@@ -73,3 +73,20 @@ describe('keys new', () => {
     expect(verifier.verify(`${key}x`)).toBeUndefined();
   });
 });
+
+describe('usage errors', () => {
+  it('are one line on stderr with exit code 2', async () => {
+    for (const args of [
+      ['bogus'],
+      ['scan', '--format', 'xml'],
+      ['approvals', 'approve'],
+      ['serve-http', '--port', 'x'],
+    ]) {
+      const { code, stdout, stderr } = await runCli(args);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stdout).toBe('');
+      expect(stderr.trimEnd().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(stderr).toMatch(/^mcp-guard: /);
+    }
+  });
+});
