@@ -115,7 +115,10 @@ export class Authenticator {
           return { ok: true, principal: await this.verify(credential) };
         } catch (err) {
           if (!(err instanceof AuthFailure)) throw err;
-          this.limiter.fail(client);
+          // Only a presented credential that fails counts toward the limit: every client's first request
+          // comes without one (to discover the authorization server), a valid token lacking a scope is
+          // no guess, and neither may let one client lock out everyone behind the same address.
+          if (err.kind === 'invalid' || err.kind === 'bad_request') this.limiter.fail(client);
           await this.events.onFailure?.({ mode: this.mode, reason: err.message, client });
           const metadata = `resource_metadata="${resourceMetadataUrl(this.config, req)}"`;
           if (err.kind === 'bad_request') return refuse(400, {}, -32600, `Bad Request: ${err.message}`);

@@ -141,6 +141,9 @@ ${stdioTestServer('fs')}${stdioTestServer('bank', '    deny: [charge]\n')}`);
     expect(
       await post('/mcp', { authorization: `Basic ${Buffer.from(`alice:${ALICE}`).toString('base64')}` }),
     ).toBe(401);
+    // Requests without any credential (how every client discovers the authorization server) are
+    // answered 401 but do not count: they cannot lock out the agents behind the same address.
+    for (let i = 0; i < 5; i++) expect(await post('/mcp', { 'content-type': 'application/json' })).toBe(401);
     expect(await post('/mcp', { authorization: 'Bearer not-a-key' })).toBe(401);
     // The limit is 3 failures a minute from one address: the next attempt is refused unchecked.
     expect(await post('/mcp', { authorization: `Bearer ${ALICE}`, 'content-type': 'application/json' })).toBe(
