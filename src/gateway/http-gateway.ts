@@ -89,7 +89,13 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     if (current.auth.mode === 'none') return sendJson(res, 404, { error: 'authentication is off' });
     sendJson(res, 200, protectedResourceMetadata(current, req, gateway.oauth));
   };
-  const adminKeys = new ApiKeyVerifier(config.adminKeys);
+  // Admin keys follow a config reload (a removed key stops working at once).
+  let admin = { config: gateway.config, keys: new ApiKeyVerifier(gateway.config.adminKeys) };
+  const adminKeys = () => {
+    if (admin.config !== gateway.config)
+      admin = { config: gateway.config, keys: new ApiKeyVerifier(gateway.config.adminKeys) };
+    return admin.keys;
+  };
   const metrics: RouteHandler = async (req, res) => {
     const current = gateway.config;
     if (!current.metrics.enabled) return sendJson(res, 404, { error: 'metrics are off' });
@@ -98,7 +104,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       // same failure limiter and failure records.
       const auth = await gateway
         .current()
-        .httpAuth.authenticate(req, (credential) => adminKeys.verify(credential));
+        .httpAuth.authenticate(req, (credential) => adminKeys().verify(credential));
       if (!auth.ok) {
         res.writeHead(auth.status, { ...auth.headers, 'Content-Type': 'application/json' });
         res.end(JSON.stringify(auth.body));

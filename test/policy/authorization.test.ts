@@ -258,4 +258,25 @@ ${stdioTestServer('t')}`);
     });
     expect(mcp.status).toBe(429);
   });
+
+  it('follows a reload: an admin key removed from the file stops opening /metrics', async () => {
+    const fresh = await startGateway(`
+auth:
+  mode: api_key
+  keys: [{ agent: alice, key: "${ALICE}" }]
+admin:
+  keys: [{ agent: ops, key: "${ADMIN}" }]
+servers:
+${stdioTestServer('t')}`);
+    try {
+      const metrics = fresh.url.replace(/\/mcp$/, '/metrics');
+      expect((await fetch(metrics, { headers: bearer(ADMIN) })).status).toBe(200);
+      writeFileSync(fresh.configFile, readFileSync(fresh.configFile, 'utf8').replace(/admin:\n.*\n/, ''));
+      expect(await fresh.gateway.reload()).toEqual({ ok: true, changed: true });
+      expect((await fetch(metrics, { headers: bearer(ADMIN) })).status).toBe(401);
+      expect((await fetch(metrics, { headers: bearer(ALICE) })).status).toBe(200);
+    } finally {
+      await fresh.close();
+    }
+  });
 });
