@@ -92,6 +92,16 @@ const RULES: readonly TextRule[] = [
     re: new RegExp(`${START}(glpat-|xox[abprs]-|xapp-|hf_|npm_|AIza)([A-Za-z0-9_-]{10,})`, 'g'),
     replace: (m, prefix = '', body = '') => (looksRandom(body) ? `${prefix}…${REDACTED}` : m),
   },
+  // mcp-guard's own API keys (`mcp-guard keys new`: mcpg_ + 43 base64url characters).
+  {
+    re: new RegExp(`${START}(mcpg_)[A-Za-z0-9_-]{20,}`, 'g'),
+    replace: (_m, prefix = '') => `${prefix}…${REDACTED}`,
+  },
+  // Slack incoming-webhook URLs: the path is the credential.
+  {
+    re: /(https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/)[A-Za-z0-9/_-]+/g,
+    replace: (_m, prefix = '') => `${prefix}${REDACTED}`,
+  },
   // AWS access key ids.
   {
     re: /(?<![A-Z0-9])((?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Z0-9])/g,
@@ -117,7 +127,7 @@ const RULES: readonly TextRule[] = [
 
 /** Cheap pre-filters: text without any of these substrings cannot match a rule, so skip the regexes. */
 const MAYBE_SECRET_WORD =
-  /:\/\/|bearer|basic|token|pass|secret|key|credential|sk-|sk_|rk_|hf_|npm_|xox|xapp-/i;
+  /:\/\/|bearer|basic|token|pass|secret|key|credential|sk-|sk_|rk_|hf_|npm_|xox|xapp-|mcpg_/i;
 const MAYBE_SECRET_PREFIX = /-----BEGIN|eyJ|gh[pousr]_|github_pat_|glpat-|AIza|A[KSGIRN][A-Z0-9]{2}|A3T/;
 
 /** Returns `text` with every recognised secret masked (see the module comment for the rules). */

@@ -34,6 +34,12 @@ describe('redactText masks secret shapes', () => {
     ['Hugging Face token', `hf_${'aBcDe12345'.repeat(3)}abcd`, 'hf_…[redacted]'],
     ['Google API key', `AIza${'Sy9_xK-2Lm'.repeat(3)}abcde`, 'AIza…[redacted]'],
     ['npm token', `npm_${'Xy7Zq'.repeat(7)}a`, 'npm_…[redacted]'],
+    ['mcp-guard API key', `mcpg_${'Ab3dE_9-fG'.repeat(4)}xyz`, 'mcpg_…[redacted]'],
+    [
+      'Slack webhook URL',
+      `https://hooks.slack.com/services/T0${'A1B2'.repeat(2)}/B0${'C3D4'.repeat(2)}/${'xYz9'.repeat(6)}`,
+      'https://hooks.slack.com/services/[redacted]',
+    ],
   ];
   test.each(cases)('%s, alone and inside a longer string', (_name, secret, masked) => {
     expect(redactText(secret)).toBe(masked);
