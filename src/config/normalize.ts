@@ -137,8 +137,13 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
           `${s} is not in auth.oauth2.scopes (${scopes.join(', ')}): no token could carry it`,
         );
     }
+    // One spelling of the issuer for everyone (metadata, tokens, the 401 challenge): without a trailing
+    // slash, so `${issuer}/.well-known/…` never gets two.
+    const issuer = o.issuer?.replace(/\/+$/, '');
+    if (o.issuer !== undefined && /[?#]/.test(o.issuer))
+      problem(['auth', 'oauth2', 'issuer'], 'must be a URL without a query or fragment (RFC 8414 §2)');
     oauth2 = {
-      issuer: o.issuer,
+      issuer,
       accessTokenTtlMs: ms(o.access_token_ttl, 3_600_000),
       refreshTokenTtlMs: ms(o.refresh_token_ttl, 30 * 86_400_000),
       codeTtlMs: ms(o.code_ttl, 60_000),

@@ -5,8 +5,9 @@
  */
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
-import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
+import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import {
   approve,
   authorizeUrl,
@@ -118,5 +119,48 @@ describe('oauth2: behind a proxy, http.public_url is the issuer and the token au
       }),
     );
     expect(new URL(done.location).searchParams.get('error')).toBe('invalid_target');
+  });
+});
+
+describe('oauth2: a trailing slash on auth.oauth2.issuer', () => {
+  const ISSUER = 'https://gw.example';
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway(
+      oauthConfig(`    issuer: ${ISSUER}/`, 'rate_limit:\n  auth_failures_per_minute: 1000'),
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('is dropped: the 401 challenge, both metadata documents and the tokens agree on one issuer', async () => {
+    const res = await fetch(gw.url, { method: 'POST', body: '{}' });
+    expect(res.status).toBe(401);
+    await res.text();
+    expect(res.headers.get('www-authenticate')).toContain(
+      `resource_metadata="${ISSUER}/.well-known/oauth-protected-resource/mcp"`,
+    );
+    const as = (await (await fetch(`${base(gw)}/.well-known/oauth-authorization-server`)).json()) as Record<
+      string,
+      string
+    >;
+    expect(as).toMatchObject({ issuer: ISSUER, token_endpoint: `${ISSUER}/token` });
+    const prm = await (await fetch(`${base(gw)}/.well-known/oauth-protected-resource`)).json();
+    expect(prm).toMatchObject({ resource: `${ISSUER}/mcp`, authorization_servers: [ISSUER] });
+    const clientId = (await register(gw)).body['client_id'] as string;
+    const tokens = await codeFlow(gw, clientId, { resource: `${ISSUER}/mcp` });
+    expect(decodeJwt(tokens['access_token'] as string)).toMatchObject({ iss: ISSUER, aud: `${ISSUER}/mcp` });
+    const ok = await initializeWith(gw, tokens['access_token'] as string);
+    expect(ok.status).toBe(200);
+    await ok.text();
+  });
+
+  it('is refused with a query or a fragment (RFC 8414 §2)', async () => {
+    for (const issuer of [`${ISSUER}/?tenant=a`, `${ISSUER}/#top`]) {
+      await expect(loadConfig(writeConfig(oauthConfig(`    issuer: "${issuer}"`)), {})).rejects.toThrow(
+        /auth\.oauth2\.issuer: .*query or fragment/,
+      );
+    }
   });
 });
