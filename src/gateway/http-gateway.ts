@@ -163,6 +163,9 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       allowedHosts: config.http.allowedHosts,
       allowedOrigins: config.http.allowedOrigins,
       loopbackOnly: loopback,
+      ownOrigins: [config.http.publicUrl, config.auth.oauth2?.issuer]
+        .filter((u): u is string => u !== undefined)
+        .map((u) => new URL(u).origin.toLowerCase()),
     },
     logger,
     routes,

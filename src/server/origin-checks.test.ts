@@ -41,4 +41,24 @@ describe('checkHostAndOrigin', () => {
     expect(checkHostAndOrigin(policy, 'gw.example.com', 'https://evil.example.com')).toContain('not allowed');
     expect(checkHostAndOrigin(policy, 'gw.example.com', 'http://localhost:3000')).toContain('not allowed');
   });
+
+  it("accepts the gateway's own origin: the same loopback origin, and its public URL", () => {
+    const listed: OriginPolicy = {
+      allowedHosts: [],
+      allowedOrigins: ['https://app.example.com'],
+      loopbackOnly: true,
+    };
+    expect(checkHostAndOrigin(listed, '127.0.0.1:8080', 'http://127.0.0.1:8080')).toBeUndefined();
+    expect(checkHostAndOrigin(listed, '127.0.0.1:8080', 'http://localhost:6274')).toContain('not allowed');
+    const proxied: OriginPolicy = {
+      allowedHosts: ['gw.example.com'],
+      allowedOrigins: [],
+      loopbackOnly: false,
+      ownOrigins: ['https://gw.example.com'],
+    };
+    expect(checkHostAndOrigin(proxied, 'gw.example.com', 'https://gw.example.com')).toBeUndefined();
+    expect(checkHostAndOrigin(proxied, 'gw.example.com', 'https://evil.example.com')).toContain(
+      'not allowed',
+    );
+  });
 });

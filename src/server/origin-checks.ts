@@ -12,6 +12,8 @@ export interface OriginPolicy {
   readonly allowedOrigins: readonly string[];
   /** True when listening on a loopback address: only loopback Host names are accepted by default. */
   readonly loopbackOnly: boolean;
+  /** The gateway's own public origins (http.public_url, the OAuth issuer): its pages post back there. */
+  readonly ownOrigins?: readonly string[];
 }
 
 const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
@@ -55,9 +57,13 @@ export function checkHostAndOrigin(
     return `Origin "${origin}" is not allowed`;
   const normalized = `${url.protocol}//${url.host}`.toLowerCase();
   if (policy.allowedOrigins.includes(normalized)) return undefined;
-  // Same-machine tools (e.g. a local inspector UI) are fine when the gateway itself is loopback-only.
-  if (policy.loopbackOnly && policy.allowedOrigins.length === 0 && isLoopbackHost(url.hostname)) {
-    return undefined;
+  // The gateway's own pages (OAuth consent, device) post back to it with its own origin.
+  if (policy.ownOrigins?.includes(normalized)) return undefined;
+  if (policy.loopbackOnly && isLoopbackHost(url.hostname)) {
+    // Same origin as the (loopback) Host just checked: our own page, whatever the lists say.
+    if (url.host.toLowerCase() === hostLower) return undefined;
+    // Same-machine tools (e.g. a local inspector UI) are fine unless the operator listed origins.
+    if (policy.allowedOrigins.length === 0) return undefined;
   }
   return `Origin "${origin}" is not allowed`;
 }
