@@ -5,7 +5,8 @@
  *   token's own `jku`, `x5u`, `x5c` and embedded `jwk` headers are refused outright;
  * - with a JWKS, `kid` is required and must name a published key (the set is cached; refetch is limited);
  * - `exp` is required; `nbf`, `iss`, `aud` are checked with a small clock tolerance, and `iat` must not be
- *   in the future; unknown `crit` fails.
+ *   in the future; unknown `crit` fails;
+ * - with `typ` configured, the header must carry it (the built-in authorization server requires at+jwt).
  */
 
 import { createPublicKey, createSecretKey } from 'node:crypto';
@@ -123,6 +124,8 @@ export class JwtVerifier {
       audience: [...this.config.audience],
       clockTolerance: Math.round(this.config.clockToleranceMs / 1000),
       requiredClaims: ['exp', 'iss', 'aud'],
+      // A token of another kind (an ID token, a DPoP proof) signed by the same issuer is not an access token.
+      ...(this.config.typ === undefined ? {} : { typ: this.config.typ }),
     };
   }
 }
@@ -142,6 +145,7 @@ function describeJoseError(err: unknown): string {
     case 'ERR_JWT_EXPIRED':
       return 'JWT has expired';
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      if (claim === 'typ') return 'JWT header "typ" is missing or not the required one';
       return claim ? `JWT claim "${claim}" is invalid or missing` : 'JWT claims are invalid';
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
       return 'JWT algorithm is not allowed';

@@ -366,6 +366,7 @@ function normalizeJwt(
     agentClaim: j.agent_claim ?? 'sub',
     clockToleranceMs: ms(j.clock_tolerance, DEFAULTS.jwtClockToleranceMs),
     requiredScopes: j.required_scopes ?? [],
+    ...(j.typ === undefined ? {} : { typ: j.typ }),
   };
 }
 

@@ -52,6 +52,8 @@ const jwtSchema = z.strictObject({
   agent_claim: nonEmpty.optional(),
   clock_tolerance: duration.optional(),
   required_scopes: nameList.optional(),
+  /** The `typ` header every token must carry (e.g. at+jwt, RFC 9068); unset: not checked. */
+  typ: nonEmpty.optional(),
 });
 
 /** An OAuth scope token (RFC 6749 §3.3): printable ASCII without space, `"` or `\`. */

@@ -23,6 +23,8 @@ export interface JwtConfig {
   readonly agentClaim: string;
   readonly clockToleranceMs: number;
   readonly requiredScopes: readonly string[];
+  /** The `typ` header every token must carry (compared as jose does: case-insensitive, `application/` optional). */
+  readonly typ?: string;
 }
 
 /**

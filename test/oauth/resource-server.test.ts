@@ -3,11 +3,21 @@
  * http.public_url as issuer, metadata URLs and token audience behind a proxy, and the agent's access
  * token never passed on to an HTTP backend.
  */
-import { decodeJwt } from 'jose';
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { decodeJwt, decodeProtectedHeader, exportPKCS8, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
 import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
-import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
+import {
+  connectHttp,
+  startGateway,
+  startGatewayOn,
+  type TestGateway,
+  tempDir,
+  writeConfig,
+} from '../helpers/gateway.js';
 import {
   approve,
   authorizeUrl,
@@ -161,6 +171,51 @@ describe('oauth2: a trailing slash on auth.oauth2.issuer', () => {
       await expect(loadConfig(writeConfig(oauthConfig(`    issuer: "${issuer}"`)), {})).rejects.toThrow(
         /auth\.oauth2\.issuer: .*query or fragment/,
       );
+    }
+  });
+});
+
+describe('oauth2: the resource server takes only at+jwt access tokens (RFC 9068)', () => {
+  let gw: TestGateway;
+  let privateKey: CryptoKey;
+  beforeAll(async () => {
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    privateKey = pair.privateKey;
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'signing.pem'), await exportPKCS8(pair.privateKey));
+    gw = await startGatewayOn(
+      writeConfig(
+        oauthConfig('    signing_key_file: signing.pem', 'rate_limit:\n  auth_failures_per_minute: 1000'),
+        dir,
+      ),
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  /** A token signed with the gateway's own key, carrying everything the gateway's tokens carry. */
+  const forge = (header: Record<string, unknown>) =>
+    new SignJWT({ scope: 'mcp', client_id: 'c', sid: randomBytes(16).toString('base64url') })
+      .setProtectedHeader({ alg: 'ES256', kid: 'file', ...header })
+      .setIssuer(base(gw))
+      .setAudience(gw.url)
+      .setSubject(USER)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
+
+  it('accepts its own kind of token and refuses the same claims under another typ or none', async () => {
+    const issued = await codeFlow(gw, (await register(gw)).body['client_id'] as string);
+    expect(decodeProtectedHeader(issued['access_token'] as string).typ).toBe('at+jwt');
+    const own = await initializeWith(gw, await forge({ typ: 'at+jwt' }));
+    expect(own.status).toBe(200);
+    await own.text();
+    for (const header of [{ typ: 'JWT' }, { typ: 'dpop+jwt' }, {}]) {
+      const res = await initializeWith(gw, await forge(header));
+      expect(res.status, JSON.stringify(header)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      await res.text();
     }
   });
 });

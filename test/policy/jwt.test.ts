@@ -316,3 +316,43 @@ describe('JWKS URL', () => {
     ).resolves.toBeDefined();
   });
 });
+
+describe('JWT with a required typ (jwt.typ)', () => {
+  let gw: TestGateway;
+  const key = new TextEncoder().encode(SECRET);
+  beforeAll(async () => {
+    gw = await startGateway(`
+rate_limit:
+  auth_failures_per_minute: 1000
+auth:
+  mode: jwt
+  jwt:
+    secret: "${SECRET}"
+    issuer: ${ISSUER}
+    audience: ${AUDIENCE}
+    typ: at+jwt
+servers:
+${stdioTestServer('tools')}`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('accepts that typ, with or without the application/ prefix and in any case', async () => {
+    for (const typ of ['at+jwt', 'application/at+jwt', 'AT+JWT'])
+      expect((await status(gw.url, await sign(key, { alg: 'HS256', typ }, claims()))).status, typ).toBe(200);
+  });
+
+  it('refuses a token of another typ, or of none: 401 invalid_token', async () => {
+    for (const header of [
+      { alg: 'HS256', typ: 'JWT' },
+      { alg: 'HS256', typ: 'dpop+jwt' },
+      { alg: 'HS256' },
+    ]) {
+      const { status: code, challenge } = await status(gw.url, await sign(key, header, claims()));
+      expect(code, JSON.stringify(header)).toBe(401);
+      expect(challenge).toContain('error="invalid_token"');
+      expect(challenge).toContain('typ');
+    }
+  });
+});

@@ -184,8 +184,8 @@ export class OAuthServer {
   }
 
   /**
-   * The resource server's view: verifies this server's access tokens (issuer, audience, expiry, the
-   * configured required scopes — missing ones get 403 insufficient_scope — and a family not revoked).
+   * The resource server's view: verifies this server's access tokens (`typ` at+jwt, issuer, audience,
+   * expiry, the configured required scopes — missing ones get 403 insufficient_scope — and a family not revoked).
    */
   verifier(): JwtVerifier {
     return new FamilyAwareVerifier(
@@ -196,6 +196,8 @@ export class OAuthServer {
         agentClaim: 'sub',
         clockToleranceMs: 30_000,
         requiredScopes: this.config.requiredScopes,
+        // Only its own access tokens (RFC 9068 §2.1): never another JWT signed with the same key.
+        typ: 'at+jwt',
       },
       { keySet: createLocalJWKSet({ keys: [this.publicJwk] }), via: 'oauth2' },
       this.families,
