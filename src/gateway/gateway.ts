@@ -29,6 +29,12 @@ export interface BackendHealth {
   readonly error?: string;
 }
 
+/**
+ * Prepares a front's part of a reload (e.g. the OAuth server for new users): throws to refuse the new
+ * config, or returns what to switch over once the new runtime is in place.
+ */
+export type ReloadHook = (next: GuardConfig) => Promise<() => void>;
+
 export type ReloadResult = { ok: true; changed: boolean } | { ok: false; error: string };
 
 export interface GatewayOptions {
@@ -57,6 +63,7 @@ export class Gateway {
   /** Decisions this gateway has recorded (bounded), so the poll and the approval stage record each once. */
   private readonly recordedDecisions = new Set<string>();
   private readonly backendHealth = new Map<string, BackendHealth>();
+  private reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
 
   private constructor(
@@ -165,6 +172,11 @@ export class Gateway {
     return new Map(this.config.servers.map((s) => [s.name, this.backendHealth.get(s.name)]));
   }
 
+  /** Adds a hook that every reload must pass (see ReloadHook). */
+  onReload(hook: ReloadHook): void {
+    this.reloadHooks.push(hook);
+  }
+
   /** Turns on the built-in authorization server's tokens (serve-http with auth.mode oauth2). */
   enableOAuth(oauth: { readonly issuer: string; readonly resource: string; verifier(): JwtVerifier }): void {
     this.services = {
@@ -219,11 +231,16 @@ export class Gateway {
     const refusal = this.validate?.(next);
     if (refusal) return reject(`${file}: ${refusal}`);
     if (isDeepStrictEqual(next, current)) return { ok: true, changed: false };
+    let runtime: Runtime;
+    const switchOvers: Array<() => void> = [];
     try {
-      this.runtime = createRuntime(next, this.services);
+      runtime = createRuntime(next, this.services);
+      for (const hook of this.reloadHooks) switchOvers.push(await hook(next));
     } catch (err) {
       return reject((err as Error).message);
     }
+    this.runtime = runtime;
+    for (const switchOver of switchOvers) switchOver();
     this.metrics.updateConfig(next);
     this.notifier.update(next.notify);
     if (!isDeepStrictEqual(next.http, current.http))

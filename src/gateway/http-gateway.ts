@@ -193,21 +193,35 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
 
   if (config.auth.mode === 'oauth2' && config.auth.oauth2) {
     // The issuer is this gateway's public URL: configured, or the address it listens on.
-    const issuer = (config.auth.oauth2.issuer ?? config.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(
-      /\/+$/,
-      '',
-    );
-    const oauth = await OAuthServer.open({
-      config: config.auth.oauth2,
-      store: options.store,
-      issuer,
-      resource: `${issuer}/mcp`,
-      logger,
-      authFailuresPerMinute: config.rateLimit.authFailuresPerMinute,
-      events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
-    });
+    const issuerOf = (c: GuardConfig) =>
+      (c.auth.oauth2?.issuer ?? c.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(/\/+$/, '');
+    const issuer = issuerOf(config);
+    const open = (c: GuardConfig) =>
+      OAuthServer.open({
+        config: c.auth.oauth2 as NonNullable<GuardConfig['auth']['oauth2']>,
+        store: options.store,
+        issuer,
+        resource: `${issuer}/mcp`,
+        logger,
+        authFailuresPerMinute: c.rateLimit.authFailuresPerMinute,
+        events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
+      });
+    let oauth = await open(config);
     gateway.enableOAuth(oauth);
-    for (const [path, handler] of oauth.routes()) routes.set(path, handler);
+    // The routes ask for the current server, so a reload (users, clients, scopes) takes effect at once.
+    for (const path of oauth.routes().keys())
+      routes.set(path, (req, res, u) => oauth.routes().get(path)?.(req, res, u));
+    gateway.onReload(async (next) => {
+      if (issuerOf(next) !== issuer)
+        throw new Error(
+          'auth.oauth2.issuer / http.public_url: the issuer cannot change while running; restart',
+        );
+      const reopened = await open(next);
+      return () => {
+        oauth = reopened;
+        gateway.enableOAuth(reopened);
+      };
+    });
     logger.info({ issuer }, 'built-in OAuth authorization server on');
   }
 
