@@ -8,7 +8,8 @@
  * and the signing key — lives in the state store (single-use items are spent with one atomic operation),
  * so a restart or a second replica on the same store continues any flow. A spent code or refresh token
  * that comes back revokes its whole token family (token-families.ts). Failed sign-ins on the consent and
- * device pages are limited per client address and passed to the auth-failure hook (`events`).
+ * device pages and failed client authentications at /token and /device_authorization are limited per
+ * client address (one limiter for all of them) and passed to the auth-failure hook (`events`).
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -121,9 +122,12 @@ export interface OAuthServerOptions {
   /** The protected resource (RFC 8707) tokens are for: `<issuer>/mcp`. */
   readonly resource: string;
   readonly logger: Logger;
-  /** Failed sign-ins from one address per minute before the pages answer 429 (rate_limit.auth_failures_per_minute). */
+  /**
+   * Failed sign-ins and client authentications from one address per minute before the pages, /token and
+   * /device_authorization answer 429 (rate_limit.auth_failures_per_minute).
+   */
   readonly authFailuresPerMinute: number;
-  /** Where failed sign-ins and replayed credentials are reported (metrics, audit log). */
+  /** Where failed sign-ins, failed client authentications and replayed credentials are reported. */
   readonly events?: AuthEvents;
 }
 
@@ -317,21 +321,62 @@ export class OAuthServer {
   }
 
   /**
-   * Authenticates the client at the token endpoint (secret compared as SHA-256 digests, in constant time).
+   * Authenticates the client at the token and device authorization endpoints (secret compared as SHA-256
+   * digests, in constant time); on failure, why (for the audit log: it never contains what was sent).
    * An unreadable Basic header, or Basic next to a client_secret or another client_id in the body, is a
    * failure: it never falls back to the body (RFC 6749 §2.3: one method per request).
    */
-  private async authenticateClient(req: IncomingMessage, form: URLSearchParams): Promise<Client | undefined> {
+  private async authenticateClient(
+    req: IncomingMessage,
+    form: URLSearchParams,
+  ): Promise<{ client: Client } | { refused: string }> {
     const basic = basicCredentials(req);
-    if (basic === 'malformed') return undefined;
+    if (basic === 'malformed') return { refused: 'unreadable HTTP Basic credentials' };
     if (basic && (form.has('client_secret') || (form.has('client_id') && form.get('client_id') !== basic.id)))
-      return undefined;
+      return { refused: 'more than one client authentication method' };
     const clientId = basic?.id ?? form.get('client_id') ?? '';
     const secret = basic?.secret ?? form.get('client_secret') ?? undefined;
     const client = await this.client(clientId);
-    if (!client) return undefined;
-    if (client.clientSecretSha256 === undefined) return secret === undefined ? client : undefined;
-    return secret !== undefined && safeEqual(sha256(secret), client.clientSecretSha256) ? client : undefined;
+    if (!client) return { refused: 'unknown client' };
+    if (client.clientSecretSha256 === undefined)
+      return secret === undefined ? { client } : { refused: 'a secret for a public client' };
+    if (secret === undefined) return { refused: 'no client secret' };
+    return safeEqual(sha256(secret), client.clientSecretSha256)
+      ? { client }
+      : { refused: 'wrong client secret' };
+  }
+
+  /**
+   * Client authentication behind the per-address failure limit shared with the sign-in pages: a blocked
+   * address gets 429 without its credentials being looked at, and a refusal counts and is reported.
+   * Answers the refusal itself and returns undefined then.
+   */
+  private async limitedClient(
+    req: IncomingMessage,
+    res: ServerResponse,
+    form: URLSearchParams,
+    endpoint: '/token' | '/device_authorization',
+  ): Promise<Client | undefined> {
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const wait = this.limiter.blockedFor(address);
+    if (wait > 0) {
+      oauthError(
+        res,
+        429,
+        'temporarily_unavailable',
+        `too many failed authentications from this address; retry in ${wait} s`,
+        { 'Retry-After': String(wait) },
+      );
+      return undefined;
+    }
+    const outcome = await this.authenticateClient(req, form);
+    if ('client' in outcome) return outcome.client;
+    // Worded so that no `token: …` appears, which the audit log's secret masking would hide.
+    await this.failed(address, `client authentication at ${endpoint} refused: ${outcome.refused}`);
+    oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials', {
+      'WWW-Authenticate': 'Basic realm="mcp-guard"',
+    });
+    return undefined;
   }
 
   // ------------------------------------------------------------------ authorization code
@@ -546,11 +591,8 @@ export class OAuthServer {
         'invalid_request',
         'the body must be application/x-www-form-urlencoded, each parameter once',
       );
-    const client = await this.authenticateClient(req, form);
-    if (!client)
-      return oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials', {
-        'WWW-Authenticate': 'Basic realm="mcp-guard"',
-      });
+    const client = await this.limitedClient(req, res, form, '/token');
+    if (!client) return;
     const address = req.socket.remoteAddress ?? 'unknown';
     switch (form.get('grant_type')) {
       case 'authorization_code':
@@ -691,8 +733,8 @@ export class OAuthServer {
     const form = await readForm(req);
     if (!form)
       return oauthError(res, 400, 'invalid_request', 'the body must be application/x-www-form-urlencoded');
-    const client = await this.authenticateClient(req, form);
-    if (!client) return oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials');
+    const client = await this.limitedClient(req, res, form, '/device_authorization');
+    if (!client) return;
     const scope = this.checkScope(form.get('scope'));
     if (scope === undefined)
       return oauthError(res, 400, 'invalid_scope', `supported scopes: ${this.config.scopes.join(' ')}`);
