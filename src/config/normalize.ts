@@ -142,12 +142,15 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     const issuer = o.issuer?.replace(/\/+$/, '');
     if (o.issuer !== undefined && /[?#]/.test(o.issuer))
       problem(['auth', 'oauth2', 'issuer'], 'must be a URL without a query or fragment (RFC 8414 §2)');
+    if (o.session_max_age !== undefined && ms(o.session_max_age, 0) <= 0)
+      problem(['auth', 'oauth2', 'session_max_age'], 'must be longer than 0');
     oauth2 = {
       issuer,
       accessTokenTtlMs: ms(o.access_token_ttl, 3_600_000),
       refreshTokenTtlMs: ms(o.refresh_token_ttl, 30 * 86_400_000),
       codeTtlMs: ms(o.code_ttl, 60_000),
       deviceCodeTtlMs: ms(o.device_code_ttl, 600_000),
+      sessionMaxAgeMs: ms(o.session_max_age, 30 * 86_400_000),
       scopes,
       requiredScopes: o.required_scopes ?? scopes,
       users: (o.users ?? []).map((u, i) => {

@@ -80,6 +80,7 @@ const oauth2Schema = z.strictObject({
   refresh_token_ttl: duration.optional(),
   code_ttl: duration.optional(),
   device_code_ttl: duration.optional(),
+  session_max_age: duration.optional(),
   scopes: scopeList.optional(),
   required_scopes: scopeList.optional(),
   users: z.array(oauthUser).optional(),

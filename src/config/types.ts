@@ -60,6 +60,8 @@ export interface OAuth2Config {
   readonly refreshTokenTtlMs: number;
   readonly codeTtlMs: number;
   readonly deviceCodeTtlMs: number;
+  /** The longest a token family lives from the user's sign-in, however often its refresh token rotates. */
+  readonly sessionMaxAgeMs: number;
   /** Scopes the authorization server offers. */
   readonly scopes: readonly string[];
   /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes`. */

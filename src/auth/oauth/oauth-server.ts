@@ -79,16 +79,22 @@ interface Grant {
   readonly scope: string;
   /** The token family everything issued from this authorization belongs to. */
   readonly family: string;
+  /** When the user signed in (ms): the family ends `session_max_age` later, however often it rotates. */
+  readonly authTime: number;
 }
 
-interface CodeRecord extends Omit<Grant, 'family'> {
+/** A grant as stored: `family` and `authTime` are absent only on items stored before they existed. */
+type StoredGrant = Omit<Grant, 'family' | 'authTime'> & {
+  readonly family?: string;
+  readonly authTime?: number;
+};
+
+interface CodeRecord extends StoredGrant {
   readonly redirectUri: string;
   readonly codeChallenge: string;
-  /** Absent only on codes issued before families existed. */
-  readonly family?: string;
 }
 
-type RefreshRecord = Omit<Grant, 'family'> & { readonly family?: string };
+type RefreshRecord = StoredGrant;
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 /** The family of a code or refresh token stored before families existed: fixed per item, not its key. */
@@ -189,7 +195,8 @@ export class OAuthServer {
 
   /**
    * The resource server's view: verifies this server's access tokens (`typ` at+jwt, issuer, audience,
-   * expiry, the configured required scopes — missing ones get 403 insufficient_scope — and a family not revoked).
+   * expiry, the configured required scopes — missing ones get 403 insufficient_scope —, a family not
+   * revoked and a subject that is still a configured user).
    */
   verifier(): JwtVerifier {
     return new FamilyAwareVerifier(
@@ -205,6 +212,7 @@ export class OAuthServer {
       },
       { keySet: createLocalJWKSet({ keys: [this.publicJwk] }), via: 'oauth2' },
       this.families,
+      (user) => this.users.has(user),
     );
   }
 
@@ -518,6 +526,7 @@ export class OAuthServer {
       scope: pending.scope,
       user,
       family: random(16),
+      authTime: Date.now(),
     };
     await this.store.kvPut(NS.code, sha256(code), JSON.stringify(grant), { ttlMs: this.config.codeTtlMs });
     this.logger.info({ client_id: pending.clientId, user }, 'authorization code issued');
@@ -654,7 +663,34 @@ export class OAuthServer {
       return oauthError(res, 400, 'invalid_target', `tokens are only issued for ${this.resource}`);
     if (await this.families.isRevoked(family))
       return oauthError(res, 400, 'invalid_grant', 'the code was already used');
-    await this.issueTokens(res, { clientId: client.clientId, user: grant.user, scope: grant.scope, family });
+    const issued: Grant = {
+      clientId: client.clientId,
+      user: grant.user,
+      scope: grant.scope,
+      family,
+      authTime: grant.authTime ?? Date.now(),
+    };
+    const ended = this.grantEnded(issued);
+    if (ended) return this.endGrant(res, issued, ended);
+    await this.issueTokens(res, issued);
+  }
+
+  /**
+   * Why a grant may no longer be used — its user is no longer configured, or its session is older than
+   * `session_max_age` — or undefined while it may.
+   */
+  private grantEnded(grant: Grant, now = Date.now()): string | undefined {
+    if (!this.users.has(grant.user)) return 'the user of this grant is no longer configured; sign in again';
+    if (now >= grant.authTime + this.config.sessionMaxAgeMs)
+      return 'the session is older than auth.oauth2.session_max_age; sign in again';
+    return undefined;
+  }
+
+  /** Refuses an ended grant and revokes its family, so its live access tokens stop working too. */
+  private async endGrant(res: ServerResponse, grant: Grant, why: string): Promise<void> {
+    await this.families.revoke(grant.family);
+    this.logger.info({ client_id: grant.clientId, user: grant.user }, `oauth grant ended: ${why}`);
+    oauthError(res, 400, 'invalid_grant', why);
   }
 
   private async refresh(
@@ -673,10 +709,21 @@ export class OAuthServer {
       return oauthError(res, 400, 'invalid_grant', 'the refresh token is invalid, expired or already used');
     }
     const record = JSON.parse(stored) as RefreshRecord;
-    const grant: Grant = { ...record, family: record.family ?? legacyFamily(key) };
+    // A token stored before authTime existed starts its session now: one more session_max_age at most.
+    const grant: Grant = {
+      ...record,
+      family: record.family ?? legacyFamily(key),
+      authTime: record.authTime ?? Date.now(),
+    };
     // Refusals that are the client's mistake leave the token usable.
     if (grant.clientId !== client.clientId)
       return oauthError(res, 400, 'invalid_grant', 'the refresh token was issued to another client');
+    // A removed user or a session past its age ends the whole family: nothing of it works from now on.
+    const ended = this.grantEnded(grant);
+    if (ended) {
+      await this.store.kvDelete(NS.refresh, key);
+      return this.endGrant(res, grant, ended);
+    }
     const granted = grant.scope.split(' ').filter(Boolean);
     const asked = (form.get('scope') ?? '').split(' ').filter(Boolean);
     const beyond = asked.filter((s) => !granted.includes(s));
@@ -694,17 +741,25 @@ export class OAuthServer {
     await this.issueTokens(res, grant, asked.length > 0 ? asked.join(' ') : grant.scope);
   }
 
-  /** Signs an access token for `scope` (default: the whole grant) and stores a new refresh token for the grant. */
+  /**
+   * Signs an access token for `scope` (default: the whole grant), expiring at the session's end
+   * (`authTime` + session_max_age) at the latest, and stores a new refresh token for the grant.
+   */
   private async issueTokens(res: ServerResponse, grant: Grant, scope = grant.scope): Promise<void> {
-    const ttlS = Math.floor(this.config.accessTokenTtlMs / 1000);
+    const sessionEnd = grant.authTime + this.config.sessionMaxAgeMs;
+    const nowS = Math.floor(Date.now() / 1000);
+    const expS = Math.min(
+      nowS + Math.floor(this.config.accessTokenTtlMs / 1000),
+      Math.floor(sessionEnd / 1000),
+    );
     // `sid` names the token family, so the resource server can refuse tokens of a revoked one.
     const accessToken = await new SignJWT({ scope, client_id: grant.clientId, sid: grant.family })
       .setProtectedHeader({ alg: 'ES256', kid: this.publicJwk.kid ?? 'key', typ: 'at+jwt' })
       .setIssuer(this.issuer)
       .setAudience(this.resource)
       .setSubject(grant.user)
-      .setIssuedAt()
-      .setExpirationTime(`${ttlS}s`)
+      .setIssuedAt(nowS)
+      .setExpirationTime(expS)
       .setJti(random(16))
       .sign(this.signingKey);
     const refreshToken = random(32);
@@ -713,14 +768,16 @@ export class OAuthServer {
       user: grant.user,
       scope: grant.scope,
       family: grant.family,
+      authTime: grant.authTime,
     };
     await this.store.kvPut(NS.refresh, sha256(refreshToken), JSON.stringify(record), {
+      // Not cut at the session's end: presented after it, the token is refused by name and its family revoked.
       ttlMs: this.config.refreshTokenTtlMs,
     });
     json(res, 200, {
       access_token: accessToken,
       token_type: 'Bearer',
-      expires_in: ttlS,
+      expires_in: Math.max(0, expS - nowS),
       refresh_token: refreshToken,
       scope,
     });
@@ -855,6 +912,15 @@ export class OAuthServer {
       return oauthError(res, 400, 'expired_token', 'the device code was already used');
     const { decision, user } = JSON.parse(decided) as { decision: string; user: string };
     if (decision !== 'approved') return oauthError(res, 400, 'access_denied', 'the user denied the device');
-    await this.issueTokens(res, { clientId: client.clientId, user, scope: record.scope, family: random(16) });
+    const grant: Grant = {
+      clientId: client.clientId,
+      user,
+      scope: record.scope,
+      family: random(16),
+      authTime: Date.now(),
+    };
+    const ended = this.grantEnded(grant);
+    if (ended) return this.endGrant(res, grant, ended);
+    await this.issueTokens(res, grant);
   }
 }

@@ -20,8 +20,10 @@ function scryptOf(digest: Buffer, record: PasswordHash): Promise<Buffer> {
 export class UserDirectory {
   /** Stands in for a user that does not exist: same cost, never matches. */
   private readonly decoy: PasswordHash;
+  private readonly names: ReadonlySet<string>;
 
   constructor(private readonly users: readonly OAuthUser[]) {
+    this.names = new Set(users.map((u) => u.name));
     const model = users[0]?.password;
     this.decoy = {
       algorithm: 'scrypt',
@@ -31,6 +33,11 @@ export class UserDirectory {
       salt: randomBytes(16),
       hash: randomBytes(model?.hash.length ?? 32),
     };
+  }
+
+  /** Whether `name` is a configured user (a grant of a removed user is not honoured any more). */
+  has(name: string): boolean {
+    return this.names.has(name);
   }
 
   /** The user's name when `name` and `password` match a configured user, else undefined. */

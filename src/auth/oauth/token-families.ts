@@ -49,14 +49,16 @@ export class TokenFamilies {
 
 /**
  * The resource server's check of this server's access tokens: the JWT checks of JwtVerifier (issuer,
- * audience, expiry, required scopes), then the token's family must not be revoked. The signature is
- * verified before the family is looked up, so a forged `sid` never reaches the store.
+ * audience, expiry, required scopes), then the token's family must not be revoked and its subject must
+ * still be a configured user (a removed user's tokens stop at the next restart, not at their expiry).
+ * The signature is verified before the family is looked up, so a forged `sid` never reaches the store.
  */
 export class FamilyAwareVerifier extends JwtVerifier {
   constructor(
     config: ConstructorParameters<typeof JwtVerifier>[0],
     options: ConstructorParameters<typeof JwtVerifier>[1],
     private readonly families: TokenFamilies,
+    private readonly isUser: (name: string) => boolean,
   ) {
     super(config, options);
   }
@@ -71,10 +73,13 @@ export class FamilyAwareVerifier extends JwtVerifier {
       if (!(err instanceof JwtRejected && err.insufficientScope)) throw err;
       scopeRefusal = err;
     }
-    const family = decodeJwt(token)['sid'];
+    const claims = decodeJwt(token);
+    const family = claims['sid'];
     if (typeof family !== 'string' || family.length === 0)
       throw new JwtRejected('access token has no sid (token family)');
     if (await this.families.isRevoked(family)) throw new JwtRejected('access token has been revoked');
+    if (typeof claims.sub !== 'string' || !this.isUser(claims.sub))
+      throw new JwtRejected('access token of a user who is no longer configured');
     if (scopeRefusal) throw scopeRefusal;
     return principal as Principal;
   }
