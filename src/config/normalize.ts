@@ -142,8 +142,10 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     const issuer = o.issuer?.replace(/\/+$/, '');
     if (o.issuer !== undefined && /[?#]/.test(o.issuer))
       problem(['auth', 'oauth2', 'issuer'], 'must be a URL without a query or fragment (RFC 8414 §2)');
-    if (o.session_max_age !== undefined && ms(o.session_max_age, 0) <= 0)
-      problem(['auth', 'oauth2', 'session_max_age'], 'must be longer than 0');
+    for (const key of ['session_max_age', 'dynamic_client_ttl'] as const) {
+      if (o[key] !== undefined && ms(o[key], 0) <= 0)
+        problem(['auth', 'oauth2', key], 'must be longer than 0');
+    }
     oauth2 = {
       issuer,
       accessTokenTtlMs: ms(o.access_token_ttl, 3_600_000),
@@ -170,6 +172,9 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         name: c.name,
       })),
       dynamicRegistration: o.dynamic_registration ?? true,
+      registrationsPerMinute: o.registrations_per_minute ?? 10,
+      dynamicClientTtlMs: ms(o.dynamic_client_ttl, 30 * 86_400_000),
+      authorizationRequestsPerMinute: o.authorization_requests_per_minute ?? 60,
       signingKeyFile: o.signing_key_file === undefined ? undefined : resolvePath(o.signing_key_file),
     };
   } else if (authFile.oauth2 !== undefined) {

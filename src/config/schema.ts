@@ -86,6 +86,9 @@ const oauth2Schema = z.strictObject({
   users: z.array(oauthUser).optional(),
   clients: z.array(oauthClient).optional(),
   dynamic_registration: z.boolean().optional(),
+  registrations_per_minute: positiveInt.optional(),
+  dynamic_client_ttl: duration.optional(),
+  authorization_requests_per_minute: positiveInt.optional(),
   signing_key_file: nonEmpty.optional(),
 });
 

@@ -69,6 +69,12 @@ export interface OAuth2Config {
   readonly users: readonly OAuthUser[];
   readonly clients: readonly OAuthClientConfig[];
   readonly dynamicRegistration: boolean;
+  /** Dynamic client registrations per client address per minute (past it: 429). */
+  readonly registrationsPerMinute: number;
+  /** A dynamically registered client unused for this long (since registration or last use) is forgotten. */
+  readonly dynamicClientTtlMs: number;
+  /** Consent and device page loads plus device authorizations per client address per minute (each stores a pending entry). */
+  readonly authorizationRequestsPerMinute: number;
   readonly signingKeyFile?: string;
 }
 

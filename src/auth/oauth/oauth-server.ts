@@ -61,6 +61,8 @@ interface Client {
   readonly clientSecretSha256?: string;
   readonly redirectUris: readonly string[];
   readonly name: string;
+  /** Dynamically registered clients: when the stored record's expiry was last pushed back (ms). */
+  readonly touchedAt?: number;
 }
 
 interface PendingAuthorization {
@@ -243,7 +245,7 @@ export class OAuthServer {
       [
         '/authorize',
         (req, res, url) =>
-          req.method === 'POST' ? this.authorizeDecision(req, res) : this.authorizeStart(res, url),
+          req.method === 'POST' ? this.authorizeDecision(req, res) : this.authorizeStart(req, res, url),
       ],
       ['/token', (req, res) => this.token(req, res)],
       ['/register', (req, res) => this.register(req, res)],
@@ -251,7 +253,7 @@ export class OAuthServer {
       [
         '/device',
         (req, res, url) =>
-          req.method === 'POST' ? this.deviceDecision(req, res) : this.devicePageStart(res, url),
+          req.method === 'POST' ? this.deviceDecision(req, res) : this.devicePageStart(req, res, url),
       ],
     ]);
   }
@@ -270,6 +272,49 @@ export class OAuthServer {
     }
     const stored = clientId.length <= 200 ? await this.store.kvGet(NS.client, clientId) : undefined;
     return stored ? (JSON.parse(stored) as Client) : undefined;
+  }
+
+  /**
+   * A dynamically registered client was used (a consent or device flow started, a client authentication
+   * passed): it lives another dynamic_client_ttl. The record is rewritten at most once per 30th of that
+   * TTL (a day for the default 30 days), not on every request.
+   */
+  private async used(client: Client): Promise<void> {
+    if (this.configClients.has(client.clientId)) return;
+    const ttlMs = this.config.dynamicClientTtlMs;
+    const now = Date.now();
+    if (now - (client.touchedAt ?? 0) < Math.min(ttlMs / 30, 86_400_000)) return;
+    await this.store.kvPut(NS.client, client.clientId, JSON.stringify({ ...client, touchedAt: now }), {
+      ttlMs,
+    });
+  }
+
+  /**
+   * Takes one request from the per-address bucket `bucket` (`perMinute` a minute, kept in the state store so
+   * replicas share it): 0 when allowed, else the seconds until the next one is.
+   */
+  private async throttled(
+    bucket: 'register' | 'pending',
+    address: string,
+    perMinute: number,
+  ): Promise<number> {
+    const outcome = await this.store.consumeTokens(
+      [{ key: `oauth_${bucket}:${address}`, capacity: perMinute, refillPerMs: perMinute / 60_000 }],
+      Date.now(),
+    );
+    return outcome.allowed ? 0 : Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));
+  }
+
+  /** The consent or device page that answers a page load past authorization_requests_per_minute. */
+  private tooManyPages(res: ServerResponse, wait: number): void {
+    sendPage(
+      res,
+      429,
+      'Too many requests',
+      `<p>Too many sign-in requests from this address. Try again in ${wait} s.</p>`,
+      [],
+      { 'Retry-After': String(wait) },
+    );
   }
 
   private async register(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -305,6 +350,20 @@ export class OAuthServer {
         `token_endpoint_auth_method ${method} is not supported`,
       );
     }
+    // Each registration is a store entry: limited per address, and forgotten when unused (used()).
+    const wait = await this.throttled(
+      'register',
+      req.socket.remoteAddress ?? 'unknown',
+      this.config.registrationsPerMinute,
+    );
+    if (wait > 0)
+      return oauthError(
+        res,
+        429,
+        'temporarily_unavailable',
+        `too many client registrations from this address; retry in ${wait} s`,
+        { 'Retry-After': String(wait) },
+      );
     const clientId = `mcpg_client_${random(12)}`;
     const secret = method === 'none' ? undefined : random(32);
     const name = typeof body['client_name'] === 'string' ? body['client_name'].slice(0, 100) : clientId;
@@ -313,8 +372,11 @@ export class OAuthServer {
       redirectUris: uris as string[],
       name,
       ...(secret ? { clientSecretSha256: sha256(secret) } : {}),
+      touchedAt: Date.now(),
     };
-    await this.store.kvPut(NS.client, clientId, JSON.stringify(client));
+    await this.store.kvPut(NS.client, clientId, JSON.stringify(client), {
+      ttlMs: this.config.dynamicClientTtlMs,
+    });
     this.logger.info({ client_id: clientId, name }, 'oauth client registered');
     json(res, 201, {
       client_id: clientId,
@@ -378,7 +440,10 @@ export class OAuthServer {
       return undefined;
     }
     const outcome = await this.authenticateClient(req, form);
-    if ('client' in outcome) return outcome.client;
+    if ('client' in outcome) {
+      await this.used(outcome.client);
+      return outcome.client;
+    }
     // Worded so that no `token: …` appears, which the audit log's secret masking would hide.
     await this.failed(address, `client authentication at ${endpoint} refused: ${outcome.refused}`);
     oauthError(res, 401, 'invalid_client', 'unknown client or wrong client credentials', {
@@ -389,7 +454,7 @@ export class OAuthServer {
 
   // ------------------------------------------------------------------ authorization code
 
-  private async authorizeStart(res: ServerResponse, url: URL): Promise<void> {
+  private async authorizeStart(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const p = url.searchParams;
     const client = await this.client(p.get('client_id') ?? '');
     if (!client)
@@ -438,8 +503,15 @@ export class OAuthServer {
       scope,
       csrf: random(24),
     };
+    const wait = await this.throttled(
+      'pending',
+      req.socket.remoteAddress ?? 'unknown',
+      this.config.authorizationRequestsPerMinute,
+    );
+    if (wait > 0) return this.tooManyPages(res, wait);
     const requestId = random(24);
     await this.store.kvPut(NS.pending, requestId, JSON.stringify(pending), { ttlMs: PENDING_TTL_MS });
+    await this.used(client);
     sendPage(
       res,
       200,
@@ -795,6 +867,19 @@ export class OAuthServer {
     const scope = this.checkScope(form.get('scope'));
     if (scope === undefined)
       return oauthError(res, 400, 'invalid_scope', `supported scopes: ${this.config.scopes.join(' ')}`);
+    const wait = await this.throttled(
+      'pending',
+      req.socket.remoteAddress ?? 'unknown',
+      this.config.authorizationRequestsPerMinute,
+    );
+    if (wait > 0)
+      return oauthError(
+        res,
+        429,
+        'temporarily_unavailable',
+        `too many device authorizations from this address; retry in ${wait} s`,
+        { 'Retry-After': String(wait) },
+      );
     const deviceCode = random(32);
     const bytes = randomBytes(8);
     const userCode = [...bytes]
@@ -815,7 +900,13 @@ export class OAuthServer {
     });
   }
 
-  private async devicePageStart(res: ServerResponse, url: URL): Promise<void> {
+  private async devicePageStart(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const wait = await this.throttled(
+      'pending',
+      req.socket.remoteAddress ?? 'unknown',
+      this.config.authorizationRequestsPerMinute,
+    );
+    if (wait > 0) return this.tooManyPages(res, wait);
     const requestId = random(24);
     const csrf = random(24);
     await this.store.kvPut(NS.pending, requestId, JSON.stringify({ csrf, device: true }), {
