@@ -50,7 +50,7 @@ export class TokenFamilies {
 /**
  * The resource server's check of this server's access tokens: the JWT checks of JwtVerifier (issuer,
  * audience, expiry, required scopes), then the token's family must not be revoked and its subject must
- * still be a configured user (a removed user's tokens stop at the next restart, not at their expiry).
+ * still be a configured user (a removed user's tokens stop once the config is reloaded, not at their expiry).
  * The signature is verified before the family is looked up, so a forged `sid` never reaches the store.
  */
 export class FamilyAwareVerifier extends JwtVerifier {
