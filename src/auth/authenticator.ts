@@ -42,14 +42,16 @@ export class Authenticator {
   constructor(
     private readonly config: GuardConfig,
     private readonly events: AuthEvents = {},
-    extra: { jwt?: JwtVerifier } = {},
+    extra: { jwt?: JwtVerifier; limiter?: AuthFailureLimiter } = {},
   ) {
     this.mode = config.auth.mode;
     this.apiKeys = config.auth.mode === 'api_key' ? new ApiKeyVerifier(config.auth.keys) : undefined;
     this.jwt =
       extra.jwt ??
       (config.auth.mode === 'jwt' && config.auth.jwt ? new JwtVerifier(config.auth.jwt) : undefined);
-    this.limiter = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute);
+    // A limiter handed in outlives config reloads (each builds a new Authenticator).
+    this.limiter = extra.limiter ?? new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute);
+    this.limiter.setLimit(config.rateLimit.authFailuresPerMinute);
   }
 
   get enabled(): boolean {

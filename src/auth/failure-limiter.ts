@@ -27,7 +27,12 @@ export function clientKey(address: string): string {
 export class AuthFailureLimiter {
   private readonly failures = new Map<string, number[]>();
 
-  constructor(private readonly perMinute: number) {}
+  constructor(private perMinute: number) {}
+
+  /** A reloaded config's limit; the failures counted so far stay (a reload must not reset them). */
+  setLimit(perMinute: number): void {
+    this.perMinute = perMinute;
+  }
 
   /** Seconds until `client` may try again, or 0 when it may try now. */
   blockedFor(client: string, now = Date.now()): number {

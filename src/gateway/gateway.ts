@@ -8,6 +8,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { readLastLines } from '../audit/last-lines.js';
+import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { BackendConnection } from '../backends/connection.js';
 import { BackendPool } from '../backends/pool.js';
@@ -93,6 +94,7 @@ export class Gateway {
       metrics: this.metrics,
       notifier: this.notifier,
       onDecision: (approval) => this.recordDecision(approval),
+      authFailures: new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute),
     };
     this.runtime = createRuntime(config, this.services);
     // Decisions are made elsewhere (the CLI, another replica): the gateway records and announces them.

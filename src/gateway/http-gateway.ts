@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { protectedResourceMetadata } from '../auth/authenticator.js';
+import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
@@ -196,8 +197,11 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     const issuerOf = (c: GuardConfig) =>
       (c.auth.oauth2?.issuer ?? c.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(/\/+$/, '');
     const issuer = issuerOf(config);
+    // One count of failed sign-ins for the life of the process: a reload must not reset it.
+    const signInFailures = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute);
     const open = (c: GuardConfig) =>
       OAuthServer.open({
+        limiter: signInFailures,
         config: c.auth.oauth2 as NonNullable<GuardConfig['auth']['oauth2']>,
         store: options.store,
         issuer,
@@ -206,11 +210,12 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         authFailuresPerMinute: c.rateLimit.authFailuresPerMinute,
         events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
       });
-    let oauth = await open(config);
+    const oauth = await open(config);
+    let oauthRoutes = oauth.routes();
     gateway.enableOAuth(oauth);
     // The routes ask for the current server, so a reload (users, clients, scopes) takes effect at once.
-    for (const path of oauth.routes().keys())
-      routes.set(path, (req, res, u) => oauth.routes().get(path)?.(req, res, u));
+    for (const path of oauthRoutes.keys())
+      routes.set(path, (req, res, u) => oauthRoutes.get(path)?.(req, res, u));
     gateway.onReload(async (next) => {
       if (issuerOf(next) !== issuer)
         throw new Error(
@@ -218,7 +223,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         );
       const reopened = await open(next);
       return () => {
-        oauth = reopened;
+        oauthRoutes = reopened.routes();
         gateway.enableOAuth(reopened);
       };
     });

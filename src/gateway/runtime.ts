@@ -6,6 +6,7 @@
  */
 import type { AuditLog } from '../audit/audit-log.js';
 import { type AuthEvents, Authenticator } from '../auth/authenticator.js';
+import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
@@ -28,6 +29,8 @@ export interface Services {
   readonly audit?: AuditLog;
   readonly metrics?: GatewayMetrics;
   readonly notifier: Notifier;
+  /** Failed authentications per client address, kept across reloads. */
+  readonly authFailures?: AuthFailureLimiter;
   /** Records a decision made elsewhere, once (audit line, notification); the approval stage calls it. */
   readonly onDecision?: (approval: Approval) => Promise<void>;
   /** Verifies the built-in authorization server's tokens (auth.mode oauth2, HTTP front only). */
@@ -61,11 +64,10 @@ export function authFailureEvents(services: Pick<Services, 'audit' | 'metrics' |
 /** Compiles a runtime for `config`. Throws if the config cannot be enforced (it never runs with less). */
 export function createRuntime(config: GuardConfig, services: Services): Runtime {
   const { audit, metrics, notifier, logger } = services;
-  const authenticator = new Authenticator(
-    config,
-    authFailureEvents(services),
-    config.auth.mode === 'oauth2' && services.tokenVerifier ? { jwt: services.tokenVerifier } : {},
-  );
+  const authenticator = new Authenticator(config, authFailureEvents(services), {
+    limiter: services.authFailures,
+    ...(config.auth.mode === 'oauth2' && services.tokenVerifier ? { jwt: services.tokenVerifier } : {}),
+  });
   const redact = createRedactor({
     fields: config.policies.audit?.redactFields ?? [],
     maxStringLength: 1_024,

@@ -15,7 +15,7 @@ import { Gateway } from '../../src/gateway/gateway.js';
 import { exposureProblem } from '../../src/gateway/http-gateway.js';
 import { openStateStore } from '../../src/stores/open-store.js';
 import { stdioTestServer } from '../helpers/backends.js';
-import { connectHttp, tempDir, writeConfig } from '../helpers/gateway.js';
+import { connectHttp, startGateway, tempDir, writeConfig } from '../helpers/gateway.js';
 import { type GatewayProcess, startGatewayProcess } from '../helpers/gateway-process.js';
 import { waitFor } from '../helpers/processes.js';
 
@@ -74,6 +74,28 @@ describe('hot reload of a running serve-http', () => {
     expect(await echoCode(client)).toBe('ok'); // not seen by the watch: the link did not change
     gw.child.kill('SIGHUP');
     await waitFor(async () => (await echoCode(client as Client)) === -32011, 10_000, 'the SIGHUP reload');
+  });
+});
+
+describe('reload and the auth failure limit', () => {
+  it('keeps the failures counted before the reload', async () => {
+    const yaml = `rate_limit:\n  auth_failures_per_minute: 2\n${base}`;
+    const gw = await startGateway(yaml);
+    try {
+      const post = (key: string) =>
+        fetch(gw.url, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
+      expect((await post('wrong-1')).status).toBe(401);
+      expect((await post('wrong-2')).status).toBe(401);
+      writeFileSync(gw.configFile, `policies:\n  deny: [echo]\n${yaml}`);
+      expect(await gw.gateway.reload()).toEqual({ ok: true, changed: true });
+      expect((await post(KEY)).status).toBe(429);
+    } finally {
+      await gw.close();
+    }
   });
 });
 

@@ -137,6 +137,8 @@ export interface OAuthServerOptions {
   readonly authFailuresPerMinute: number;
   /** Where failed sign-ins, failed client authentications and replayed credentials are reported. */
   readonly events?: AuthEvents;
+  /** A limiter that outlives this server (config reloads build a new one); else its own. */
+  readonly limiter?: AuthFailureLimiter;
 }
 
 export class OAuthServer {
@@ -161,7 +163,8 @@ export class OAuthServer {
     this.config = options.config;
     this.store = options.store;
     this.logger = options.logger;
-    this.limiter = new AuthFailureLimiter(options.authFailuresPerMinute);
+    this.limiter = options.limiter ?? new AuthFailureLimiter(options.authFailuresPerMinute);
+    this.limiter.setLimit(options.authFailuresPerMinute);
     this.events = options.events ?? {};
     this.users = new UserDirectory(options.config.users);
     this.families = new TokenFamilies(
