@@ -47,6 +47,8 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               audience: auth.jwt.audience,
               agent_claim: auth.jwt.agentClaim,
               clock_tolerance_ms: auth.jwt.clockToleranceMs,
+              required_scopes: auth.jwt.requiredScopes,
+              typ: auth.jwt.typ ?? null,
             },
           }
         : {}),
@@ -55,6 +57,8 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
             oauth2: {
               issuer: auth.oauth2.issuer,
               access_token_ttl_ms: auth.oauth2.accessTokenTtlMs,
+              refresh_token_ttl_ms: auth.oauth2.refreshTokenTtlMs,
+              session_max_age_ms: auth.oauth2.sessionMaxAgeMs,
               scopes: auth.oauth2.scopes,
               required_scopes: auth.oauth2.requiredScopes,
               users: auth.oauth2.users.map((u) => ({ name: u.name, password: MASK })),
@@ -64,6 +68,9 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
                 ...(c.clientSecretSha256 ? { client_secret: MASK } : {}),
               })),
               dynamic_registration: auth.oauth2.dynamicRegistration,
+              registrations_per_minute: auth.oauth2.registrationsPerMinute,
+              dynamic_client_ttl_ms: auth.oauth2.dynamicClientTtlMs,
+              authorization_requests_per_minute: auth.oauth2.authorizationRequestsPerMinute,
             },
           }
         : {}),
