@@ -10,6 +10,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { GuardConfig } from '../config/types.js';
 import { ANONYMOUS, type Principal } from '../core/principal.js';
+import { clientAddressOf } from '../server/client-address.js';
 import type { HttpAuthenticator } from '../server/mcp-endpoint.js';
 import { ApiKeyVerifier } from './api-keys.js';
 import { AuthFailureLimiter } from './failure-limiter.js';
@@ -99,7 +100,7 @@ export class Authenticator {
     return {
       authenticate: async (req, alsoAccept) => {
         if (this.mode === 'none') return { ok: true, principal: ANONYMOUS };
-        const client = req.socket.remoteAddress ?? 'unknown';
+        const client = clientAddressOf(req);
         const wait = this.limiter.blockedFor(client);
         if (wait > 0) {
           return refuse(

@@ -7,6 +7,7 @@
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { addressList } from '../core/address-list.js';
 import { parseDuration } from './duration.js';
 import type { ApiKeyEntryFile, ConfigFile } from './schema.js';
 import type { ConfigProblem } from './source.js';
@@ -292,10 +293,16 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     publicUrl: h.public_url?.replace(/\/+$/, ''),
     allowedHosts: h.allowed_hosts ?? [],
     allowedOrigins: h.allowed_origins ?? [],
+    trustedProxies: h.trusted_proxies ?? [],
     maxBodyBytes: h.max_body_bytes ?? DEFAULTS.maxBodyBytes,
     sessionIdleTtlMs: ms(h.session_idle_ttl, DEFAULTS.sessionIdleTtlMs),
     maxSessions: h.max_sessions ?? DEFAULTS.maxSessions,
   };
+  try {
+    addressList(http.trustedProxies);
+  } catch (err) {
+    problem(['http', 'trusted_proxies'], (err as Error).message);
+  }
   const notify = file.notify && {
     slackWebhookUrl: file.notify.slack_webhook_url,
     webhookUrl: file.notify.webhook_url,

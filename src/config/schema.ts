@@ -219,6 +219,7 @@ const httpSchema = z.strictObject({
   public_url: z.url({ protocol: /^https?$/ }).optional(),
   allowed_hosts: nameList.optional(),
   allowed_origins: nameList.optional(),
+  trusted_proxies: nameList.optional(),
   max_body_bytes: positiveInt.optional(),
   session_idle_ttl: duration.optional(),
   max_sessions: positiveInt.optional(),

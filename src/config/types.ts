@@ -181,6 +181,8 @@ export interface HttpConfig {
   readonly publicUrl?: string;
   readonly allowedHosts: readonly string[];
   readonly allowedOrigins: readonly string[];
+  /** Reverse proxies (addresses, CIDR ranges) whose X-Forwarded-For names the client. */
+  readonly trustedProxies: readonly string[];
   readonly maxBodyBytes: number;
   readonly sessionIdleTtlMs: number;
   readonly maxSessions: number;

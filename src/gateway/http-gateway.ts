@@ -12,6 +12,7 @@ import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
+import { addressList } from '../core/address-list.js';
 import { ExitError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactText } from '../redact/secret-text.js';
@@ -168,6 +169,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         .filter((u): u is string => u !== undefined)
         .map((u) => new URL(u).origin.toLowerCase()),
     },
+    trustedProxies: addressList(config.http.trustedProxies),
     logger,
     routes,
   });

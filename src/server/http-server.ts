@@ -3,7 +3,9 @@
  * then `/mcp`, the health endpoints and anything later issues mount. Server timeouts bound slow clients.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { BlockList } from 'node:net';
 import type { Logger } from '../core/logger.js';
+import { resolveClientAddress } from './client-address.js';
 import { sendJsonError } from './mcp-endpoint.js';
 import { checkHostAndOrigin, type OriginPolicy } from './origin-checks.js';
 
@@ -11,6 +13,8 @@ export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL)
 
 export interface HttpServerOptions {
   readonly originPolicy: OriginPolicy;
+  /** Reverse proxies whose X-Forwarded-For is believed (see client-address.ts). */
+  readonly trustedProxies?: BlockList;
   readonly logger: Logger;
   /** Exact path → handler. `/mcp` is one of them. */
   readonly routes: ReadonlyMap<string, RouteHandler>;
@@ -28,6 +32,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
   );
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    resolveClientAddress(req, options.trustedProxies);
     const refused = checkHostAndOrigin(options.originPolicy, req.headers.host, headerOnce(req, 'origin'));
     if (refused) {
       options.logger.warn(

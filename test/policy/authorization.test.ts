@@ -280,3 +280,41 @@ ${stdioTestServer('t')}`);
     }
   });
 });
+
+describe('auth failures behind a trusted reverse proxy', () => {
+  const start = (extra: string) =>
+    startGateway(`
+auth:
+  mode: api_key
+  keys: [{ agent: alice, key: "${ALICE}" }]
+rate_limit:
+  auth_failures_per_minute: 2
+${extra}servers:
+${stdioTestServer('t')}`);
+  const post = (gw: TestGateway, key: string, forwardedFor: string) =>
+    fetch(gw.url, {
+      method: 'POST',
+      headers: { ...bearer(key), 'x-forwarded-for': forwardedFor, 'content-type': 'application/json' },
+      body: '{}',
+    }).then((r) => r.status);
+
+  it('count per forwarded client when the proxy is trusted, and per peer (header ignored) otherwise', async () => {
+    const trusted = await start('http:\n  trusted_proxies: [127.0.0.1]\n');
+    try {
+      expect(await post(trusted, 'wrong-1', '203.0.113.1')).toBe(401);
+      expect(await post(trusted, 'wrong-2', '203.0.113.1')).toBe(401);
+      expect(await post(trusted, ALICE, '203.0.113.1')).toBe(429); // the guesser is blocked
+      expect(await post(trusted, ALICE, '203.0.113.2')).not.toBe(429); // another client behind the proxy is not
+    } finally {
+      await trusted.close();
+    }
+    const untrusted = await start('');
+    try {
+      expect(await post(untrusted, 'wrong-1', '203.0.113.1')).toBe(401);
+      expect(await post(untrusted, 'wrong-2', '203.0.113.2')).toBe(401);
+      expect(await post(untrusted, ALICE, '203.0.113.3')).toBe(429); // a forged header changes nothing
+    } finally {
+      await untrusted.close();
+    }
+  });
+});

@@ -26,6 +26,7 @@ import {
 } from 'jose';
 import type { OAuth2Config, OAuthClientConfig } from '../../config/types.js';
 import type { Logger } from '../../core/logger.js';
+import { clientAddressOf } from '../../server/client-address.js';
 import type { RouteHandler } from '../../server/http-server.js';
 import type { StateStore } from '../../stores/state-store.js';
 import type { AuthEvents } from '../authenticator.js';
@@ -354,11 +355,7 @@ export class OAuthServer {
       );
     }
     // Each registration is a store entry: limited per address, and forgotten when unused (used()).
-    const wait = await this.throttled(
-      'register',
-      req.socket.remoteAddress ?? 'unknown',
-      this.config.registrationsPerMinute,
-    );
+    const wait = await this.throttled('register', clientAddressOf(req), this.config.registrationsPerMinute);
     if (wait > 0)
       return oauthError(
         res,
@@ -430,7 +427,7 @@ export class OAuthServer {
     form: URLSearchParams,
     endpoint: '/token' | '/device_authorization',
   ): Promise<Client | undefined> {
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(req);
     const wait = this.limiter.blockedFor(address);
     if (wait > 0) {
       oauthError(
@@ -508,7 +505,7 @@ export class OAuthServer {
     };
     const wait = await this.throttled(
       'pending',
-      req.socket.remoteAddress ?? 'unknown',
+      clientAddressOf(req),
       this.config.authorizationRequestsPerMinute,
     );
     if (wait > 0) return this.tooManyPages(res, wait);
@@ -557,7 +554,7 @@ export class OAuthServer {
     if (form.get('decision') !== 'approve')
       return back({ error: 'access_denied', error_description: 'the user denied the request' });
 
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(req);
     const signIn = await this.signIn(address, form);
     if (!signIn.ok) {
       // A fresh form, so the user can try again (after the wait, when blocked).
@@ -677,7 +674,7 @@ export class OAuthServer {
       );
     const client = await this.limitedClient(req, res, form, '/token');
     if (!client) return;
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(req);
     switch (form.get('grant_type')) {
       case 'authorization_code':
         return this.exchangeCode(res, client, form, address);
@@ -872,7 +869,7 @@ export class OAuthServer {
       return oauthError(res, 400, 'invalid_scope', `supported scopes: ${this.config.scopes.join(' ')}`);
     const wait = await this.throttled(
       'pending',
-      req.socket.remoteAddress ?? 'unknown',
+      clientAddressOf(req),
       this.config.authorizationRequestsPerMinute,
     );
     if (wait > 0)
@@ -906,7 +903,7 @@ export class OAuthServer {
   private async devicePageStart(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const wait = await this.throttled(
       'pending',
-      req.socket.remoteAddress ?? 'unknown',
+      clientAddressOf(req),
       this.config.authorizationRequestsPerMinute,
     );
     if (wait > 0) return this.tooManyPages(res, wait);
@@ -949,7 +946,7 @@ export class OAuthServer {
     };
     // Credentials first: without them the page says nothing about the code, so it cannot be used to
     // guess user codes; signed in, a wrong code counts as a failure too (RFC 8628 §5.1).
-    const address = req.socket.remoteAddress ?? 'unknown';
+    const address = clientAddressOf(req);
     const signIn = await this.signIn(address, form);
     if (!signIn.ok) return retry(signIn.status, signIn.error, signIn.headers);
     const user = signIn.user;
