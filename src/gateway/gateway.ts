@@ -59,12 +59,12 @@ export class Gateway {
   private services: Services;
   private readonly env: NodeJS.ProcessEnv;
   private readonly validate: GatewayOptions['validate'];
-  private readonly decisionTimer: NodeJS.Timeout | undefined;
+  private readonly decisionTimer: NodeJS.Timeout;
   private decisionsSeenUntil: number;
   /** Decisions this gateway has recorded (bounded), so the poll and the approval stage record each once. */
   private readonly recordedDecisions = new Set<string>();
   private readonly backendHealth = new Map<string, BackendHealth>();
-  private reloadHooks: ReloadHook[] = [];
+  private readonly reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
 
   private constructor(
@@ -255,6 +255,12 @@ export class Gateway {
 
   /** Picks up decisions made since the last poll (by the CLI or another replica) and records them. */
   async pollDecisions(): Promise<void> {
+    // Nothing to record or announce: skip the store round trip (and do not announce old decisions
+    // once a reload turns notifications on).
+    if (!this.audit && !this.notifier.enabled) {
+      this.decisionsSeenUntil = Date.now();
+      return;
+    }
     try {
       const decided = await this.store.decisionsSince(this.decisionsSeenUntil, 200);
       for (const a of decided) {
@@ -299,7 +305,7 @@ export class Gateway {
 
   /** Closes shared backends, the audit log and the store (sessions close their own backends). */
   async close(): Promise<void> {
-    if (this.decisionTimer) clearInterval(this.decisionTimer);
+    clearInterval(this.decisionTimer);
     await this.pool.close();
     await this.pollDecisions();
     // Notifications under way get a few seconds; a receiver that never answers must not hold up a stop.
