@@ -3,25 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { SEED_CONFIG } from '../helpers/seed.js';
 
-const SEED = `auth:
-  mode: api_key            # none | api_key | jwt | oauth2
-  keys:
-    - \${AGENT_API_KEY}
-rate_limit:
-  requests_per_minute: 30
-policies:
-  spend_cap_usd: 100.0
-  require_approval_above: 5.0
-  deny:
-    - filesystem.delete_file
-    - wallet_pay.bulk_transfer
-  audit_log: ./audit.jsonl
-servers:
-  filesystem:
-    command: npx
-    args: ["-y", "@modelcontextprotocol/server-filesystem", "/data"]
-`;
+const SEED = SEED_CONFIG;
 
 const dir = mkdtempSync(path.join(tmpdir(), 'mcp-guard-config-'));
 function write(name: string, text: string): string {

@@ -2,7 +2,7 @@
  * The official MCP conformance suite (@modelcontextprotocol/conformance, server scenarios) run against
  * the gateway, with our conformance backend behind it over stdio and over Streamable HTTP. Every active
  * scenario must pass; from the pending suite, json-schema-2020-12 must pass too (the relay must not
- * rewrite tool schemas). server-sse-polling (SEP-1699 resumable streams) is not implemented by the front.
+ * rewrite tool schemas). server-sse-polling (SEP-1699 resumable streams) is outside what the front offers.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';

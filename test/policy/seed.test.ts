@@ -11,24 +11,11 @@ import { stdioTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import { CLI } from '../helpers/paths.js';
 import { codeOf } from '../helpers/results.js';
+import { seedWithServers } from '../helpers/seed.js';
 
 const KEY = 'mcpg_test_key_0123456789abcdefghijklmnop';
 
-const SEED = `auth:
-  mode: api_key            # none | api_key | jwt | oauth2
-  keys:
-    - \${AGENT_API_KEY}
-rate_limit:
-  requests_per_minute: 30
-policies:
-  spend_cap_usd: 100.0
-  require_approval_above: 5.0
-  deny:
-    - filesystem.delete_file
-    - wallet_pay.bulk_transfer
-  audit_log: ./audit.jsonl
-servers:
-${stdioTestServer('filesystem')}`;
+const SEED = seedWithServers(stdioTestServer('filesystem'));
 
 describe('seed config over HTTP', () => {
   let gw: TestGateway;
