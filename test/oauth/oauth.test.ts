@@ -247,97 +247,28 @@ describe('oauth2: refused attacks (security.md §6.5)', () => {
   });
 
   it('refuses a short or wrong verifier, and a code used twice', async () => {
-    const { verifier, challenge } = pkce();
-    const done = await approve(
-      authorizeUrl(gw, {
+    const redeem = (code: string, verifier: string) =>
+      token(gw, {
+        grant_type: 'authorization_code',
+        code,
+        redirect_uri: REDIRECT,
         client_id: clientId,
-        code_challenge: challenge,
-        code_challenge_method: 'S256',
-        state: 'state-verifier-1',
-      }),
-    );
-    const code = new URL(done.location).searchParams.get('code') as string;
-    expect(
-      (
-        await token(gw, {
-          grant_type: 'authorization_code',
-          code,
-          redirect_uri: REDIRECT,
-          client_id: clientId,
-          code_verifier: 'a',
-        })
-      ).body,
-    ).toMatchObject({ error: 'invalid_grant' });
+        code_verifier: verifier,
+      });
+    const first = await authorize(gw, clientId, { state: 'state-verifier-1' });
+    expect((await redeem(first.code, 'a')).body).toMatchObject({ error: 'invalid_grant' });
     // The failed attempt used the code up.
-    expect(
-      (
-        await token(gw, {
-          grant_type: 'authorization_code',
-          code,
-          redirect_uri: REDIRECT,
-          client_id: clientId,
-          code_verifier: verifier,
-        })
-      ).body,
-    ).toMatchObject({ error: 'invalid_grant' });
+    expect((await redeem(first.code, first.verifier)).body).toMatchObject({ error: 'invalid_grant' });
 
-    const second = pkce();
-    const again = await approve(
-      authorizeUrl(gw, {
-        client_id: clientId,
-        code_challenge: second.challenge,
-        code_challenge_method: 'S256',
-        state: 'state-verifier-2',
-      }),
-    );
-    const code2 = new URL(again.location).searchParams.get('code') as string;
-    expect(
-      (
-        await token(gw, {
-          grant_type: 'authorization_code',
-          code: code2,
-          redirect_uri: REDIRECT,
-          client_id: clientId,
-          code_verifier: pkce().verifier,
-        })
-      ).body,
-    ).toMatchObject({
+    const second = await authorize(gw, clientId, { state: 'state-verifier-2' });
+    expect((await redeem(second.code, pkce().verifier)).body).toMatchObject({
       error: 'invalid_grant',
       error_description: expect.stringContaining('does not match'),
     });
 
-    const third = pkce();
-    const ok = await approve(
-      authorizeUrl(gw, {
-        client_id: clientId,
-        code_challenge: third.challenge,
-        code_challenge_method: 'S256',
-        state: 'state-verifier-3',
-      }),
-    );
-    const code3 = new URL(ok.location).searchParams.get('code') as string;
-    expect(
-      (
-        await token(gw, {
-          grant_type: 'authorization_code',
-          code: code3,
-          redirect_uri: REDIRECT,
-          client_id: clientId,
-          code_verifier: third.verifier,
-        })
-      ).status,
-    ).toBe(200);
-    expect(
-      (
-        await token(gw, {
-          grant_type: 'authorization_code',
-          code: code3,
-          redirect_uri: REDIRECT,
-          client_id: clientId,
-          code_verifier: third.verifier,
-        })
-      ).body,
-    ).toMatchObject({ error: 'invalid_grant' });
+    const third = await authorize(gw, clientId, { state: 'state-verifier-3' });
+    expect((await redeem(third.code, third.verifier)).status).toBe(200);
+    expect((await redeem(third.code, third.verifier)).body).toMatchObject({ error: 'invalid_grant' });
   });
 
   it('refuses a missing code_verifier when a challenge was sent (invalid_grant)', async () => {
