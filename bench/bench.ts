@@ -7,6 +7,7 @@
  *   gw→stdio       load client → mcp-guard serve-http → test-server over stdio
  *   gw→stdio+policy  the same with API-key auth and a (never reached) rate limit
  *   gw→stdio+audit   the same with the audit log on
+ *   gw→stdio+all     API-key auth, a rate limit and the audit log, all on
  *   gw→http        load client → mcp-guard serve-http → test-server over HTTP
  * For each: p50/p99 latency and calls/s at concurrency 1 and 32, CPU ms per call and RSS of the serving
  * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct. Each target runs ROUNDS times, interleaved; the median round is reported.
@@ -259,6 +260,15 @@ async function main(): Promise<void> {
       name: 'gw→stdio+audit',
       ...(await startGateway('audit', `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`)),
       headers: {},
+    },
+    {
+      // The issue's yardstick: every per-call policy a real deployment turns on, at once.
+      name: 'gw→stdio+all',
+      ...(await startGateway(
+        'all',
+        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`,
+      )),
+      headers: { authorization: `Bearer ${KEY}` },
     },
     {
       name: 'gw→http',
