@@ -1,66 +1,165 @@
 /**
- * Client transports to remote backends (Streamable HTTP and legacy HTTP+SSE) that notice when the
- * backend is lost.
+ * Lean client transports to remote backends: Streamable HTTP (2025-03-26 … 2025-11-25) and legacy
+ * HTTP+SSE (2024-11-05). Written on undici's dispatcher rather than the SDK's fetch-based transports,
+ * which cost most of a remote call: keep-alive connections shared by every session of the process, JSON
+ * and SSE bodies read straight from the socket's chunks (one JSON.parse per message, no web-stream
+ * conversion, no schema validation), and one abort signal per transport.
  *
- * The SDK's transports report a broken stream through `onerror` only and stay "open": a request whose
- * response stream died with the backend process waits for its timeout, and once the backend is back
- * every call is refused with 404 (it no longer knows our session) for the life of the gateway. A stdio
- * child that dies closes its transport at once; these wrappers give a remote backend the same
- * behaviour, so BackendConnection fails what is pending with -32016 and the pool reconnects with a new
- * session (initialize again), with the same backoff as a stdio restart. The backend is lost when:
- * - the stream carrying a request's response ends or breaks before that response, and the stream
- *   cannot be resumed (the server sent no event id to resume from);
- * - a message cannot be delivered at all (connection refused or reset);
+ * The backend counts as lost — the transport closes, so BackendConnection fails what is pending with
+ * -32016 and the pool reconnects with a new session — when:
+ * - the stream carrying a request's response ends or breaks before that response, and cannot be
+ *   resumed (no event id to resume from, or resuming with Last-Event-ID failed);
+ * - a message cannot be delivered at all (connection refused, reset, DNS);
  * - the backend answers 404 to our session id (it restarted or expired the session);
  * - legacy SSE only: the event stream ends (the session lives and dies with that stream).
+ * A standalone GET stream that breaks is not a loss (proxies cut idle streams): it is reopened, and an
+ * idle restart is noticed by the next call's 404.
+ *
+ * `auth` (upstream OAuth) adds headers to every request; on 401/403 it is asked whether fresh
+ * credentials exist, and the request is then sent once more.
  */
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isNotification,
-  isRequest,
-  isResponse,
-  type JSONRPCMessage,
-  paramsOf,
-  type RequestId,
-} from '../mcp/messages.js';
-import { fetchWithRequestScopedSignal, onBodyDone } from './scoped-signal-fetch.js';
+import { Agent, type Dispatcher } from 'undici';
+import { GatewayError } from '../core/errors.js';
+import type { JSONRPCMessage, RequestId } from '../mcp/messages.js';
+import type { RemoteAuth } from './remote-auth.js';
+import { SseParser } from './sse-parser.js';
+import { backendMessageProblem, parseBackendMessage } from './wire.js';
 
 type Headers = Readonly<Record<string, string>>;
+type ResponseData = Dispatcher.ResponseData;
 
-/** Base for both: forwards the inner transport's events and turns "backend lost" into a close. */
-abstract class RemoteBackendTransport implements Transport {
+/** Largest JSON body or SSE event accepted from a backend. */
+const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
+/** Times a request's stream is resumed (Last-Event-ID) in a row without receiving anything. */
+const MAX_RESUMES = 2;
+const GET_STREAM_MAX_DELAY_MS = 30_000;
+
+let sharedAgent: Agent | undefined;
+
+/**
+ * Keep-alive connections to every remote backend of this process. No body or headers timeout: the
+ * per-request timeout of BackendConnection decides when a call is too slow, and a tool call may
+ * legitimately stream nothing for minutes.
+ */
+function agent(): Agent {
+  sharedAgent ??= new Agent({ headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 });
+  return sharedAgent;
+}
+
+function header(headers: ResponseData['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+    const detail = typeof cause?.code === 'string' ? cause.code : typeof code === 'string' ? code : '';
+    return detail && !error.message.includes(detail) ? `${error.message} (${detail})` : error.message;
+  }
+  return String(error);
+}
+
+/** Reads a whole body as text, refusing more than MAX_MESSAGE_CHARS. */
+function readText(body: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const decoder = new StringDecoder('utf8');
+    body.on('data', (chunk: Buffer) => {
+      text += decoder.write(chunk);
+      if (text.length > MAX_MESSAGE_CHARS) body.destroy(new Error('the backend sent an oversized body'));
+    });
+    body.once('end', () => resolve(text + decoder.end()));
+    body.once('error', reject);
+  });
+}
+
+/** Discards a body we do not read (so its connection is reused). */
+function discard(res: ResponseData): void {
+  res.body.on('error', () => {});
+  res.body.resume();
+}
+
+abstract class RemoteTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
   protected closed = false;
-  protected abstract readonly inner: Transport;
+  /** Set once the backend is lost (nothing to say goodbye to). */
+  protected lostReason: string | undefined;
+  /** Aborts every request and stream of this transport at close. */
+  protected readonly abort = new AbortController();
+  protected readonly origin: string;
+  protected readonly path: string;
+  protected protocolVersion: string | undefined;
 
-  protected wire(): void {
-    this.inner.onmessage = (message) => this.received(message);
-    this.inner.onerror = (error) => this.onerror?.(error);
-    this.inner.onclose = () => {
-      this.closed = true;
-      this.onclose?.();
-    };
-  }
-
-  start(): Promise<void> {
-    return this.inner.start();
+  constructor(
+    protected readonly url: URL,
+    protected readonly fixedHeaders: Headers,
+    protected readonly auth: RemoteAuth | undefined,
+  ) {
+    this.origin = url.origin;
+    this.path = `${url.pathname}${url.search}`;
   }
 
   setProtocolVersion(version: string): void {
-    this.inner.setProtocolVersion?.(version);
+    this.protocolVersion = version;
+    this.headersChanged();
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.inner.close();
+  protected headersChanged(): void {}
+
+  /** One HTTP request, with upstream credentials and one retry after a refused credential. */
+  protected async call(
+    method: 'GET' | 'POST' | 'DELETE',
+    path: string,
+    headers: Headers,
+    body?: string,
+    signal: AbortSignal = this.abort.signal,
+  ): Promise<ResponseData> {
+    const auth = this.auth;
+    const send = async () =>
+      agent().request({
+        origin: this.origin,
+        path,
+        method,
+        headers: auth ? { ...headers, ...(await auth.headers()) } : headers,
+        body,
+        signal,
+      });
+    const res = await send();
+    if (auth && (res.statusCode === 401 || res.statusCode === 403)) {
+      if (await auth.onUnauthorized(res.statusCode, header(res.headers, 'www-authenticate'))) {
+        discard(res);
+        return send();
+      }
+    }
+    return res;
+  }
+
+  /** Parses one message from the backend and hands it on; a malformed one is reported and skipped. */
+  protected deliver(text: string): void {
+    let message: JSONRPCMessage;
+    try {
+      message = parseBackendMessage(text);
+    } catch (err) {
+      this.malformed((err as Error).message);
+      return;
+    }
+    this.received(message);
+  }
+
+  protected malformed(problem: string): void {
+    this.onerror?.(
+      new GatewayError(
+        'BACKEND_PROTOCOL',
+        `backend sent a message that is not JSON-RPC: ${problem.slice(0, 200)}`,
+      ),
+    );
   }
 
   protected received(message: JSONRPCMessage): void {
@@ -70,125 +169,427 @@ abstract class RemoteBackendTransport implements Transport {
   /** The backend is gone (or has forgotten us): report why and close, which fails what is pending. */
   protected lost(reason: string): void {
     if (this.closed) return;
+    this.lostReason = reason;
     this.onerror?.(new Error(`backend connection lost: ${reason}`));
     void this.close();
   }
 
-  /** A send failed; was it because the backend cannot be reached at all? */
-  protected static unreachable(err: unknown): boolean {
-    // undici's network failure (refused, reset, DNS) is a TypeError "fetch failed" with the cause inside.
-    return err instanceof TypeError && err.message === 'fetch failed';
+  protected closedError(): GatewayError {
+    return new GatewayError(
+      'BACKEND_CLOSED',
+      `backend connection is closed${this.lostReason ? `: ${this.lostReason}` : ''}`,
+    );
   }
 
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort(this.closedError());
+    await this.goodbye();
+    this.onclose?.();
+  }
+
+  /** Ends the session on the backend, if it has one and is still there. */
+  protected async goodbye(): Promise<void> {}
+
+  abstract start(): Promise<void>;
   abstract send(message: JSONRPCMessage): Promise<void>;
 }
 
-/** Matches the start of a request body as BackendConnection serialises it: `{"jsonrpc":"2.0","id":7,"method":`. */
-const REQUEST_BODY = /^\{"jsonrpc":"2\.0","id":(\d+),"method":/;
-
-export class StreamableHttpBackendTransport extends RemoteBackendTransport {
-  protected readonly inner: StreamableHTTPClientTransport;
+/** Streamable HTTP (MCP 2025-03-26 and later): one POST per message, responses as JSON or SSE. */
+export class StreamableHttpBackendTransport extends RemoteTransport {
+  private session: string | undefined;
+  private postHeaders: Headers;
   /** Requests sent whose response has not arrived (and that we did not cancel). */
   private readonly awaiting = new Set<RequestId>();
-  /** Requests whose stream carried an event id: the SDK resumes those itself. */
-  private readonly resumable = new Set<RequestId>();
+  private getStream: {
+    open: boolean;
+    failures: number;
+    lastEventId: string | undefined;
+    timer?: NodeJS.Timeout;
+  } = { open: false, failures: 0, lastEventId: undefined };
 
-  constructor(url: URL, headers: Headers) {
-    super();
-    this.inner = new StreamableHTTPClientTransport(url, {
-      requestInit: { headers: { ...headers } },
-      fetch: (input, init) => this.fetch(input, init),
-    });
-    this.wire();
+  constructor(url: URL, headers: Headers, auth?: RemoteAuth) {
+    super(url, headers, auth);
+    this.postHeaders = this.buildHeaders('post');
+  }
+
+  private buildHeaders(kind: 'post' | 'get', extra?: Headers): Headers {
+    return {
+      ...this.fixedHeaders,
+      ...(kind === 'post'
+        ? { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
+        : { accept: 'text/event-stream' }),
+      ...(this.session === undefined ? {} : { 'mcp-session-id': this.session }),
+      ...(this.protocolVersion === undefined ? {} : { 'mcp-protocol-version': this.protocolVersion }),
+      ...extra,
+    };
+  }
+
+  protected override headersChanged(): void {
+    this.postHeaders = this.buildHeaders('post');
+  }
+
+  async start(): Promise<void> {
+    // HTTP needs no connection up front: the initialize POST opens the session.
   }
 
   async send(message: JSONRPCMessage): Promise<void> {
-    const id = isRequest(message) ? message.id : undefined;
+    if (this.closed) throw this.closedError();
+    const isRequest = 'method' in message && 'id' in message;
+    const id = isRequest ? (message.id as RequestId) : undefined;
     if (id !== undefined) this.awaiting.add(id);
-    else if (isNotification(message) && message.method === 'notifications/cancelled')
-      this.forget(paramsOf(message)['requestId'] as RequestId);
+    else if ('method' in message && message.method === 'notifications/cancelled') {
+      const requestId = (message.params as { requestId?: RequestId } | undefined)?.requestId;
+      if (requestId !== undefined) this.awaiting.delete(requestId);
+    }
+    let res: ResponseData;
     try {
-      await this.inner.send(
-        message,
-        id === undefined ? undefined : { onresumptiontoken: () => this.resumable.add(id) },
-      );
+      res = await this.call('POST', this.path, this.postHeaders, JSON.stringify(message));
     } catch (err) {
-      if (id !== undefined) this.forget(id);
-      if (RemoteBackendTransport.unreachable(err)) this.lost('the backend cannot be reached');
-      else if (err instanceof StreamableHTTPError && err.code === 404 && this.inner.sessionId !== undefined)
-        this.lost('the backend no longer knows our session (404)');
+      if (id !== undefined) this.awaiting.delete(id);
+      if (this.closed) throw this.closedError();
+      this.lost(`the backend cannot be reached (${errorText(err)})`);
       throw err;
+    }
+    const status = res.statusCode;
+    if (isRequest && (message as { method: string }).method === 'initialize') {
+      const session = header(res.headers, 'mcp-session-id');
+      if (session !== undefined) {
+        this.session = session;
+        this.headersChanged();
+      }
+    }
+    if (status === 202) {
+      discard(res);
+      if ('method' in message && message.method === 'notifications/initialized') this.openGetStream();
+      return;
+    }
+    if (status < 200 || status >= 300) return this.refused(res, id);
+    const type = header(res.headers, 'content-type') ?? '';
+    if (type.startsWith('text/event-stream')) {
+      this.readStream(res.body, id, 0, undefined);
+      return;
+    }
+    if (type.startsWith('application/json')) {
+      const text = await readText(res.body).catch((err: unknown) => {
+        if (id !== undefined) this.awaiting.delete(id);
+        throw err;
+      });
+      this.deliverJson(text);
+      return;
+    }
+    discard(res);
+    if (id !== undefined) {
+      this.awaiting.delete(id);
+      throw new Error(`the backend answered with content type "${type}" (expected JSON or an event stream)`);
+    }
+  }
+
+  /** A non-2xx answer: a JSON-RPC error body for the request is relayed; anything else fails the send. */
+  private async refused(res: ResponseData, id: RequestId | undefined): Promise<void> {
+    const status = res.statusCode;
+    if (id !== undefined) this.awaiting.delete(id);
+    const text = await readText(res.body).catch(() => '');
+    if (status === 404 && this.session !== undefined) {
+      this.lost('the backend no longer knows our session (404)');
+      throw this.closedError();
+    }
+    if (id !== undefined) {
+      try {
+        const answer = parseBackendMessage(text);
+        if ('id' in answer && answer.id === id && 'error' in answer) {
+          this.received(answer);
+          return;
+        }
+      } catch {
+        // not a JSON-RPC answer: the status is the error
+      }
+    }
+    throw new Error(`the backend answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
+
+  private deliverJson(text: string): void {
+    if (text.length === 0) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      this.malformed((err as Error).message);
+      return;
+    }
+    // A JSON body carries one message (or, before 2025-06-18, possibly a batch).
+    for (const item of Array.isArray(value) ? value : [value]) {
+      const problem = backendMessageProblem(item);
+      if (problem) this.malformed(problem);
+      else this.received(item as JSONRPCMessage);
     }
   }
 
   protected override received(message: JSONRPCMessage): void {
-    if (isResponse(message) && message.id !== undefined) this.forget(message.id);
+    if (!('method' in message) && 'id' in message && message.id !== undefined)
+      this.awaiting.delete(message.id);
     super.received(message);
   }
 
-  private forget(id: RequestId): void {
-    this.awaiting.delete(id);
-    this.resumable.delete(id);
-  }
-
-  private fetch(input: string | URL, init?: RequestInit): Promise<Response> {
-    const match = typeof init?.body === 'string' ? REQUEST_BODY.exec(init.body.slice(0, 64)) : null;
-    return fetchWithRequestScopedSignal(input, init, (response) => {
-      const type = response.headers.get('content-type') ?? '';
-      if (!match || !response.ok || !type.startsWith('text/event-stream')) return undefined;
-      const id = Number(match[1]);
-      return (error) => {
-        // The SDK parses the last events of the stream after its body ended: look once that has run.
-        setImmediate(() => {
-          if (!this.awaiting.has(id) || this.resumable.has(id)) return;
-          this.lost(
-            error === undefined
-              ? `the backend ended the stream of request ${id} without answering it`
-              : `the stream of request ${id} broke before its answer (${errorText(error)})`,
-          );
-        });
-      };
+  /**
+   * Reads one event stream: a request's response stream (`id`), or the standalone GET stream. A
+   * request's stream that ends before its answer is resumed from its last event id, else the backend
+   * is lost.
+   */
+  private readStream(
+    body: Readable,
+    id: RequestId | undefined,
+    resumes: number,
+    lastEventId: string | undefined,
+    onDone?: (error: unknown, parser: SseParser, received: boolean) => void,
+  ): void {
+    let received = false;
+    const parser = new SseParser((event) => {
+      received = true;
+      if (event.event === 'message') this.deliver(event.data);
+    }, MAX_MESSAGE_CHARS);
+    parser.lastEventId = lastEventId;
+    // undici's body ignores setEncoding: decode here (a character may span chunks).
+    const decoder = new StringDecoder('utf8');
+    body.on('data', (chunk: Buffer) => {
+      try {
+        parser.push(decoder.write(chunk));
+      } catch (err) {
+        body.destroy(err as Error);
+      }
     });
-  }
-}
-
-export class SseBackendTransport extends RemoteBackendTransport {
-  protected readonly inner: SSEClientTransport;
-  private started = false;
-
-  constructor(url: URL, headers: Headers) {
-    super();
-    this.inner = new SSEClientTransport(url, {
-      requestInit: { headers: { ...headers } },
-      eventSourceInit: {
-        // The SDK puts the configured headers on the event stream request itself.
-        fetch: async (input, init) =>
-          onBodyDone(await fetch(input, init), (error) => {
-            if (!this.started) return;
-            this.lost(
-              error === undefined ? 'the event stream ended' : `the event stream broke (${errorText(error)})`,
-            );
-          }),
-      },
-    });
-    this.wire();
-  }
-
-  override async start(): Promise<void> {
-    await this.inner.start();
-    this.started = true;
+    let finished = false;
+    const done = (error?: unknown) => {
+      if (finished) return;
+      finished = true;
+      parser.end();
+      if (onDone) return onDone(error, parser, received);
+      if (this.closed || id === undefined || !this.awaiting.has(id)) return;
+      const from = parser.lastEventId;
+      const attempt = received ? 1 : resumes + 1;
+      if (from !== undefined && attempt <= MAX_RESUMES) {
+        this.resume(id, from, attempt, parser.retryMs ?? 1_000);
+        return;
+      }
+      this.lost(
+        error === undefined
+          ? `the backend ended the stream of request ${String(id)} without answering it`
+          : `the stream of request ${String(id)} broke before its answer (${errorText(error)})`,
+      );
+    };
+    body.once('end', () => done());
+    body.once('error', (err) => done(err));
+    body.once('close', () => done(new Error('the stream closed')));
   }
 
-  async send(message: JSONRPCMessage): Promise<void> {
+  /** Resumes a request's broken stream with Last-Event-ID (the backend replays what we missed). */
+  private resume(id: RequestId, lastEventId: string, attempt: number, delayMs: number): void {
+    const timer = setTimeout(async () => {
+      if (this.closed || !this.awaiting.has(id)) return;
+      try {
+        const res = await this.call(
+          'GET',
+          this.path,
+          this.buildHeaders('get', { 'last-event-id': lastEventId }),
+        );
+        const type = header(res.headers, 'content-type') ?? '';
+        if (res.statusCode === 200 && type.startsWith('text/event-stream')) {
+          this.readStream(res.body, id, attempt, lastEventId);
+          return;
+        }
+        discard(res);
+        this.lost(
+          res.statusCode === 404 && this.session !== undefined
+            ? 'the backend no longer knows our session (404)'
+            : `could not resume the stream of request ${String(id)} (HTTP ${res.statusCode})`,
+        );
+      } catch (err) {
+        this.lost(`could not resume the stream of request ${String(id)} (${errorText(err)})`);
+      }
+    }, delayMs);
+    timer.unref();
+  }
+
+  /** Opens (or reopens) the standalone GET stream that carries messages not tied to a request. */
+  private openGetStream(delayMs = 0): void {
+    const state = this.getStream;
+    if (this.closed || state.open || state.timer) return;
+    const go = async () => {
+      state.timer = undefined;
+      if (this.closed || state.open) return;
+      state.open = true;
+      let res: ResponseData;
+      try {
+        const extra = state.lastEventId === undefined ? undefined : { 'last-event-id': state.lastEventId };
+        res = await this.call('GET', this.path, this.buildHeaders('get', extra));
+      } catch (err) {
+        state.open = false;
+        if (!this.closed) this.reopenGetStream(state.failures++, err);
+        return;
+      }
+      const type = header(res.headers, 'content-type') ?? '';
+      if (res.statusCode === 405) {
+        // The backend offers no standalone stream: everything it sends rides request streams.
+        discard(res);
+        return;
+      }
+      if (res.statusCode === 404 && this.session !== undefined) {
+        discard(res);
+        state.open = false;
+        this.lost('the backend no longer knows our session (404)');
+        return;
+      }
+      if (res.statusCode !== 200 || !type.startsWith('text/event-stream')) {
+        discard(res);
+        state.open = false;
+        this.reopenGetStream(state.failures++, new Error(`HTTP ${res.statusCode}`));
+        return;
+      }
+      this.readStream(res.body, undefined, 0, state.lastEventId, (error, parser, received) => {
+        state.open = false;
+        state.lastEventId = parser.lastEventId;
+        if (received) state.failures = 0;
+        if (this.closed) return;
+        // A clean end is a proxy or the server closing an idle stream: reopen after its retry delay.
+        if (error === undefined) this.openGetStream(parser.retryMs ?? 1_000);
+        else this.reopenGetStream(state.failures++, error);
+      });
+    };
+    if (delayMs <= 0) void go();
+    else {
+      state.timer = setTimeout(() => void go(), delayMs);
+      state.timer.unref();
+    }
+  }
+
+  private reopenGetStream(failures: number, error: unknown): void {
+    this.onerror?.(new Error(`backend event stream failed, reopening: ${errorText(error)}`));
+    this.openGetStream(Math.min(1_000 * 1.5 ** failures, GET_STREAM_MAX_DELAY_MS));
+  }
+
+  protected override async goodbye(): Promise<void> {
+    if (this.getStream.timer) clearTimeout(this.getStream.timer);
+    if (this.session === undefined || this.lostReason !== undefined) return;
+    // Tell the backend the session is over (best effort; a server without DELETE answers 405).
     try {
-      await this.inner.send(message);
-    } catch (err) {
-      if (RemoteBackendTransport.unreachable(err)) this.lost('the backend cannot be reached');
-      throw err;
+      const res = await this.call(
+        'DELETE',
+        this.path,
+        this.buildHeaders('get'),
+        undefined,
+        AbortSignal.timeout(2_000),
+      );
+      discard(res);
+    } catch {
+      // The backend is gone or slow: nothing else to do.
     }
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/** Legacy HTTP+SSE (MCP 2024-11-05): one event stream per session, messages POSTed to its endpoint. */
+export class SseBackendTransport extends RemoteTransport {
+  private endpoint: string | undefined;
+  private postHeaders: Headers;
+
+  constructor(url: URL, headers: Headers, auth?: RemoteAuth) {
+    super(url, headers, auth);
+    this.postHeaders = this.buildHeaders();
+  }
+
+  private buildHeaders(): Headers {
+    return {
+      ...this.fixedHeaders,
+      'content-type': 'application/json',
+      ...(this.protocolVersion === undefined ? {} : { 'mcp-protocol-version': this.protocolVersion }),
+    };
+  }
+
+  protected override headersChanged(): void {
+    this.postHeaders = this.buildHeaders();
+  }
+
+  /** Opens the event stream and waits for its `endpoint` event (where messages are POSTed). */
+  async start(): Promise<void> {
+    const res = await this.call('GET', this.path, { ...this.fixedHeaders, accept: 'text/event-stream' });
+    const type = header(res.headers, 'content-type') ?? '';
+    if (res.statusCode !== 200 || !type.startsWith('text/event-stream')) {
+      discard(res);
+      throw new Error(
+        `the backend's event stream answered HTTP ${res.statusCode} (${type || 'no content type'})`,
+      );
+    }
+    await new Promise<void>((resolve, reject) => {
+      let started = false;
+      const parser = new SseParser((event) => {
+        if (event.event === 'endpoint') {
+          let endpoint: URL;
+          try {
+            endpoint = new URL(event.data, this.url);
+          } catch {
+            return fail(new Error(`the backend sent an invalid endpoint: ${event.data.slice(0, 200)}`));
+          }
+          if (endpoint.origin !== this.origin)
+            return fail(new Error(`the backend's endpoint ${endpoint.origin} is not on ${this.origin}`));
+          this.endpoint = `${endpoint.pathname}${endpoint.search}`;
+          started = true;
+          resolve();
+        } else if (event.event === 'message') this.deliver(event.data);
+      }, MAX_MESSAGE_CHARS);
+      const fail = (error: Error) => {
+        res.body.destroy();
+        reject(error);
+      };
+      const body = res.body;
+      const decoder = new StringDecoder('utf8');
+      body.on('data', (chunk: Buffer) => {
+        try {
+          parser.push(decoder.write(chunk));
+        } catch (err) {
+          body.destroy(err as Error);
+        }
+      });
+      let finished = false;
+      const done = (error?: unknown) => {
+        if (finished) return;
+        finished = true;
+        if (!started) {
+          reject(
+            new Error(
+              `the event stream ended before the endpoint event${error ? ` (${errorText(error)})` : ''}`,
+            ),
+          );
+          return;
+        }
+        this.lost(
+          error === undefined ? 'the event stream ended' : `the event stream broke (${errorText(error)})`,
+        );
+      };
+      body.once('end', () => done());
+      body.once('error', (err) => done(err));
+      body.once('close', () => done(new Error('the stream closed')));
+    });
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed || this.endpoint === undefined) throw this.closedError();
+    let res: ResponseData;
+    try {
+      res = await this.call('POST', this.endpoint, this.postHeaders, JSON.stringify(message));
+    } catch (err) {
+      if (this.closed) throw this.closedError();
+      this.lost(`the backend cannot be reached (${errorText(err)})`);
+      throw err;
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) {
+      discard(res);
+      return;
+    }
+    const text = await readText(res.body).catch(() => '');
+    if (res.statusCode === 404) {
+      this.lost('the backend no longer knows our session (404)');
+      throw this.closedError();
+    }
+    throw new Error(`the backend answered HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
+  }
 }

@@ -1,30 +1,32 @@
 /**
- * Who holds which backend connection.
+ * Who holds which backend connection. A session takes a `BackendLease` per server; the router only
+ * calls the lease, whatever the server's isolation:
  *
- * `isolation: per_session` (default): every agent session gets its own connection to each server — its
- * own child process for stdio. This is what talking to the server directly looks like, so logging levels,
- * subscriptions, sampling and elicitation all stay with the right agent, and agents cannot see each
- * other's server-side state. The cost is a process per session and server (reaped with the session).
+ * - `pooled` (default under serve-http): up to `pool_size` children per server, reused by every
+ *   session; each request leases one child exclusively while in flight (pooled-backend.ts).
+ * - `per_session` (default under serve): every session gets its own connection — for stdio its own
+ *   child — started at initialize and closed with the session. For stateful servers.
+ * - `shared`: one connection per server for all sessions (shared-backend.ts).
  *
- * `isolation: shared`: one connection per server for all sessions (cheaper for stateless servers).
- * Request ids and progress tokens are namespaced by the connection; list_changed goes to every session,
- * resources/updated to the sessions that subscribed; a server→client request or log message is delivered
- * to the one session with requests in flight on that backend, and refused when that is ambiguous.
- * A shared connection lives while at least one session holds it.
- *
- * Either way a link restarts itself when its backend dies: at once after a healthy run, then with
- * exponential backoff (0.5 s … 30 s) while it keeps failing.
+ * Pooled and shared backends keep what is per session in the gateway (multi-session-backend.ts).
+ * Every link restarts itself when its backend dies: at once after a healthy run, then with exponential
+ * backoff (0.5 s … 30 s) while it keeps failing.
  */
-
-import type { ServerConfig } from '../config/types.js';
-import { WireError } from '../core/errors.js';
+import { isDeepStrictEqual } from 'node:util';
+import type { Isolation, ServerConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
-import { VERSION } from '../core/version.js';
+import type { ListKind } from '../mcp/lists.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
-import { BackendConnection, type ConnectionHandlers } from './connection.js';
-import { createBackendTransport } from './transports.js';
+import type { InitializeInfo } from './connection.js';
+import type { LogLevel } from './log-levels.js';
+import type { MultiSessionBackend } from './multi-session-backend.js';
+import { PooledBackend, type PoolTiming } from './pooled-backend.js';
+import type { RemoteAuth } from './remote-auth.js';
+import { latestRelated, SharedBackend } from './shared-backend.js';
+import { BackendSlot } from './slot.js';
+import { type BackendTransport, createBackendTransport } from './transports.js';
 
-/** What a session tells the pool about itself (used for the backend's initialize). */
+/** What a session tells the pool about itself (used for a per-session backend's initialize). */
 export interface SessionProfile {
   readonly protocolVersion: string;
   /** The agent's declared client capabilities. */
@@ -44,157 +46,62 @@ export interface BackendListener {
   onBackendStatus(server: string, status: 'up' | 'down'): void;
 }
 
+export interface LeaseRequestOptions {
+  /** Idle timeout (progress resets it); default the server's `timeout`. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+  /** The agent's own request id: server→client messages it causes ride that request's stream. */
+  readonly relatedRequestId?: RequestId;
+  readonly onProgress?: (params: Params) => void;
+  /** Called once the request is handed to a backend (after any wait for a pooled child). */
+  readonly onSent?: () => void;
+}
+
+/** One session's (or one sessionless request's) hold on one server. */
 export interface BackendLease {
   readonly server: ServerConfig;
-  /** A ready connection; waits for a (re)connect in progress; rejects with -32016 when down. */
-  connection(): Promise<BackendConnection>;
-  /** The connection if it is ready right now. */
-  readonly current: BackendConnection | undefined;
-  /** Tracks a resource subscription (a shared backend unsubscribes only when the last session does). */
-  subscribe(uri: string): boolean;
-  unsubscribe(uri: string): boolean;
+  readonly isolation: Isolation;
+  /** What the server said at its last initialize (undefined before the first). */
+  readonly info: InitializeInfo | undefined;
+  /** False while the server is known to be down (it crashed, or failed to start). */
+  readonly up: boolean;
+  /** Starts the server if needed and resolves with its initialize info; rejects with -32016. */
+  connect(): Promise<InitializeInfo>;
+  /** Every item of one list (all pages), cached until the server says it changed. */
+  list(kind: ListKind): Promise<Params[]>;
+  /** One request; a pooled server leases a child for exactly as long as it is in flight. */
+  request(method: string, params: Params | undefined, options: LeaseRequestOptions): Promise<Params>;
+  /** resources/subscribe (`params.uri` as the backend knows it); a backend is asked once per URI. */
+  subscribe(params: Params, options: LeaseRequestOptions): Promise<Params>;
+  unsubscribe(params: Params, options: LeaseRequestOptions): Promise<Params>;
+  /** logging/setLevel for this session only. */
+  setLogLevel(level: LogLevel, options: LeaseRequestOptions): Promise<void>;
   release(): Promise<void>;
 }
 
-const HEALTHY_RUN_MS = 30_000;
-const MAX_BACKOFF_MS = 30_000;
-const SHARED_LINGER_MS = 2_000;
-
-type InitProfile = () => { protocolVersion: string; capabilities: Params; clientInfo: Params };
-
-/** One self-restarting link to a backend. */
-class BackendSlot {
-  private current: BackendConnection | undefined;
-  private opening: Promise<BackendConnection> | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private nextAttemptAt = 0;
-  private failures = 0;
-  private everUp = false;
-  private closed = false;
-
-  constructor(
-    readonly server: ServerConfig,
-    private readonly profile: InitProfile,
-    private readonly handlers: (conn: BackendConnection) => ConnectionHandlers,
-    private readonly onStatus: (status: 'up' | 'down') => void,
-    private readonly logger: Logger,
-    /** Every connect success and loss, for the backend_up metric. */
-    private readonly report: (up: boolean) => void = () => {},
-  ) {}
-
-  get ready(): BackendConnection | undefined {
-    return this.current?.isOpen ? this.current : undefined;
-  }
-
-  get(): Promise<BackendConnection> {
-    if (this.closed) return Promise.reject(this.unavailable('the session has ended'));
-    if (this.current?.isOpen) return Promise.resolve(this.current);
-    if (this.opening) return this.opening;
-    const wait = this.nextAttemptAt - Date.now();
-    if (this.retryTimer && wait > 0) {
-      return Promise.reject(this.unavailable(`restarting, next attempt in ${Math.ceil(wait / 1000)} s`));
-    }
-    return this.open();
-  }
-
-  private open(): Promise<BackendConnection> {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const attempt = (async () => {
-      const conn = new BackendConnection({
-        server: this.server.name,
-        transport: createBackendTransport(this.server, this.logger),
-        logger: this.logger,
-        roots: this.server.roots,
-      });
-      const openedAt = Date.now();
-      await conn.open(this.profile(), this.server.connectTimeoutMs);
-      if (this.closed) {
-        await conn.close();
-        throw this.unavailable('the session has ended');
-      }
-      conn.setHandlers({
-        ...this.handlers(conn),
-        onClose: () => this.onConnectionClosed(conn, openedAt),
-      });
-      this.current = conn;
-      this.report(true);
-      const restarted = this.everUp;
-      this.everUp = true;
-      this.logger.info(
-        { server: this.server.name, protocolVersion: conn.info?.protocolVersion },
-        restarted ? 'backend restarted' : 'backend connected',
-      );
-      if (restarted) this.onStatus('up');
-      return conn;
-    })();
-    this.opening = attempt;
-    attempt.then(
-      () => {
-        this.opening = undefined;
-      },
-      (err: Error) => {
-        this.opening = undefined;
-        this.report(false);
-        this.logger.warn({ server: this.server.name, err: err.message }, 'backend failed to start');
-        this.scheduleRetry();
-      },
-    );
-    return attempt;
-  }
-
-  private onConnectionClosed(conn: BackendConnection, openedAt: number): void {
-    if (this.current === conn) this.current = undefined;
-    if (this.closed) return;
-    this.report(false);
-    if (Date.now() - openedAt >= HEALTHY_RUN_MS) this.failures = 0;
-    this.onStatus('down');
-    this.scheduleRetry();
-  }
-
-  private scheduleRetry(): void {
-    if (this.closed || this.retryTimer) return;
-    const delay = this.failures === 0 ? 0 : Math.min(500 * 2 ** (this.failures - 1), MAX_BACKOFF_MS);
-    this.failures++;
-    this.nextAttemptAt = Date.now() + delay;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (!this.closed && !this.opening && !this.current?.isOpen) this.open().catch(() => {});
-    }, delay);
-    this.retryTimer.unref();
-  }
-
-  private unavailable(detail: string): WireError {
-    return new WireError('backend_unavailable', `Backend "${this.server.name}" is unavailable: ${detail}`, {
-      server: this.server.name,
-    });
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    const opening = this.opening;
-    const current = this.current;
-    this.current = undefined;
-    await Promise.all([
-      current?.close(),
-      opening?.then(
-        (c) => c.close(),
-        () => {},
-      ),
-    ]);
-  }
+/** What `/readyz` and `/metrics` show of one server. */
+export interface BackendStats {
+  readonly server: string;
+  readonly isolation: Isolation;
+  /** Sessions holding the server. */
+  readonly sessions: number;
+  /** Children running or starting (a remote server: upstream sessions). */
+  readonly children: number;
+  /** Pooled: children leased to a request right now. */
+  readonly busy: number;
+  /** Pooled: requests waiting for a free child. */
+  readonly queued: number;
+  /** Pooled: the most children the server gets. */
+  readonly poolSize?: number;
 }
 
-/** The request of `owner` most recently sent on `conn` (where a server→client message belongs). */
-function latestRelated(conn: BackendConnection, owner: unknown): RequestId | undefined {
-  let best: { startedAt: number; id: RequestId | undefined } | undefined;
-  for (const f of conn.inFlight()) {
-    if (f.owner === owner && (!best || f.startedAt >= best.startedAt))
-      best = { startedAt: f.startedAt, id: f.relatedRequestId };
-  }
-  return best?.id;
+export interface BackendPoolOptions {
+  /** Isolation of stdio servers that set none: `pooled` under serve-http, `per_session` under serve. */
+  readonly defaultIsolation?: Isolation;
+  /** Credentials for a remote server (upstream OAuth), merged into every request to it. */
+  readonly remoteAuth?: (server: ServerConfig) => RemoteAuth | undefined;
+  /** Pool timings (tests shorten them). */
+  readonly poolTiming?: PoolTiming;
 }
 
 /** Capabilities the gateway declares to a per-session backend: the agent's, minus what the gateway answers itself. */
@@ -208,171 +115,68 @@ function backendCapabilities(agent: Params, server: ServerConfig): Params {
   return caps;
 }
 
-/** A server connection shared by every session that uses it. */
-class SharedBackend {
-  readonly slot: BackendSlot;
-  readonly listeners = new Set<BackendListener>();
-  private readonly subscriptions = new Map<string, Set<BackendListener>>();
-  private lingerTimer: NodeJS.Timeout | undefined;
-
-  constructor(
-    readonly server: ServerConfig,
-    private readonly logger: Logger,
-    private readonly onIdle: () => void,
-    report: (up: boolean) => void,
-  ) {
-    this.slot = new BackendSlot(
-      server,
-      () => ({
-        protocolVersion: '2025-11-25',
-        capabilities: {
-          sampling: {},
-          elicitation: { form: {}, url: {} },
-          ...(server.roots.length > 0 ? { roots: { listChanged: false } } : {}),
-        },
-        clientInfo: { name: 'mcp-guard', version: VERSION },
-      }),
-      (conn) => this.handlers(conn),
-      (status) => {
-        for (const l of this.listeners) l.onBackendStatus(server.name, status);
-      },
-      logger,
-      report,
-    );
-  }
-
-  attach(listener: BackendListener): BackendLease {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = undefined;
-    this.listeners.add(listener);
-    let released = false;
-    const slot = this.slot;
-    return {
-      server: this.server,
-      connection: () => slot.get(),
-      get current() {
-        return slot.ready;
-      },
-      subscribe: (uri) => {
-        const set = this.subscriptions.get(uri) ?? new Set<BackendListener>();
-        const first = set.size === 0;
-        set.add(listener);
-        this.subscriptions.set(uri, set);
-        return first;
-      },
-      unsubscribe: (uri) => {
-        const set = this.subscriptions.get(uri);
-        if (!set?.delete(listener)) return false;
-        if (set.size > 0) return false;
-        this.subscriptions.delete(uri);
-        return true;
-      },
-      release: async () => {
-        if (released) return;
-        released = true;
-        this.listeners.delete(listener);
-        for (const [uri, set] of this.subscriptions) {
-          set.delete(listener);
-          if (set.size === 0) {
-            this.subscriptions.delete(uri);
-            void this.slot.ready?.notify('resources/unsubscribe', { uri });
-          }
-        }
-        if (this.listeners.size === 0) {
-          this.lingerTimer = setTimeout(() => {
-            if (this.listeners.size === 0) this.onIdle();
-          }, SHARED_LINGER_MS);
-          this.lingerTimer.unref();
-        }
-      },
-    };
-  }
-
-  /** The single session with requests in flight on this backend, if there is exactly one. */
-  private attributed(
-    conn: BackendConnection,
-  ): { listener: BackendListener; related: RequestId | undefined } | undefined {
-    const owners = new Set(conn.inFlight().map((f) => f.owner));
-    if (owners.size !== 1) return undefined;
-    const [owner] = owners;
-    if (!this.listeners.has(owner as BackendListener)) return undefined;
-    return { listener: owner as BackendListener, related: latestRelated(conn, owner) };
-  }
-
-  private handlers(conn: BackendConnection): ConnectionHandlers {
-    const name = this.server.name;
-    return {
-      onNotification: (message) => {
-        if (message.method.endsWith('/list_changed')) {
-          for (const l of this.listeners) l.onBackendNotification(name, message, undefined);
-          return;
-        }
-        if (message.method === 'notifications/resources/updated') {
-          const uri = (message.params as Params | undefined)?.['uri'];
-          for (const l of this.subscriptions.get(String(uri)) ?? [])
-            l.onBackendNotification(name, message, undefined);
-          return;
-        }
-        const target = this.attributed(conn);
-        if (target) target.listener.onBackendNotification(name, message, target.related);
-        else
-          this.logger.debug(
-            { server: name, method: message.method },
-            'shared backend notification with no single session to deliver to; dropped',
-          );
-      },
-      onRequest: (message, signal) => {
-        const target = this.attributed(conn);
-        if (!target) {
-          return Promise.reject(
-            new WireError(
-              'internal_error',
-              `mcp-guard cannot tell which agent session ${message.method} is for: server "${name}" is shared; set isolation: per_session for it`,
-            ),
-          );
-        }
-        return target.listener.onBackendRequest(name, message, signal, target.related);
-      },
-    };
-  }
-
-  close(): Promise<void> {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    return this.slot.close();
-  }
-}
-
 export class BackendPool {
-  private readonly shared = new Map<string, SharedBackend>();
+  /** The backend new sessions of each server get (a config reload with changes starts a new one). */
+  private readonly current = new Map<string, MultiSessionBackend>();
+  /** Every pooled or shared backend alive, including ones a reload replaced that still have sessions. */
+  private readonly multi = new Set<MultiSessionBackend>();
+  /** Per-session links alive, by server. */
+  private readonly perSession = new Map<string, Set<BackendSlot>>();
+  private readonly defaultIsolation: Isolation;
 
   constructor(
     private readonly logger: Logger,
     /** Told of every backend connect and loss (the backend_up metric). */
     private readonly onBackendStatus: (server: string, up: boolean) => void = () => {},
-  ) {}
-
-  /** A lease on `server` for one session. Nothing starts until `connection()` is first called. */
-  lease(server: ServerConfig, listener: BackendListener, profile: SessionProfile): BackendLease {
-    if (server.isolation === 'shared') return this.sharedBackend(server).attach(listener);
-    return this.perSessionLease(server, listener, profile);
+    private readonly options: BackendPoolOptions = {},
+  ) {
+    this.defaultIsolation = options.defaultIsolation ?? 'per_session';
   }
 
-  private sharedBackend(server: ServerConfig): SharedBackend {
-    let backend = this.shared.get(server.name);
-    if (!backend) {
-      const created = new SharedBackend(
-        server,
-        this.logger,
-        () => {
-          if (this.shared.get(server.name) === created) this.shared.delete(server.name);
-          void created.close();
-        },
-        (up) => this.onBackendStatus(server.name, up),
-      );
-      backend = created;
-      this.shared.set(server.name, backend);
-    }
-    return backend;
+  /**
+   * The isolation `server` runs with under this pool. The front's default applies to stdio servers; a
+   * remote server without a setting keeps one upstream session per agent session (no process to save,
+   * and the upstream may keep per-session state).
+   */
+  isolationOf(server: ServerConfig): Isolation {
+    return server.isolation ?? (server.kind === 'stdio' ? this.defaultIsolation : 'per_session');
+  }
+
+  /** A lease on `server` for one session. Nothing starts until it is used. */
+  lease(server: ServerConfig, listener: BackendListener, profile: SessionProfile): BackendLease {
+    const isolation = this.isolationOf(server);
+    if (isolation === 'per_session') return this.perSessionLease(server, listener, profile);
+    return this.multiBackend(server, isolation).attach(listener);
+  }
+
+  private transport(server: ServerConfig): () => BackendTransport {
+    return () => createBackendTransport(server, this.logger, this.options.remoteAuth?.(server));
+  }
+
+  private multiBackend(server: ServerConfig, isolation: 'pooled' | 'shared'): MultiSessionBackend {
+    const existing = this.current.get(server.name);
+    if (existing && existing.isolation === isolation && isDeepStrictEqual(existing.server, server))
+      return existing;
+    const report = (up: boolean) => this.onBackendStatus(server.name, up);
+    const onIdle = () => {
+      if (!this.multi.delete(created)) return;
+      if (this.current.get(server.name) === created) this.current.delete(server.name);
+      void created.close();
+    };
+    const created: MultiSessionBackend =
+      isolation === 'pooled'
+        ? new PooledBackend(
+            server,
+            this.logger,
+            onIdle,
+            this.transport(server),
+            report,
+            this.options.poolTiming,
+          )
+        : new SharedBackend(server, this.logger, onIdle, this.transport(server), report);
+    this.current.set(server.name, created);
+    this.multi.add(created);
+    return created;
   }
 
   private perSessionLease(
@@ -381,39 +185,109 @@ export class BackendPool {
     profile: SessionProfile,
   ): BackendLease {
     const name = server.name;
-    const slot = new BackendSlot(
+    const slot: BackendSlot = new BackendSlot({
       server,
-      () => ({
+      logger: this.logger,
+      transport: this.transport(server),
+      profile: () => ({
         protocolVersion: profile.protocolVersion,
         capabilities: backendCapabilities(profile.capabilities, server),
         clientInfo: profile.clientInfo,
       }),
-      (conn) => ({
+      handlers: (conn) => ({
         onNotification: (message) =>
           listener.onBackendNotification(name, message, latestRelated(conn, listener)),
         onRequest: (message, signal) =>
           listener.onBackendRequest(name, message, signal, latestRelated(conn, listener)),
       }),
-      (status) => listener.onBackendStatus(name, status),
-      this.logger,
-      (up) => this.onBackendStatus(name, up),
-    );
+      onStatus: (status) => listener.onBackendStatus(name, status),
+      report: (up) => this.onBackendStatus(name, up),
+    });
+    const slots = this.perSession.get(name) ?? new Set<BackendSlot>();
+    slots.add(slot);
+    this.perSession.set(name, slots);
+    const request = async (method: string, params: Params | undefined, options: LeaseRequestOptions) => {
+      const conn = await slot.get();
+      options.onSent?.();
+      return conn.request(method, params, {
+        timeoutMs: options.timeoutMs ?? server.timeoutMs,
+        signal: options.signal,
+        onProgress: options.onProgress,
+        owner: listener,
+        relatedRequestId: options.relatedRequestId,
+      });
+    };
     return {
       server,
-      connection: () => slot.get(),
-      get current() {
-        return slot.ready;
+      isolation: 'per_session',
+      get info() {
+        return slot.ready?.info ?? slot.lastInfo;
       },
-      subscribe: () => true,
-      unsubscribe: () => true,
-      release: () => slot.close(),
+      get up() {
+        return slot.ready !== undefined;
+      },
+      connect: async () => (await slot.get()).info as InitializeInfo,
+      list: async (kind) => (await slot.get()).listAll(kind, server.timeoutMs),
+      request,
+      // The session's own backend: it keeps its subscriptions and level itself.
+      subscribe: (params, options) => request('resources/subscribe', params, options),
+      unsubscribe: (params, options) => request('resources/unsubscribe', params, options),
+      setLogLevel: async (level, options) => {
+        if (slot.ready?.info?.capabilities['logging'] === undefined) return;
+        await request('logging/setLevel', { level }, options);
+      },
+      release: async () => {
+        slots.delete(slot);
+        if (slots.size === 0 && this.perSession.get(name) === slots) this.perSession.delete(name);
+        await slot.close();
+      },
     };
   }
 
-  /** Closes every shared backend (per-session ones close with their sessions). */
+  /** Sessions, children and queues per server (for /readyz and /metrics). */
+  stats(): BackendStats[] {
+    const out = new Map<string, BackendStats>();
+    const add = (s: BackendStats) => {
+      const prev = out.get(s.server);
+      out.set(
+        s.server,
+        prev
+          ? {
+              ...prev,
+              sessions: prev.sessions + s.sessions,
+              children: prev.children + s.children,
+              busy: prev.busy + s.busy,
+              queued: prev.queued + s.queued,
+            }
+          : s,
+      );
+    };
+    for (const [server, slots] of this.perSession) {
+      let children = 0;
+      for (const slot of slots) if (slot.live) children++;
+      add({ server, isolation: 'per_session', sessions: slots.size, children, busy: 0, queued: 0 });
+    }
+    for (const backend of this.multi) {
+      const load =
+        backend instanceof PooledBackend
+          ? backend.load
+          : { children: (backend as SharedBackend).children, busy: 0, queued: 0 };
+      add({
+        server: backend.server.name,
+        isolation: backend.isolation,
+        sessions: backend.sessions,
+        ...load,
+        ...(backend.isolation === 'pooled' ? { poolSize: backend.server.pool.size } : {}),
+      });
+    }
+    return [...out.values()];
+  }
+
+  /** Closes every pooled and shared backend (per-session ones close with their sessions). */
   async close(): Promise<void> {
-    const all = [...this.shared.values()];
-    this.shared.clear();
+    const all = [...this.multi];
+    this.multi.clear();
+    this.current.clear();
     await Promise.all(all.map((b) => b.close()));
   }
 }

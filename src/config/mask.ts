@@ -3,7 +3,7 @@
  * API keys appear only as a digest prefix, passwords, tokens and secret-looking env/header values as
  * `***`, URL passwords and webhook paths removed. Never print a config any other way.
  */
-import type { ApiKeyRecord, GuardConfig } from './types.js';
+import type { ApiKeyRecord, GuardConfig, ServerConfig } from './types.js';
 
 const SECRET_NAME = /(token|secret|passw(or)?d|api[-_]?key|auth|credential|cookie|private)/i;
 const MASK = '***';
@@ -22,6 +22,18 @@ function maskUrl(raw: string, keepPath = true): string {
   } catch {
     return MASK;
   }
+}
+
+/** A server's isolation as `config check` shows it: unset depends on the front; pool settings when pooled. */
+function isolationOf(s: ServerConfig): Record<string, unknown> {
+  const pool = {
+    pool_size: s.pool.size,
+    pool_queue: s.pool.queue,
+    pool_queue_timeout_ms: s.pool.queueTimeoutMs,
+  };
+  if (s.isolation === undefined)
+    return { isolation: 'default (serve-http: pooled, serve: per_session)', ...pool };
+  return s.isolation === 'pooled' ? { isolation: 'pooled', ...pool } : { isolation: s.isolation };
 }
 
 function maskMap(map: Readonly<Record<string, string>>): Record<string, string> {
@@ -102,7 +114,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               args: s.args,
               env: maskMap(s.env),
               cwd: s.cwd ?? null,
-              isolation: s.isolation,
+              ...isolationOf(s),
               timeout_ms: s.timeoutMs,
               roots: s.roots,
             }
@@ -110,7 +122,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               url: maskUrl(s.url),
               transport: s.transport,
               headers: maskMap(s.headers),
-              isolation: s.isolation,
+              ...isolationOf(s),
               timeout_ms: s.timeoutMs,
             },
       ]),

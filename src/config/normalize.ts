@@ -44,6 +44,9 @@ export const DEFAULTS = {
   notifyTimeoutMs: 5_000,
   jwtClockToleranceMs: 30_000,
   sqlitePath: 'mcp-guard.db',
+  poolSize: 4,
+  poolQueue: 128,
+  poolQueueTimeoutMs: 30_000,
 } as const;
 
 /** Thrown by normalize(); the loader adds file and line to each problem. */
@@ -193,8 +196,24 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       deny: s.deny ?? [],
       timeoutMs: ms(s.timeout, DEFAULTS.serverTimeoutMs),
       connectTimeoutMs: ms(s.connect_timeout, DEFAULTS.connectTimeoutMs),
-      isolation: s.isolation ?? 'per_session',
+      isolation: s.isolation,
+      pool: {
+        size: s.pool_size ?? DEFAULTS.poolSize,
+        queue: s.pool_queue ?? DEFAULTS.poolQueue,
+        queueTimeoutMs: ms(s.pool_queue_timeout, DEFAULTS.poolQueueTimeoutMs),
+      },
     };
+    if (s.isolation !== undefined && s.isolation !== 'pooled') {
+      for (const key of ['pool_size', 'pool_queue', 'pool_queue_timeout'] as const) {
+        if (s[key] !== undefined)
+          problem(
+            ['servers', name, key],
+            `is only used with isolation: pooled (isolation is ${s.isolation})`,
+          );
+      }
+    }
+    if (common.pool.queueTimeoutMs <= 0)
+      problem(['servers', name, 'pool_queue_timeout'], 'must be longer than 0');
     if ('command' in s) {
       servers.push({
         ...common,

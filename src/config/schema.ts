@@ -157,7 +157,13 @@ const serverCommon = {
   deny: nameList.optional(),
   timeout: duration.optional(),
   connect_timeout: duration.optional(),
-  isolation: z.enum(['per_session', 'shared']).optional(),
+  isolation: z.enum(['pooled', 'per_session', 'shared']).optional(),
+  /** isolation pooled: the most children (or remote sessions) the server gets. */
+  pool_size: z.number().int().min(1).max(64).optional(),
+  /** isolation pooled: requests that may wait for a free child; past it a request is refused at once. */
+  pool_queue: z.number().int().min(0).max(100_000).optional(),
+  /** isolation pooled: the longest a request waits for a free child. */
+  pool_queue_timeout: duration.optional(),
 };
 
 const stdioServerSchema = z.strictObject({

@@ -141,7 +141,21 @@ interface ServerCommon {
   readonly deny: readonly string[];
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
-  readonly isolation: 'per_session' | 'shared';
+  /** Unset: the front decides (`pooled` under serve-http, `per_session` under serve). */
+  readonly isolation?: Isolation;
+  /** How `isolation: pooled` sizes and queues (defaults applied even when another isolation is set). */
+  readonly pool: PoolConfig;
+}
+
+export type Isolation = 'pooled' | 'per_session' | 'shared';
+
+export interface PoolConfig {
+  /** The most children (remote: upstream sessions) of the server at once. */
+  readonly size: number;
+  /** Requests that may wait for a free child; past it a request is refused at once (-32016). */
+  readonly queue: number;
+  /** The longest a request waits for a free child before -32016. */
+  readonly queueTimeoutMs: number;
 }
 
 export interface StdioServerConfig extends ServerCommon {

@@ -15,7 +15,7 @@ import { BackendPool } from '../backends/pool.js';
 import { createBackendTransport } from '../backends/transports.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/source.js';
-import type { GuardConfig } from '../config/types.js';
+import type { GuardConfig, Isolation } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
@@ -46,6 +46,8 @@ export interface GatewayOptions {
   readonly decisionPollMs?: number;
   /** Front-specific checks a reloaded config must pass too (e.g. auth on a public address). */
   readonly validate?: (config: GuardConfig) => string | undefined;
+  /** Isolation of servers that set none: `pooled` under serve-http, `per_session` (default) under serve. */
+  readonly defaultIsolation?: Isolation;
 }
 
 export class Gateway {
@@ -80,10 +82,13 @@ export class Gateway {
     this.env = options.env ?? process.env;
     this.validate = options.validate;
     this.audit = audit;
+    this.pool = new BackendPool(options.logger, (server, up) => this.setBackendHealth(server, { up }), {
+      defaultIsolation: options.defaultIsolation,
+    });
     this.metrics = new GatewayMetrics(config, {
       approvalsPending: () => this.store.countPending(Date.now()),
+      backendStats: () => this.pool.stats(),
     });
-    this.pool = new BackendPool(options.logger, (server, up) => this.setBackendHealth(server, { up }));
     this.notifier = new Notifier(config.notify, options.logger);
     this.services = {
       pool: this.pool,

@@ -78,6 +78,8 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     env: options.env ?? process.env,
     // A reload must pass the same checks as the start on this address.
     validate: (next) => exposureProblem(next, host),
+    // Many sessions share a few children per stdio server unless a server asks otherwise.
+    defaultIsolation: 'pooled',
   });
   const endpoint = new McpEndpoint({
     runtime: () => gateway.current(),
@@ -86,6 +88,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     idleTtlMs: config.http.sessionIdleTtlMs,
     logger,
   });
+  gateway.metrics.sessionCount = () => endpoint.sessionCount;
   const metadata: RouteHandler = (req, res) => {
     const current = gateway.config;
     if (current.auth.mode === 'none') return sendJson(res, 404, { error: 'authentication is off' });
@@ -150,6 +153,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       backends,
       sessions: endpoint.sessionCount,
       backend_processes: liveChildCount(),
+      backend_load: gateway.pool.stats(),
     });
   };
   const routes = new Map<string, RouteHandler>([

@@ -6,8 +6,15 @@
  * - lists are merged with collision-safe names (naming.ts) and cached by the backend connections.
  */
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
-import type { BackendConnection, InitializeInfo } from '../backends/connection.js';
-import type { BackendLease, BackendListener, BackendPool, SessionProfile } from '../backends/pool.js';
+import type { InitializeInfo } from '../backends/connection.js';
+import { parseLogLevel } from '../backends/log-levels.js';
+import type {
+  BackendLease,
+  BackendListener,
+  BackendPool,
+  LeaseRequestOptions,
+  SessionProfile,
+} from '../backends/pool.js';
 import type { GuardConfig, ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -63,8 +70,7 @@ export class SessionRouter {
     return Promise.all(
       [...this.leases.values()].map(async (lease) => {
         try {
-          const conn = await lease.connection();
-          return { server: lease.server.name, info: conn.info };
+          return { server: lease.server.name, info: await lease.connect() };
         } catch (err) {
           return { server: lease.server.name, error: (err as Error).message };
         }
@@ -76,11 +82,6 @@ export class SessionRouter {
     const leases = [...this.leases.values()];
     this.leases.clear();
     await Promise.all(leases.map((l) => l.release()));
-  }
-
-  /** The current connections that are up (for fan-out of notifications such as cancellation). */
-  connection(server: string): BackendConnection | undefined {
-    return this.leases.get(server)?.current;
   }
 
   // ---------------------------------------------------------------- resolve
@@ -120,7 +121,7 @@ export class SessionRouter {
     const index = await this.index(kind);
     const item = index.byExposed.get(name);
     if (item) return { kind: targetKind, server: item.server, name: item.name, exposed: item.exposed };
-    const down = this.servers.filter((s) => !this.leases.get(s.name)?.current).map((s) => s.name);
+    const down = this.servers.filter((s) => !this.leases.get(s.name)?.up).map((s) => s.name);
     if (down.length > 0) {
       throw new WireError(
         'backend_unavailable',
@@ -152,7 +153,7 @@ export class SessionRouter {
     if (learned) return { kind: 'resource', server: learned, uri, exposed };
     // Last resort: the only server that serves resources at all, or the only one using this URI scheme.
     const resourceServers = [...this.leases.values()].filter(
-      (l) => l.current?.info?.capabilities['resources'] !== undefined,
+      (l) => l.info?.capabilities['resources'] !== undefined,
     );
     if (resourceServers.length === 1 && resourceServers[0]) {
       return { kind: 'resource', server: resourceServers[0].server.name, uri, exposed };
@@ -180,8 +181,7 @@ export class SessionRouter {
         const lease = this.leases.get(server.name);
         if (!lease) return [];
         try {
-          const conn = await lease.connection();
-          return await conn.listAll(kind, server.timeoutMs);
+          return await lease.list(kind);
         } catch (err) {
           this.logger.warn(
             { server: server.name, kind, err: (err as Error).message },
@@ -295,11 +295,14 @@ export class SessionRouter {
       case 'resources/subscribe':
       case 'resources/unsubscribe': {
         const t = need(target, 'resource');
-        const lease = this.leases.get(t.server);
-        const first =
-          ctx.method === 'resources/subscribe' ? lease?.subscribe(t.uri) : lease?.unsubscribe(t.uri);
+        const lease = this.lease(t.server);
+        const params = { ...ctx.params, uri: t.uri };
+        const options = this.requestOptions(lease, ctx, params, hooks);
+        // A backend shared by sessions is asked once per URI; the lease counts the subscribers.
         ctx.result =
-          first === false ? {} : await this.send(t.server, ctx, { ...ctx.params, uri: t.uri }, hooks);
+          ctx.method === 'resources/subscribe'
+            ? await lease.subscribe(params, options)
+            : await lease.unsubscribe(params, options);
         return;
       }
       case 'completion/complete': {
@@ -311,7 +314,18 @@ export class SessionRouter {
         return;
       }
       case 'logging/setLevel': {
-        await this.fanOut(ctx, 'logging', hooks);
+        // Per session: a backend shared by sessions runs at the most verbose level any asked for, and
+        // each session gets only its own level's messages (the lease filters).
+        const level = parseLogLevel(ctx.params['level']);
+        await Promise.all(
+          [...this.leases.values()].map((lease) =>
+            lease
+              .setLogLevel(level, this.requestOptions(lease, ctx, ctx.params, hooks))
+              .catch((err: Error) => {
+                this.logger.warn({ server: lease.server.name, err: err.message }, 'logging/setLevel failed');
+              }),
+          ),
+        );
         ctx.result = {};
         return;
       }
@@ -344,24 +358,38 @@ export class SessionRouter {
     params: Params,
     hooks: ForwardHooks,
   ): Promise<Params> {
+    const lease = this.lease(server);
+    const result = await lease.request(ctx.method, params, this.requestOptions(lease, ctx, params, hooks));
+    return ctx.method === 'tools/call' ? namespaceTasks(result, server) : result;
+  }
+
+  private lease(server: string): BackendLease {
     const lease = this.leases.get(server);
     if (!lease)
       throw new WireError('backend_unavailable', `Backend "${server}" is not configured`, { server });
-    const conn = await lease.connection();
-    ctx.sent = true;
+    return lease;
+  }
+
+  private requestOptions(
+    lease: BackendLease,
+    ctx: RequestContext,
+    params: Params,
+    hooks: ForwardHooks,
+  ): LeaseRequestOptions {
     const progressToken = metaOf(params)?.['progressToken'];
-    const result = await conn.request(ctx.method, params, {
+    return {
       timeoutMs: lease.server.timeoutMs,
       signal: ctx.signal,
-      owner: this.listener,
       relatedRequestId: ctx.request.id,
+      onSent: () => {
+        ctx.sent = true;
+      },
       onProgress:
         progressToken === undefined
           ? undefined
           : (p) =>
               hooks.onProgress({ ...p, progressToken: progressToken as string | number }, ctx.request.id),
-    });
-    return ctx.method === 'tools/call' ? namespaceTasks(result, server) : result;
+    };
   }
 
   /** Sends a request to every backend that declares `capability`; failures are logged, not fatal. */
@@ -373,8 +401,7 @@ export class SessionRouter {
     const out: Array<{ server: string; result: Params }> = [];
     await Promise.all(
       [...this.leases.values()].map(async (lease) => {
-        const conn = lease.current;
-        if (!conn?.info || conn.info.capabilities[capability] === undefined) return;
+        if (!lease.up || lease.info?.capabilities[capability] === undefined) return;
         try {
           out.push({
             server: lease.server.name,

@@ -5,11 +5,14 @@
  * No label ever carries an argument value or a secret.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { BackendStats } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
 
 export interface MetricsOptions {
   /** Reads the number of pending approvals at scrape time (from the state store). */
   readonly approvalsPending?: () => Promise<number>;
+  /** Children, sessions and queues per server, read at scrape time (BackendPool.stats). */
+  readonly backendStats?: () => readonly BackendStats[];
 }
 
 export class GatewayMetrics {
@@ -20,7 +23,10 @@ export class GatewayMetrics {
   readonly rateLimited: Counter<'scope'>;
   readonly backendUp: Gauge<'server'>;
   readonly authFailures: Counter<'mode'>;
+  /** Agent sessions open right now; the front that owns sessions sets it (read at scrape time). */
+  sessionCount: () => number = () => 0;
   private knownAgents: ReadonlySet<string>;
+  private serverNames: ReadonlySet<string>;
 
   constructor(config: GuardConfig, options: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -70,13 +76,54 @@ export class GatewayMetrics {
       labelNames: ['mode'],
       registers,
     });
+    // Read from the pool when scraped: nothing is counted on the request path.
+    const stats = options.backendStats ?? (() => []);
+    const servers = () => this.serverNames;
+    const perServer = (name: string, help: string, pick: (s: BackendStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['server'],
+        registers,
+        collect() {
+          this.reset();
+          const seen = new Map(stats().map((s) => [s.server, pick(s)]));
+          // Configured servers are always present (0 until used); a server removed by a reload stays
+          // while its sessions last.
+          for (const server of servers()) if (!seen.has(server)) seen.set(server, 0);
+          for (const [server, value] of seen) this.set({ server }, value);
+        },
+      });
+    perServer(
+      'mcp_guard_backend_children',
+      'Backend children running or starting (for a remote server: upstream sessions)',
+      (s) => s.children,
+    );
+    perServer('mcp_guard_backend_busy', 'Pooled backend children serving a request', (s) => s.busy);
+    perServer(
+      'mcp_guard_pool_queue_depth',
+      'Requests waiting for a free pooled backend child',
+      (s) => s.queued,
+    );
+    perServer('mcp_guard_backend_sessions', 'Agent sessions holding the backend', (s) => s.sessions);
+    const sessions = () => this.sessionCount();
+    new Gauge({
+      name: 'mcp_guard_sessions',
+      help: 'Agent sessions open',
+      registers,
+      collect() {
+        this.set(sessions());
+      },
+    });
     this.knownAgents = agentNames(config);
+    this.serverNames = new Set(config.servers.map((s) => s.name));
     for (const s of config.servers) this.backendUp.set({ server: s.name }, 0);
   }
 
   /** After a config reload: agents named in the new config get their own label. */
   updateConfig(config: GuardConfig): void {
     this.knownAgents = agentNames(config);
+    this.serverNames = new Set(config.servers.map((s) => s.name));
   }
 
   /** An agent id as a label value: configured names as they are, anything else `other`. */

@@ -90,7 +90,7 @@ http:
   session_idle_ttl: 3s
   max_sessions: 120
 servers:
-${stdioTestServer('t')}`);
+${stdioTestServer('t', '    isolation: per_session\n')}`);
   });
   afterAll(async () => {
     await gw?.close();

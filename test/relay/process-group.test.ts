@@ -1,7 +1,8 @@
 /**
  * A stdio backend's process group is owned by the gateway: a grandchild the backend started in its
  * group (with no stdio of its own, so nothing holds the backend's pipes open) is killed when the backend
- * crashes, and when it exits on its own after the session ends.
+ * crashes, and when it exits on its own after the session ends (isolation: per_session, where a
+ * session's end is its child's end).
  */
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -21,6 +22,7 @@ servers:
     command: ${process.execPath}
     args: ["${TEST_SERVER}", "--stdio", "--name", "t", "--sleeper"]
     timeout: 5s
+    isolation: per_session
 `);
   });
   afterAll(async () => {

@@ -1,0 +1,455 @@
+/**
+ * `isolation: pooled`: up to `pool_size` children (for a remote server: upstream sessions) per server,
+ * started on demand and reused by every session. Each agent request leases one child exclusively while
+ * it is in flight, so whatever that child sends meanwhile — a sampling, elicitation or roots request, a
+ * log message — belongs to exactly one agent request. What is per session lives in the gateway
+ * (MultiSessionBackend): logging levels, subscriptions, tasks.
+ *
+ * - Requests beyond the pool wait in a bounded FIFO queue (`pool_queue`) for at most
+ *   `pool_queue_timeout`, then get -32016 naming `pool_size`; past the bound they get it at once.
+ * - A child that dies fails its request with -32016 and is replaced on demand (at once after a healthy
+ *   run, with backoff while it keeps failing; with nothing working and a restart pending, requests fail
+ *   at once instead of queueing).
+ * - A child whose request was cancelled or timed out rests briefly before its next lease, so messages
+ *   it had already sent for the old request cannot reach the next one's session.
+ * - A child unused for a minute exits; while any session holds the server, one stays, so an
+ *   `initialize` never waits for a spawn.
+ * - Leases are cheap (no spawn): a sessionless request can take one and release it right after.
+ */
+import type { ServerConfig } from '../config/types.js';
+import { WireError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { Params } from '../mcp/messages.js';
+import { BackendConnection, type InitializeInfo } from './connection.js';
+import { type Attribution, MultiSessionBackend, sharedProfile } from './multi-session-backend.js';
+import type { BackendListener, LeaseRequestOptions } from './pool.js';
+import { backoffMs, HEALTHY_RUN_MS, unavailable } from './slot.js';
+import type { BackendTransport } from './transports.js';
+
+/** How long a child rests after a cancelled or timed-out request before it is leased again. */
+const REST_MS = 250;
+/** A child unused this long exits (the last one stays while a session holds the server). */
+const IDLE_CHILD_MS = 60_000;
+
+interface Member {
+  conn: BackendConnection | undefined;
+  opening: Promise<BackendConnection> | undefined;
+  busy: boolean;
+  lessee: Attribution | undefined;
+  lastUsed: number;
+  restUntil: number;
+}
+
+interface Waiter {
+  /** A task's requests must reach the child that runs it. */
+  readonly via: BackendConnection | undefined;
+  readonly resolve: (member: Member) => void;
+  readonly reject: (error: Error) => void;
+  readonly dispose: () => void;
+}
+
+export interface PoolTiming {
+  readonly idleChildMs?: number;
+  readonly restMs?: number;
+}
+
+export class PooledBackend extends MultiSessionBackend {
+  readonly isolation = 'pooled' as const;
+  private readonly members: Member[] = [];
+  private readonly waiters: Waiter[] = [];
+  private failures = 0;
+  private nextAttemptAt = 0;
+  /** False after a start failed, until one succeeds. */
+  private healthy = true;
+  private lastInfo: InitializeInfo | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private restTimer: NodeJS.Timeout | undefined;
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly idleChildMs: number;
+  private readonly restMs: number;
+
+  constructor(
+    server: ServerConfig,
+    logger: Logger,
+    onIdle: () => void,
+    private readonly transport: () => BackendTransport,
+    private readonly report: (up: boolean) => void,
+    timing: PoolTiming = {},
+  ) {
+    super(server, logger, onIdle);
+    this.idleChildMs = timing.idleChildMs ?? IDLE_CHILD_MS;
+    this.restMs = timing.restMs ?? REST_MS;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(10_000, this.idleChildMs / 2)));
+    this.sweeper.unref();
+  }
+
+  get up(): boolean {
+    return this.working() || this.healthy;
+  }
+
+  get info(): InitializeInfo | undefined {
+    return this.lastInfo;
+  }
+
+  /** Children running or starting, leased right now, and requests waiting for one. */
+  get load(): { children: number; busy: number; queued: number } {
+    return {
+      children: this.members.length,
+      busy: this.members.filter((m) => m.busy).length,
+      queued: this.waiters.length,
+    };
+  }
+
+  private working(): boolean {
+    return this.members.some((m) => m.conn?.isOpen);
+  }
+
+  protected liveConnections(): BackendConnection[] {
+    return this.members.flatMap((m) => (m.conn?.isOpen ? [m.conn] : []));
+  }
+
+  protected anyConnection(): Promise<BackendConnection> {
+    const ready = this.members.find((m) => m.conn?.isOpen)?.conn;
+    if (ready) return Promise.resolve(ready);
+    const opening = this.members.find((m) => m.opening)?.opening;
+    if (opening) return opening;
+    const refusal = this.refusal();
+    if (refusal) return Promise.reject(refusal);
+    if (this.members.length >= this.server.pool.size)
+      // Every member is busy or resting without an open connection: cannot happen, but never hang.
+      return Promise.reject(unavailable(this.server.name, 'no child is running'));
+    return this.start().opening as Promise<BackendConnection>;
+  }
+
+  protected async send(
+    listener: BackendListener,
+    method: string,
+    params: Params,
+    options: LeaseRequestOptions,
+    via: BackendConnection | undefined,
+  ): Promise<{ result: Params; conn: BackendConnection }> {
+    const member = await this.acquire(via, options.signal);
+    const conn = member.conn as BackendConnection;
+    member.lessee = { listener, related: options.relatedRequestId };
+    let rest = false;
+    try {
+      options.onSent?.();
+      const result = await conn.request(method, params, {
+        timeoutMs: options.timeoutMs ?? this.server.timeoutMs,
+        signal: options.signal,
+        onProgress: options.onProgress,
+        owner: listener,
+        relatedRequestId: options.relatedRequestId,
+      });
+      return { result, conn };
+    } catch (err) {
+      rest =
+        options.signal?.aborted === true || (err instanceof WireError && err.reason === 'request_timeout');
+      throw err;
+    } finally {
+      this.release(member, rest);
+    }
+  }
+
+  protected unattributed(method: string): string {
+    return `mcp-guard cannot tell which agent session ${method} is for: the pooled child of server "${this.server.name}" is not serving a request`;
+  }
+
+  // ------------------------------------------------------------------ leasing
+
+  private acquire(via: BackendConnection | undefined, signal: AbortSignal | undefined): Promise<Member> {
+    signal?.throwIfAborted();
+    const free = this.free(via);
+    if (free) {
+      free.busy = true;
+      return Promise.resolve(free);
+    }
+    if (!via) {
+      const refusal = this.refusal();
+      if (refusal) return Promise.reject(refusal);
+    }
+    const { size, queue, queueTimeoutMs } = this.server.pool;
+    if (this.waiters.length >= queue) {
+      return Promise.reject(
+        this.busyError(
+          `all ${size} children are serving requests and ${this.waiters.length} requests are waiting (pool_size: ${size}, pool_queue: ${queue})`,
+        ),
+      );
+    }
+    return new Promise<Member>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.dropWaiter(waiter);
+        reject(
+          this.busyError(
+            `no child became free within ${queueTimeoutMs} ms (pool_size: ${size}); raise pool_size or pool_queue_timeout`,
+          ),
+        );
+      }, queueTimeoutMs);
+      const onAbort = () => {
+        this.dropWaiter(waiter);
+        reject(
+          signal?.reason instanceof Error
+            ? signal.reason
+            : new WireError('internal_error', 'Request cancelled'),
+        );
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const waiter: Waiter = {
+        via,
+        resolve,
+        reject,
+        dispose: () => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+        },
+      };
+      this.waiters.push(waiter);
+      this.grow();
+    });
+  }
+
+  private free(via: BackendConnection | undefined): Member | undefined {
+    const now = Date.now();
+    // The oldest free child first: the same children stay warm and the newest ones idle out.
+    return this.members.find(
+      (m) => !m.busy && m.conn?.isOpen && m.restUntil <= now && (via === undefined || m.conn === via),
+    );
+  }
+
+  private dropWaiter(waiter: Waiter): void {
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1);
+    waiter.dispose();
+  }
+
+  private release(member: Member, rest: boolean): void {
+    member.busy = false;
+    member.lessee = undefined;
+    member.lastUsed = Date.now();
+    if (rest) {
+      member.restUntil = member.lastUsed + this.restMs;
+      if (!this.restTimer) {
+        this.restTimer = setTimeout(() => {
+          this.restTimer = undefined;
+          this.pump();
+        }, this.restMs);
+        this.restTimer.unref();
+      }
+    }
+    this.pump();
+  }
+
+  /** Hands free children to waiters in order, then starts children for those still waiting. */
+  private pump(): void {
+    for (let i = 0; i < this.waiters.length; ) {
+      const waiter = this.waiters[i] as Waiter;
+      if (waiter.via && !this.members.some((m) => m.conn === waiter.via)) {
+        this.waiters.splice(i, 1);
+        waiter.dispose();
+        waiter.reject(new WireError('invalid_params', 'Unknown task'));
+        continue;
+      }
+      const member = this.free(waiter.via);
+      if (!member) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      waiter.dispose();
+      member.busy = true;
+      waiter.resolve(member);
+    }
+    this.grow();
+  }
+
+  /** Starts as many children as waiting requests need, within pool_size and the restart backoff. */
+  private grow(): void {
+    if (this.closed) return;
+    const general = this.waiters.filter((w) => !w.via).length;
+    if (general === 0) return;
+    const refusal = this.refusal();
+    if (refusal) {
+      this.rejectGeneral(refusal);
+      return;
+    }
+    const now = Date.now();
+    // Children starting or resting will take a waiter soon: start only what they cannot cover.
+    let need = general - this.members.filter((m) => m.opening || (!m.busy && m.restUntil > now)).length;
+    while (need > 0 && this.members.length < this.server.pool.size) {
+      this.start();
+      need--;
+    }
+  }
+
+  /** Why a request cannot even wait: nothing works and the next restart is not due yet. */
+  private refusal(): WireError | undefined {
+    if (this.closed) return unavailable(this.server.name, 'the gateway is shutting down');
+    if (this.working() || this.members.some((m) => m.opening)) return undefined;
+    const wait = this.nextAttemptAt - Date.now();
+    if (wait > 0)
+      return unavailable(this.server.name, `restarting, next attempt in ${Math.ceil(wait / 1000)} s`);
+    return undefined;
+  }
+
+  private rejectGeneral(error: Error): void {
+    for (const waiter of [...this.waiters]) {
+      if (waiter.via) continue;
+      this.dropWaiter(waiter);
+      waiter.reject(error);
+    }
+  }
+
+  private busyError(detail: string): WireError {
+    return new WireError('backend_unavailable', `Backend "${this.server.name}" is busy: ${detail}`, {
+      server: this.server.name,
+      pool_size: this.server.pool.size,
+    });
+  }
+
+  // ------------------------------------------------------------------ children
+
+  private start(): Member {
+    const member: Member = {
+      conn: undefined,
+      opening: undefined,
+      busy: false,
+      lessee: undefined,
+      lastUsed: Date.now(),
+      restUntil: 0,
+    };
+    this.members.push(member);
+    const name = this.server.name;
+    const opening = (async () => {
+      const conn = new BackendConnection({
+        server: name,
+        transport: this.transport(),
+        logger: this.logger,
+        roots: this.server.roots,
+      });
+      const openedAt = Date.now();
+      await conn.open(sharedProfile(this.server), this.server.connectTimeoutMs);
+      if (this.closed || !this.members.includes(member)) {
+        await conn.close();
+        throw unavailable(name, 'the gateway is shutting down');
+      }
+      conn.setHandlers({
+        ...this.handlers(conn, () => member.lessee),
+        onClose: () => this.onChildClosed(member, openedAt),
+      });
+      return conn;
+    })();
+    member.opening = opening;
+    opening.then(
+      (conn) => {
+        member.opening = undefined;
+        member.conn = conn;
+        member.lastUsed = Date.now();
+        this.healthy = true;
+        this.lastInfo = conn.info;
+        this.report(true);
+        this.logger.info(
+          { server: name, children: this.members.length, protocolVersion: conn.info?.protocolVersion },
+          'pooled backend child started',
+        );
+        this.onConnectionOpened(conn);
+        this.pump();
+      },
+      (err: Error) => {
+        member.opening = undefined;
+        this.remove(member);
+        if (this.closed) return;
+        this.healthy = false;
+        this.logger.warn({ server: name, err: err.message }, 'backend failed to start');
+        this.failed();
+        const error =
+          err instanceof WireError ? err : unavailable(name, err.message || 'the backend failed to start');
+        if (!this.working()) {
+          this.report(false);
+          this.rejectGeneral(error);
+        }
+        this.pump();
+      },
+    );
+    return member;
+  }
+
+  private onChildClosed(member: Member, openedAt: number): void {
+    member.conn = undefined;
+    this.remove(member);
+    if (this.closed) return;
+    if (Date.now() - openedAt >= HEALTHY_RUN_MS) this.failures = 0;
+    this.failed();
+    if (!this.working()) this.report(false);
+    this.pump();
+  }
+
+  /** Counts a failure (start or death) and arms the backoff; keeps one child coming while sessions wait. */
+  private failed(): void {
+    const delay = backoffMs(this.failures);
+    this.failures++;
+    this.nextAttemptAt = Date.now() + delay;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      // A held server keeps one child running, so the next session does not wait for a spawn.
+      if (!this.closed && this.holders.size > 0 && this.members.length === 0) this.start();
+      else this.pump();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private remove(member: Member): void {
+    const i = this.members.indexOf(member);
+    if (i >= 0) this.members.splice(i, 1);
+    if (this.idle) this.onIdle();
+  }
+
+  /** Closes children unused for idleChildMs, keeping one while any session holds the server. */
+  private sweep(): void {
+    const now = Date.now();
+    let keep = this.holders.size > 0 ? 1 : 0;
+    const idle: Member[] = [];
+    for (const m of this.members) {
+      if (m.busy || m.opening || !m.conn?.isOpen) continue;
+      if (keep > 0) {
+        keep--;
+        continue;
+      }
+      if (now - m.lastUsed >= this.idleChildMs) idle.push(m);
+    }
+    for (const m of idle) {
+      this.remove(m);
+      void m.conn?.close();
+    }
+    if (this.idle) this.onIdle();
+  }
+
+  protected get idle(): boolean {
+    return this.holders.size === 0 && this.members.length === 0 && this.waiters.length === 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweeper);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.restTimer) clearTimeout(this.restTimer);
+    this.clearTimers();
+    const error = unavailable(this.server.name, 'the gateway is shutting down');
+    for (const waiter of this.waiters.splice(0)) {
+      waiter.dispose();
+      waiter.reject(error);
+    }
+    const members = this.members.splice(0);
+    await Promise.all(
+      members.map((m) =>
+        m.conn
+          ? m.conn.close()
+          : m.opening?.then(
+              (c) => c.close(),
+              () => {},
+            ),
+      ),
+    );
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * `isolation: shared`: one connection per server for every session. Request ids and progress tokens
+ * are namespaced by the connection; a server→client request or log message is delivered to the one
+ * session with requests in flight on the backend, and refused (request) or dropped (notification) when
+ * two sessions have calls in flight, since nothing on the wire says which call caused it. The
+ * connection lives while a session holds it, and a short while after.
+ */
+import type { ServerConfig } from '../config/types.js';
+import type { Logger } from '../core/logger.js';
+import type { Params, RequestId } from '../mcp/messages.js';
+import type { BackendConnection, InitializeInfo } from './connection.js';
+import { type Attribution, MultiSessionBackend, sharedProfile } from './multi-session-backend.js';
+import type { BackendListener, LeaseRequestOptions } from './pool.js';
+import { BackendSlot } from './slot.js';
+import type { BackendTransport } from './transports.js';
+
+const LINGER_MS = 2_000;
+
+/** The request of `owner` most recently sent on `conn` (where a server→client message belongs). */
+export function latestRelated(conn: BackendConnection, owner: unknown): RequestId | undefined {
+  let best: { startedAt: number; id: RequestId | undefined } | undefined;
+  for (const f of conn.inFlight()) {
+    if (f.owner === owner && (!best || f.startedAt >= best.startedAt))
+      best = { startedAt: f.startedAt, id: f.relatedRequestId };
+  }
+  return best?.id;
+}
+
+export class SharedBackend extends MultiSessionBackend {
+  readonly isolation = 'shared' as const;
+  private readonly slot: BackendSlot;
+  private lingerTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    server: ServerConfig,
+    logger: Logger,
+    onIdle: () => void,
+    transport: () => BackendTransport,
+    report: (up: boolean) => void,
+  ) {
+    super(server, logger, onIdle);
+    this.slot = new BackendSlot({
+      server,
+      logger,
+      transport,
+      profile: () => sharedProfile(server),
+      handlers: (conn) => {
+        // A (re)started connection gets the subscriptions and level the sessions asked for.
+        queueMicrotask(() => this.onConnectionOpened(conn));
+        return this.handlers(conn, () => this.attributed(conn));
+      },
+      onStatus: (status) => {
+        for (const l of this.holders.keys()) l.onBackendStatus(server.name, status);
+      },
+      report,
+    });
+  }
+
+  get up(): boolean {
+    return this.slot.ready !== undefined;
+  }
+
+  get info(): InitializeInfo | undefined {
+    return this.slot.ready?.info ?? this.slot.lastInfo;
+  }
+
+  get children(): number {
+    return this.slot.live ? 1 : 0;
+  }
+
+  protected liveConnections(): BackendConnection[] {
+    const ready = this.slot.ready;
+    return ready ? [ready] : [];
+  }
+
+  protected anyConnection(): Promise<BackendConnection> {
+    return this.slot.get();
+  }
+
+  protected async send(
+    listener: BackendListener,
+    method: string,
+    params: Params,
+    options: LeaseRequestOptions,
+  ): Promise<{ result: Params; conn: BackendConnection }> {
+    const conn = await this.slot.get();
+    options.onSent?.();
+    const result = await conn.request(method, params, {
+      timeoutMs: options.timeoutMs ?? this.server.timeoutMs,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      owner: listener,
+      relatedRequestId: options.relatedRequestId,
+    });
+    return { result, conn };
+  }
+
+  /** The single session with requests in flight on this backend, if there is exactly one. */
+  private attributed(conn: BackendConnection): Attribution | undefined {
+    const owners = new Set(conn.inFlight().map((f) => f.owner));
+    owners.delete(undefined);
+    if (owners.size !== 1) return undefined;
+    const [owner] = owners as Set<BackendListener>;
+    return owner ? { listener: owner, related: latestRelated(conn, owner) } : undefined;
+  }
+
+  protected unattributed(method: string): string {
+    return `mcp-guard cannot tell which agent session ${method} is for: server "${this.server.name}" is shared; set isolation: per_session or pooled for it`;
+  }
+
+  protected override attached(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = undefined;
+  }
+
+  protected get idle(): boolean {
+    return this.holders.size === 0;
+  }
+
+  /** The last session left: the connection closes unless a session comes back soon. */
+  protected override becameIdle(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = setTimeout(() => {
+      if (this.holders.size === 0) this.onIdle();
+    }, LINGER_MS);
+    this.lingerTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.clearTimers();
+    await this.slot.close();
+  }
+}
