@@ -347,7 +347,8 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     let received = false;
     const parser = new SseParser((event) => {
       received = true;
-      if (event.event === 'message') this.deliver(event.data);
+      // An event without data primes resumption (it only carries an id): nothing to deliver.
+      if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
     }, MAX_MESSAGE_CHARS);
     parser.lastEventId = lastEventId;
     // undici's body ignores setEncoding: decode here (a character may span chunks).
@@ -534,7 +535,7 @@ export class SseBackendTransport extends RemoteTransport {
           this.endpoint = `${endpoint.pathname}${endpoint.search}`;
           started = true;
           resolve();
-        } else if (event.event === 'message') this.deliver(event.data);
+        } else if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
       }, MAX_MESSAGE_CHARS);
       const fail = (error: Error) => {
         res.body.destroy();

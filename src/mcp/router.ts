@@ -78,6 +78,13 @@ export class SessionRouter {
     );
   }
 
+  /** Whether the session holds per-session stdio children (see backends/session-reaping.ts). */
+  get holdsChildren(): boolean {
+    for (const lease of this.leases.values())
+      if (lease.isolation === 'per_session' && lease.server.kind === 'stdio') return true;
+    return false;
+  }
+
   async close(): Promise<void> {
     const leases = [...this.leases.values()];
     this.leases.clear();

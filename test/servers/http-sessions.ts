@@ -1,7 +1,7 @@
 /**
  * HTTP hosting for our test servers, on 127.0.0.1; each prints `LISTENING <port>` on stdout once it
  * listens (port 0 = any). One SDK transport and one `Server` per session, never shared.
- * - Streamable HTTP (2025-11-25) at /mcp, stateful;
+ * - Streamable HTTP (2025-11-25) at /mcp, stateful; optionally with JSON responses or an event store;
  * - legacy HTTP+SSE (2024-11-05): GET /sse opens the event stream (its first event names the POST
  *   endpoint), POST /messages?sessionId=… carries the client's messages.
  * `onRequest` sees every request first; returning false answers it 401 (a missing required header).
@@ -11,7 +11,10 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import {
+  type EventStore,
+  StreamableHTTPServerTransport,
+} from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 
 export type RequestHook = (req: IncomingMessage) => boolean | undefined;
 
@@ -32,10 +35,18 @@ function listen(
   });
 }
 
+export interface StreamableOptions {
+  /** Answer requests with a JSON body instead of an event stream. */
+  readonly json?: boolean;
+  /** Keep events for resumption (Last-Event-ID), so a tool may close its own stream mid-call. */
+  readonly eventStore?: EventStore;
+}
+
 export function serveStreamableHttp(
   make: () => Server,
   port: number,
   onRequest: RequestHook = () => true,
+  options: StreamableOptions = {},
 ): void {
   const sessions = new Map<string, StreamableHTTPServerTransport>();
   listen(port, onRequest, async (req, res) => {
@@ -48,6 +59,8 @@ export function serveStreamableHttp(
       }
       const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
+        enableJsonResponse: options.json === true,
+        ...(options.eventStore ? { eventStore: options.eventStore, retryInterval: 50 } : {}),
         onsessioninitialized: (sid) => {
           sessions.set(sid, created);
         },

@@ -2,7 +2,7 @@
  * A kitchen-sink MCP backend for gateway tests, built with the official SDK.
  *
  *   node dist/test-servers/test-server.js [--stdio | --http | --sse] [--port N] [--name NAME] [--tools a,b]
- *     [--page-size N] [--require-header NAME=VALUE] [--sleeper]
+ *     [--page-size N] [--require-header NAME=VALUE] [--sleeper] [--json] [--event-store]
  *
  * HTTP mode (Streamable HTTP at /mcp) and SSE mode (legacy HTTP+SSE: GET /sse, POST /messages) listen on
  * 127.0.0.1 (port 0 = any) and print `LISTENING <port>` on stdout.
@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import type { IncomingMessage } from 'node:http';
 import { parseArgs } from 'node:util';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -43,6 +44,10 @@ const { values: opts } = parseArgs({
     'require-header': { type: 'string' },
     /** Starts `sleep 300` in this process group with no stdio (tests that the gateway reaps the group). */
     sleeper: { type: 'boolean', default: false },
+    /** HTTP mode: answer with JSON bodies instead of event streams. */
+    json: { type: 'boolean', default: false },
+    /** HTTP mode: keep events for Last-Event-ID resumption (the drop_stream tool needs it). */
+    'event-store': { type: 'boolean', default: false },
   },
 });
 if (opts['stderr-line']) process.stderr.write(`${opts['stderr-line']}\n`);
@@ -184,6 +189,20 @@ function buildServer(headersOf: () => Record<string, string>): Server {
     });
     return text('logged');
   });
+  tool(
+    'drop_stream',
+    'Closes its own response stream, then answers (resumable with --event-store)',
+    {},
+    async (_a, extra) => {
+      await extra.sendNotification({
+        method: 'notifications/message',
+        params: { level: 'info', logger: name, data: 'before the drop' },
+      });
+      extra.closeSSEStream?.();
+      await sleep(100);
+      return text(`answered after the drop (${extra.closeSSEStream ? 'resumable' : 'not resumable'})`);
+    },
+  );
   tool('get_env', 'Reads an environment variable', { name: z.string() }, async (a) =>
     text(process.env[String(a['name'])] ?? '<unset>'),
   );
@@ -282,8 +301,12 @@ if (opts.http || opts.sse) {
     );
     return !required || currentHeaders[required.toLowerCase()] === requiredValue;
   };
-  const serve = opts.sse ? serveLegacySse : serveStreamableHttp;
-  serve(() => make(() => currentHeaders), Number(opts.port), onRequest);
+  if (opts.sse) serveLegacySse(() => make(() => currentHeaders), Number(opts.port), onRequest);
+  else
+    serveStreamableHttp(() => make(() => currentHeaders), Number(opts.port), onRequest, {
+      json: opts.json,
+      eventStore: opts['event-store'] ? new InMemoryEventStore() : undefined,
+    });
 } else {
   const transport = new StdioServerTransport();
   // The stdio server ends with its client: stdin closed means nobody can talk to us any more.
