@@ -306,7 +306,9 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
         // not a JSON-RPC answer: the status is the error
       }
     }
-    throw new Error(`the backend answered HTTP ${status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+    // The body may say why; it goes to the log, the status to the caller.
+    if (text) this.onerror?.(new Error(`backend answered HTTP ${status}: ${text.slice(0, 200)}`));
+    throw new Error(`the backend answered HTTP ${status}`);
   }
 
   private deliverJson(text: string): void {

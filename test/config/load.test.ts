@@ -40,7 +40,9 @@ describe('loadConfig', () => {
         name: 'filesystem',
         kind: 'stdio',
         command: 'npx',
-        isolation: 'per_session',
+        // Unset: the front decides (pooled under serve-http, per_session under serve).
+        isolation: undefined,
+        pool: { size: 4, queue: 128, queueTimeoutMs: 30_000 },
       }),
     ]);
     expect(config.state).toEqual({ store: 'sqlite', path: path.join(dir, 'mcp-guard.db') });
@@ -130,6 +132,35 @@ describe('loadConfig', () => {
       'auth:\n  mode: none\n  keys: [abc]\nservers:\n  a: { command: x }\n',
     );
     expect(await errorOf(keysNoMode)).toContain('auth.keys: keys are only used with mode api_key');
+  });
+
+  it('reads isolation and pool settings, and refuses pool settings a server does not use', async () => {
+    const pooled = write(
+      'pooled.yaml',
+      'servers:\n  a:\n    command: x\n    isolation: pooled\n    pool_size: 8\n    pool_queue: 0\n    pool_queue_timeout: 2s\n  b:\n    url: http://127.0.0.1:9/mcp\n    isolation: shared\n',
+    );
+    const config = await loadConfig(pooled, {});
+    expect(config.servers.map((s) => [s.name, s.isolation, s.pool])).toEqual([
+      ['a', 'pooled', { size: 8, queue: 0, queueTimeoutMs: 2_000 }],
+      ['b', 'shared', { size: 4, queue: 128, queueTimeoutMs: 30_000 }],
+    ]);
+    const unused = write(
+      'unused.yaml',
+      'servers:\n  a:\n    command: x\n    isolation: per_session\n    pool_size: 2\n',
+    );
+    expect(await errorOf(unused)).toContain(
+      `${unused}:5: servers.a.pool_size: is only used with isolation: pooled (isolation is per_session)`,
+    );
+    const bad = write(
+      'badpool.yaml',
+      'servers:\n  a:\n    command: x\n    isolation: pool\n    pool_size: 0\n    pool_queue_timeout: soon\n',
+    );
+    const lines = (await errorOf(bad)).split('\n');
+    expect(lines).toEqual([
+      expect.stringMatching(new RegExp(`^${bad}:4: servers\\.a\\.isolation: .*did you mean "pooled"\\?`)),
+      expect.stringMatching(new RegExp(`^${bad}:5: servers\\.a\\.pool_size: `)),
+      expect.stringMatching(new RegExp(`^${bad}:6: servers\\.a\\.pool_queue_timeout: must be a duration`)),
+    ]);
   });
 
   it('refuses duplicate keys, bad YAML and negative or infinite amounts', async () => {
