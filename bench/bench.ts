@@ -3,14 +3,25 @@
  * run, alternating, with a light raw-HTTP load client (the SDK client costs more than the proxy does).
  *
  * Targets, all on 127.0.0.1:
- *   direct         load client → test-server (Streamable HTTP)
- *   gw→stdio       load client → mcp-guard serve-http → test-server over stdio
+ *   direct           load client → test-server (Streamable HTTP)
+ *   gw→stdio         load client → mcp-guard serve-http → test-server over stdio, isolation: per_session
  *   gw→stdio+policy  the same with API-key auth and a (never reached) rate limit
  *   gw→stdio+audit   the same with the audit log on
  *   gw→stdio+all     API-key auth, a rate limit and the audit log, all on
- *   gw→http        load client → mcp-guard serve-http → test-server over HTTP
+ *   gw→pooled        stdio with isolation: pooled (pool_size 4: the serve-http default)
+ *   gw→pooled+all    the same with API-key auth, a rate limit and the audit log
+ *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
+ *   gw→http+all      the same with API-key auth, a rate limit and the audit log
  * For each: p50/p99 latency and calls/s at concurrency 1 and 32, CPU ms per call and RSS of the serving
- * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct. Each target runs ROUNDS times, interleaved; the median round is reported.
+ * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct.
+ * Each target runs ROUNDS times, interleaved; the median round is reported.
+ *
+ * Then a footprint table: FOOTPRINT_SESSIONS (100) sessions over raw HTTP, 20 at a time, each
+ * calling one tool on each of two stdio servers, for isolation per_session, shared and pooled: the
+ * children started, the RSS of the gateway and its children, and the initialize time. per_session
+ * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
+ *
+ * BENCH_TARGETS (comma-separated names) runs a subset of the first table.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +36,12 @@ const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
 const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
+const ONLY = process.env['BENCH_TARGETS']?.split(',').map((t) => t.trim());
+const FOOTPRINT_SESSIONS = Number(process.env['BENCH_FOOTPRINT_SESSIONS'] ?? 100);
+const FOOTPRINT_ISOLATIONS = (process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_session,shared,pooled')
+  .split(',')
+  .map((t) => t.trim())
+  .filter(Boolean);
 const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -80,7 +97,10 @@ async function startServerHttp(): Promise<{ url: string; pid: number }> {
   return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
 
-async function startGateway(name: string, yaml: string): Promise<{ url: string; pid: number }> {
+async function startGateway(
+  name: string,
+  yaml: string,
+): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const dir = path.join(work, name);
   const file = path.join(dir, 'mcp-guard.yaml');
   await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
@@ -88,10 +108,13 @@ async function startGateway(name: string, yaml: string): Promise<{ url: string; 
   const { child, line } = await startProcess([CLI, 'serve-http', '--config', file, '--port', '0'], {
     BENCH_KEY: KEY,
   });
-  return { url: line.replace('listening on ', ''), pid: child.pid as number };
+  return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
 }
 
-const stdioBackend = `  echo:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n`;
+const stdioBackend = (isolation = 'per_session', name = 'echo') =>
+  `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n    isolation: ${isolation}\n`;
+/** API-key auth, a rate limit that is never reached, and the audit log: what a deployment turns on. */
+const ALL_POLICIES = `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\n`;
 
 /** One raw HTTP agent with keep-alive sockets: the load client. */
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -148,12 +171,17 @@ async function openSession(target: Target): Promise<Record<string, string>> {
   return headers;
 }
 
-async function callEcho(target: Target, headers: Record<string, string>, id: number): Promise<void> {
+async function callEcho(
+  target: Target,
+  headers: Record<string, string>,
+  id: number,
+  tool = 'echo',
+): Promise<void> {
   const body = JSON.stringify({
     jsonrpc: '2.0',
     id,
     method: 'tools/call',
-    params: { name: 'echo', arguments: { message: `m${id}` } },
+    params: { name: tool, arguments: { message: `m${id}` } },
   });
   const res = await post(target.url, body, headers);
   if (res.status !== 200 || !res.body.includes(`"text":"m${id}"`))
@@ -245,38 +273,47 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const direct = await startServerHttp();
   const httpBackend = await startServerHttp();
-  const targets: Target[] = [
-    { name: 'direct', ...direct, headers: {} },
-    { name: 'gw→stdio', ...(await startGateway('stdio', `servers:\n${stdioBackend}`)), headers: {} },
+  const auth = { authorization: `Bearer ${KEY}` };
+  const plans: Array<{ name: string; yaml: string; headers: Record<string, string>; helpers?: number[] }> = [
+    { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
     {
       name: 'gw→stdio+policy',
-      ...(await startGateway(
-        'policy',
-        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend}`,
-      )),
-      headers: { authorization: `Bearer ${KEY}` },
+      yaml: `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend()}`,
+      headers: auth,
     },
     {
       name: 'gw→stdio+audit',
-      ...(await startGateway('audit', `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`)),
+      yaml: `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend()}`,
       headers: {},
     },
-    {
-      // The issue's yardstick: every per-call policy a real deployment turns on, at once.
-      name: 'gw→stdio+all',
-      ...(await startGateway(
-        'all',
-        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`,
-      )),
-      headers: { authorization: `Bearer ${KEY}` },
-    },
+    // The front-door issue's yardstick: every per-call policy a real deployment turns on, at once.
+    { name: 'gw→stdio+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`, headers: auth },
+    { name: 'gw→pooled', yaml: `servers:\n${stdioBackend('pooled')}`, headers: {} },
+    { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
     {
       name: 'gw→http',
-      ...(await startGateway('http', `servers:\n  echo:\n    url: ${httpBackend.url}\n`)),
-      helpers: [httpBackend.pid],
+      yaml: `servers:\n  echo:\n    url: ${httpBackend.url}\n`,
       headers: {},
+      helpers: [httpBackend.pid],
+    },
+    {
+      name: 'gw→http+all',
+      yaml: `${ALL_POLICIES}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
+      headers: auth,
+      helpers: [httpBackend.pid],
     },
   ];
+  const targets: Target[] = [{ name: 'direct', ...direct, headers: {} }];
+  for (const plan of plans) {
+    if (ONLY && !ONLY.includes(plan.name)) continue;
+    const dir = plan.name.replace(/[^a-z0-9]+/gi, '-');
+    targets.push({
+      name: plan.name,
+      ...(await startGateway(dir, plan.yaml)),
+      headers: plan.headers,
+      helpers: plan.helpers,
+    });
+  }
 
   const sessions = new Map<string, Array<Record<string, string>>>();
   for (const t of targets) {
@@ -348,16 +385,100 @@ async function main(): Promise<void> {
       f(s.rps32 / base.rps32),
     ]),
   ];
-  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
   process.stdout.write(
     `\nmcp-guard bench — ${ROUNDS} rounds × (${CALLS_C1} calls at C=1, ${CALLS_C32} at C=32), median round; node ${process.version}\n`,
   );
   process.stdout.write(
     '(CPU ms/call and RSS: the serving process, i.e. the gateway (or the server for direct); "all": with\n' +
-      ' every process doing the work: its stdio children (one per session: 32 here) or the HTTP backend)\n\n',
+      ' every process doing the work: its stdio children (per_session: one per session, 32 here; pooled:\n' +
+      ' up to 4) or the HTTP backend)\n\n',
   );
+  printTable(rows);
+  for (const t of targets) if (t.name !== 'direct') stopTarget(t);
+  await footprint();
+}
+
+function printTable(rows: string[][]): void {
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((r) => (r[i] as string).length)));
   for (const r of rows)
     process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
+}
+
+function stopTarget(target: Target): void {
+  const child = children.find((c) => c.pid === target.pid);
+  child?.kill('SIGTERM');
+}
+
+/**
+ * The issue's footprint scenario for each isolation: FOOTPRINT_SESSIONS sessions over raw HTTP, 20
+ * at a time, each initializing and calling echo on each of two stdio servers; the sessions stay open
+ * (one-shot clients never send DELETE). Reports the children started, the RSS of the gateway plus its
+ * children at the end, the initialize time (median and p90) and the wall time.
+ */
+async function footprint(): Promise<void> {
+  if (FOOTPRINT_SESSIONS <= 0 || FOOTPRINT_ISOLATIONS.length === 0) return;
+  const rows: string[][] = [
+    [
+      'isolation',
+      'sessions',
+      'children',
+      'gateway RSS MB',
+      'all RSS MB',
+      'init p50 ms',
+      'init p90 ms',
+      'wall s',
+    ],
+  ];
+  for (const isolation of FOOTPRINT_ISOLATIONS) {
+    const extra = isolation === 'pooled' ? '    pool_size: 4\n' : '';
+    const gw = await startGateway(
+      `footprint-${isolation}`,
+      `http:\n  max_sessions: ${FOOTPRINT_SESSIONS + 20}\nservers:\n${stdioBackend(isolation, 'a')}${extra}${stdioBackend(isolation, 'b')}${extra}`,
+    );
+    const target: Target = { name: `footprint-${isolation}`, url: gw.url, pid: gw.pid, headers: {} };
+    const inits: number[] = [];
+    const seen = new Set<number>();
+    const sample = setInterval(() => {
+      for (const pid of withDescendants(gw.pid)) if (pid !== gw.pid) seen.add(pid);
+    }, 100);
+    const started = process.hrtime.bigint();
+    let id = 0;
+    for (let done = 0; done < FOOTPRINT_SESSIONS; done += 20) {
+      await Promise.all(
+        Array.from({ length: Math.min(20, FOOTPRINT_SESSIONS - done) }, async () => {
+          const t0 = process.hrtime.bigint();
+          const headers = await openSession(target);
+          inits.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          await Promise.all(['a', 'b'].map((server) => callEcho(target, headers, ++id, `${server}__echo`)));
+        }),
+      );
+    }
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    clearInterval(sample);
+    const pids = withDescendants(gw.pid);
+    for (const pid of pids) if (pid !== gw.pid) seen.add(pid);
+    inits.sort((x, y) => x - y);
+    const q = (p: number) => inits[Math.min(inits.length - 1, Math.floor(p * inits.length))] ?? 0;
+    rows.push([
+      isolation,
+      String(FOOTPRINT_SESSIONS),
+      String(seen.size),
+      rssMb(gw.pid).toFixed(0),
+      sum(pids, rssMb).toFixed(0),
+      q(0.5).toFixed(1),
+      q(0.9).toFixed(1),
+      wall.toFixed(1),
+    ]);
+    gw.child.kill('SIGTERM');
+    await new Promise((resolve) => gw.child.once('exit', resolve));
+    process.stderr.write(`footprint ${isolation} done\n`);
+  }
+  process.stdout.write(
+    `\nfootprint — ${FOOTPRINT_SESSIONS} sessions over raw HTTP, 20 at a time, each calling echo on two stdio servers; sessions left open\n` +
+      '(children: processes started below the gateway; all RSS: the gateway and its live children at the end;\n' +
+      ' init: initialize round trip as the client sees it)\n\n',
+  );
+  printTable(rows);
 }
 
 try {

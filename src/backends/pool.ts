@@ -13,11 +13,14 @@
  * backoff (0.5 s … 30 s) while it keeps failing.
  */
 import { isDeepStrictEqual } from 'node:util';
+import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Isolation, ServerConfig } from '../config/types.js';
+import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
 import type { ListKind } from '../mcp/lists.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
-import type { InitializeInfo } from './connection.js';
+import { BackendConnection, type InitializeInfo } from './connection.js';
 import type { LogLevel } from './log-levels.js';
 import type { MultiSessionBackend } from './multi-session-backend.js';
 import { PooledBackend, type PoolTiming } from './pooled-backend.js';
@@ -103,6 +106,14 @@ export interface BackendPoolOptions {
   /** Pool timings (tests shorten them). */
   readonly poolTiming?: PoolTiming;
 }
+
+/** The readiness probe holds a backend for a moment; nothing it could be sent is for an agent. */
+const PROBE: BackendListener = {
+  onBackendNotification: () => {},
+  onBackendRequest: () =>
+    Promise.reject(new WireError('internal_error', 'mcp-guard is only checking that the server starts')),
+  onBackendStatus: () => {},
+};
 
 /** Capabilities the gateway declares to a per-session backend: the agent's, minus what the gateway answers itself. */
 function backendCapabilities(agent: Params, server: ServerConfig): Params {
@@ -242,6 +253,41 @@ export class BackendPool {
         await slot.close();
       },
     };
+  }
+
+  /**
+   * Starts `server` once to see that it can start (readiness). A pooled or shared server keeps what the
+   * probe started as if a session had come and gone; a per-session one is closed again.
+   */
+  async probe(server: ServerConfig): Promise<void> {
+    const isolation = this.isolationOf(server);
+    if (isolation !== 'per_session') {
+      const lease = this.multiBackend(server, isolation).attach(PROBE);
+      try {
+        await lease.connect();
+      } finally {
+        await lease.release();
+      }
+      return;
+    }
+    const conn = new BackendConnection({
+      server: server.name,
+      transport: this.transport(server)(),
+      logger: this.logger,
+      roots: server.roots,
+    });
+    try {
+      await conn.open(
+        {
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          capabilities: {},
+          clientInfo: { name: 'mcp-guard-readiness-probe', version: VERSION },
+        },
+        server.connectTimeoutMs,
+      );
+    } finally {
+      await conn.close().catch(() => {});
+    }
   }
 
   /** Sessions, children and queues per server (for /readyz and /metrics). */

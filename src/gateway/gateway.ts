@@ -5,19 +5,15 @@
  * one stays.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { readLastLines } from '../audit/last-lines.js';
 import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { JwtVerifier } from '../auth/jwt.js';
-import { BackendConnection } from '../backends/connection.js';
 import { BackendPool } from '../backends/pool.js';
-import { createBackendTransport } from '../backends/transports.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/source.js';
 import type { GuardConfig, Isolation } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
-import { VERSION } from '../core/version.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { Notifier } from '../notify/notifier.js';
 import type { Approval, StateStore } from '../stores/state-store.js';
@@ -140,34 +136,20 @@ export class Gateway {
   }
 
   /**
-   * Starts every configured backend once (initialize, then close) so readiness means "the backends can
-   * be started", not only "the config parsed"; per-session backends otherwise start with a session.
+   * Starts every configured backend once so readiness means "the backends can be started", not only
+   * "the config parsed". A pooled server keeps the child the probe started (the first session does not
+   * wait for a spawn); a per-session backend is started, initialized and closed again.
    */
   probeBackends(): Promise<void> {
     this.probing ??= Promise.all(
       this.config.servers.map(async (server) => {
-        const conn = new BackendConnection({
-          server: server.name,
-          transport: createBackendTransport(server, this.logger),
-          logger: this.logger,
-          roots: server.roots,
-        });
         try {
-          await conn.open(
-            {
-              protocolVersion: LATEST_PROTOCOL_VERSION,
-              capabilities: {},
-              clientInfo: { name: 'mcp-guard-readiness-probe', version: VERSION },
-            },
-            server.connectTimeoutMs,
-          );
+          await this.pool.probe(server);
           this.setBackendHealth(server.name, { up: true });
         } catch (err) {
           const error = (err as Error).message;
           this.logger.warn({ server: server.name, err: error }, 'backend failed its start-up probe');
           this.setBackendHealth(server.name, { up: false, error });
-        } finally {
-          await conn.close().catch(() => {});
         }
       }),
     ).then(() => {});
