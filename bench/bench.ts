@@ -436,6 +436,10 @@ async function footprint(): Promise<void> {
       `http:\n  max_sessions: ${FOOTPRINT_SESSIONS + 20}\nservers:\n${stdioBackend(isolation, 'a')}${extra}${stdioBackend(isolation, 'b')}${extra}`,
     );
     const target: Target = { name: `footprint-${isolation}`, url: gw.url, pid: gw.pid, headers: {} };
+    // As an operator would: wait until /readyz says the backends start (pooled: the probe's child stays).
+    const readyz = gw.url.replace(/\/mcp$/, '/readyz');
+    for (let i = 0; i < 100 && (await fetch(readyz)).status !== 200; i++)
+      await new Promise((r) => setTimeout(r, 100));
     const inits: number[] = [];
     const seen = new Set<number>();
     const sample = setInterval(() => {

@@ -5,6 +5,8 @@
  * log message — belongs to exactly one agent request. What is per session lives in the gateway
  * (MultiSessionBackend): logging levels, subscriptions, tasks.
  *
+ * - Children start on demand: the first at once, another when a request has waited for a free one
+ *   longer than a child takes to start (a burst of short calls is cheaper to queue than a spawn).
  * - Requests beyond the pool wait in a bounded FIFO queue (`pool_queue`) for at most
  *   `pool_queue_timeout`, then get -32016 naming `pool_size`; past the bound they get it at once.
  * - A child that dies fails its request with -32016 and is replaced on demand (at once after a healthy
@@ -28,6 +30,14 @@ import type { BackendTransport } from './transports.js';
 
 /** How long a child rests after a cancelled or timed-out request before it is leased again. */
 const REST_MS = 250;
+/**
+ * Another child starts when a request has waited for a free one longer than starting a child takes
+ * (measured, an average of the last starts; this before the first). A spawn costs far more than a
+ * short call: a burst of quick calls is served by the children running, and only waits a new child
+ * would have shortened grow the pool. On a loaded machine both grow together, so it stays calm.
+ */
+const FIRST_START_GUESS_MS = 250;
+const MIN_GROW_AFTER_MS = 50;
 /** A child unused this long exits (the last one stays while a session holds the server). */
 const IDLE_CHILD_MS = 60_000;
 
@@ -43,6 +53,7 @@ interface Member {
 interface Waiter {
   /** A task's requests must reach the child that runs it. */
   readonly via: BackendConnection | undefined;
+  readonly since: number;
   readonly resolve: (member: Member) => void;
   readonly reject: (error: Error) => void;
   readonly dispose: () => void;
@@ -51,6 +62,7 @@ interface Waiter {
 export interface PoolTiming {
   readonly idleChildMs?: number;
   readonly restMs?: number;
+  readonly growAfterMs?: number;
 }
 
 export class PooledBackend extends MultiSessionBackend {
@@ -64,9 +76,13 @@ export class PooledBackend extends MultiSessionBackend {
   private lastInfo: InitializeInfo | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private restTimer: NodeJS.Timeout | undefined;
+  private growTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: NodeJS.Timeout;
   private readonly idleChildMs: number;
   private readonly restMs: number;
+  private readonly fixedGrowAfterMs: number | undefined;
+  /** Average time a child took to start and initialize. */
+  private startupMs: number | undefined;
 
   constructor(
     server: ServerConfig,
@@ -79,6 +95,7 @@ export class PooledBackend extends MultiSessionBackend {
     super(server, logger, onIdle);
     this.idleChildMs = timing.idleChildMs ?? IDLE_CHILD_MS;
     this.restMs = timing.restMs ?? REST_MS;
+    this.fixedGrowAfterMs = timing.growAfterMs;
     this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(10_000, this.idleChildMs / 2)));
     this.sweeper.unref();
   }
@@ -98,6 +115,10 @@ export class PooledBackend extends MultiSessionBackend {
       busy: this.members.filter((m) => m.busy).length,
       queued: this.waiters.length,
     };
+  }
+
+  private get growAfterMs(): number {
+    return this.fixedGrowAfterMs ?? Math.max(MIN_GROW_AFTER_MS, this.startupMs ?? FIRST_START_GUESS_MS);
   }
 
   private working(): boolean {
@@ -196,6 +217,7 @@ export class PooledBackend extends MultiSessionBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
         via,
+        since: Date.now(),
         resolve,
         reject,
         dispose: () => {
@@ -262,22 +284,39 @@ export class PooledBackend extends MultiSessionBackend {
     this.grow();
   }
 
-  /** Starts as many children as waiting requests need, within pool_size and the restart backoff. */
+  /**
+   * Starts children for waiting requests, within pool_size and the restart backoff: at once when none
+   * runs, else for requests that have waited longer than a child takes to start (checked again when
+   * the next one will have).
+   */
   private grow(): void {
     if (this.closed) return;
-    const general = this.waiters.filter((w) => !w.via).length;
-    if (general === 0) return;
+    const general = this.waiters.filter((w) => !w.via);
+    if (general.length === 0) return;
     const refusal = this.refusal();
     if (refusal) {
       this.rejectGeneral(refusal);
       return;
     }
     const now = Date.now();
+    const running = this.members.length > 0;
+    const due = running ? general.filter((w) => now - w.since >= this.growAfterMs).length : general.length;
     // Children starting or resting will take a waiter soon: start only what they cannot cover.
-    let need = general - this.members.filter((m) => m.opening || (!m.busy && m.restUntil > now)).length;
+    let need = due - this.members.filter((m) => m.opening || (!m.busy && m.restUntil > now)).length;
     while (need > 0 && this.members.length < this.server.pool.size) {
       this.start();
       need--;
+    }
+    const next = general.find((w) => now - w.since < this.growAfterMs);
+    if (next && !this.growTimer && this.members.length < this.server.pool.size) {
+      this.growTimer = setTimeout(
+        () => {
+          this.growTimer = undefined;
+          this.grow();
+        },
+        this.growAfterMs - (now - next.since),
+      );
+      this.growTimer.unref();
     }
   }
 
@@ -319,6 +358,7 @@ export class PooledBackend extends MultiSessionBackend {
     };
     this.members.push(member);
     const name = this.server.name;
+    const startedAt = Date.now();
     const opening = (async () => {
       const conn = new BackendConnection({
         server: name,
@@ -344,6 +384,8 @@ export class PooledBackend extends MultiSessionBackend {
         member.opening = undefined;
         member.conn = conn;
         member.lastUsed = Date.now();
+        const took = member.lastUsed - startedAt;
+        this.startupMs = this.startupMs === undefined ? took : 0.7 * this.startupMs + 0.3 * took;
         this.healthy = true;
         this.lastInfo = conn.info;
         this.report(true);
@@ -434,6 +476,7 @@ export class PooledBackend extends MultiSessionBackend {
     clearInterval(this.sweeper);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     if (this.restTimer) clearTimeout(this.restTimer);
+    if (this.growTimer) clearTimeout(this.growTimer);
     this.clearTimers();
     const error = unavailable(this.server.name, 'the gateway is shutting down');
     for (const waiter of this.waiters.splice(0)) {

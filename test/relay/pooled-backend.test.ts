@@ -180,6 +180,9 @@ describe('sessions sharing a pool of two children', () => {
     );
     a = await agent(gw.url, 'agent-a');
     b = await agent(gw.url, 'agent-b');
+    // A call that waits longer than a child takes to start grows the pool: both children run from here.
+    await Promise.all([1, 2].map(() => a.client.callTool({ name: 'slow', arguments: { ms: 1_500 } })));
+    expect(gw.gateway.pool.stats().find((s) => s.server === 'p')?.children).toBe(2);
   });
   afterAll(async () => {
     await a?.client.close();
@@ -278,7 +281,8 @@ describe('sessions sharing a pool of two children', () => {
       'still here',
     );
     // Two calls at once need two children again: the pool starts a replacement.
-    const held = a.client.callTool({ name: 'slow', arguments: { ms: 300 } });
+    // (The stats call waits longer than a child takes to start, so the pool grows.)
+    const held = a.client.callTool({ name: 'slow', arguments: { ms: 1_500 } });
     const pids = [(await stats(b.client)).pid, (await stats(a.client)).pid];
     await held;
     expect(pids).not.toContain(crashed);
@@ -349,7 +353,7 @@ describe('the pool itself', () => {
     if (!server) throw new Error('no server');
     pool = new BackendPool(silentLogger, () => {}, { poolTiming: { idleChildMs: 300 } });
     const held = pool.lease(server, listener, profile);
-    const call = (lease = held, name = 'slow', args: Record<string, unknown> = { ms: 200 }) =>
+    const call = (lease = held, name = 'slow', args: Record<string, unknown> = { ms: 600 }) =>
       lease.request('tools/call', { name, arguments: args }, {});
     await Promise.all([call(), call(), call()]);
     expect(pool.stats()).toEqual([
