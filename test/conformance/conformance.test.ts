@@ -90,7 +90,9 @@ function failuresOf(run: SuiteRun): string[] {
 
 const successes = (checks: Check[] | undefined) => (checks ?? []).filter((c) => c.status === 'SUCCESS');
 
-describe.each(['stdio', 'http'] as const)(
+// stdio: pooled children (the serve-http default); http: one upstream session per agent session (the
+// remote default); http-pooled: a pool of upstream sessions.
+describe.each(['stdio', 'http', 'http-pooled'] as const)(
   'conformance suite through the gateway (backend over %s)',
   (kind) => {
     let gw: TestGateway;
@@ -98,9 +100,9 @@ describe.each(['stdio', 'http'] as const)(
 
     beforeAll(async () => {
       let server: string;
-      if (kind === 'http') {
+      if (kind !== 'stdio') {
         backend = await startHttpTestServer([], CONFORMANCE_SERVER);
-        server = `  conformance:\n    url: ${backend.url}\n`;
+        server = `  conformance:\n    url: ${backend.url}\n${kind === 'http-pooled' ? '    isolation: pooled\n' : ''}`;
       } else {
         server = `  conformance:\n    command: ${process.execPath}\n    args: ["${CONFORMANCE_SERVER}", "--stdio"]\n`;
       }
