@@ -16,7 +16,8 @@
  * idle restart is noticed by the next call's 404.
  *
  * `auth` (upstream OAuth) adds headers to every request; on 401/403 it is asked whether fresh
- * credentials exist, and the request is then sent once more.
+ * credentials exist, and the request is then sent once more; a refusal that remains fails the request
+ * with UPSTREAM_OAUTH (its `refusal()` says what to do), without counting the backend as lost.
  */
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
@@ -24,7 +25,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { Agent, type Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.js';
 import type { JSONRPCMessage, RequestId } from '../mcp/messages.js';
-import type { RemoteAuth } from './remote-auth.js';
+import type { BackendAuth } from './backend-auth.js';
 import { SseParser } from './sse-parser.js';
 import { backendMessageProblem, parseBackendMessage } from './wire.js';
 
@@ -78,6 +79,11 @@ function readText(body: Readable): Promise<string> {
   });
 }
 
+/** The backend refused our upstream credentials: a reason to fail the request, not a lost backend. */
+function refusedCredentials(err: unknown): boolean {
+  return err instanceof GatewayError && err.code === 'UPSTREAM_OAUTH';
+}
+
 /** Discards a body we do not read (so its connection is reused). */
 function discard(res: ResponseData): void {
   res.body.on('error', () => {});
@@ -100,7 +106,7 @@ abstract class RemoteTransport implements Transport {
   constructor(
     protected readonly url: URL,
     protected readonly fixedHeaders: Headers,
-    protected readonly auth: RemoteAuth | undefined,
+    protected readonly auth: BackendAuth | undefined,
   ) {
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
@@ -131,12 +137,18 @@ abstract class RemoteTransport implements Transport {
         body,
         signal,
       });
-    const res = await send();
-    if (auth && (res.statusCode === 401 || res.statusCode === 403)) {
-      if (await auth.onUnauthorized(res.statusCode, header(res.headers, 'www-authenticate'))) {
-        discard(res);
-        return send();
+    let res = await send();
+    for (let tries = 0; auth && (res.statusCode === 401 || res.statusCode === 403); tries++) {
+      const retry = await auth.onUnauthorized(res.statusCode, header(res.headers, 'www-authenticate'));
+      discard(res);
+      if (retry && tries === 0) {
+        res = await send();
+        continue;
       }
+      throw new GatewayError(
+        'UPSTREAM_OAUTH',
+        auth.refusal?.() ?? `the backend refused the gateway's credentials (HTTP ${res.statusCode})`,
+      );
     }
     return res;
   }
@@ -209,7 +221,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     timer?: NodeJS.Timeout;
   } = { open: false, failures: 0, lastEventId: undefined };
 
-  constructor(url: URL, headers: Headers, auth?: RemoteAuth) {
+  constructor(url: URL, headers: Headers, auth?: BackendAuth) {
     super(url, headers, auth);
     this.postHeaders = this.buildHeaders('post');
   }
@@ -249,7 +261,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     } catch (err) {
       if (id !== undefined) this.awaiting.delete(id);
       if (this.closed) throw this.closedError();
-      this.lost(`the backend cannot be reached (${errorText(err)})`);
+      if (!refusedCredentials(err)) this.lost(`the backend cannot be reached (${errorText(err)})`);
       throw err;
     }
     const status = res.statusCode;
@@ -495,7 +507,7 @@ export class SseBackendTransport extends RemoteTransport {
   private endpoint: string | undefined;
   private postHeaders: Headers;
 
-  constructor(url: URL, headers: Headers, auth?: RemoteAuth) {
+  constructor(url: URL, headers: Headers, auth?: BackendAuth) {
     super(url, headers, auth);
     this.postHeaders = this.buildHeaders();
   }
@@ -581,7 +593,7 @@ export class SseBackendTransport extends RemoteTransport {
       res = await this.call('POST', this.endpoint, this.postHeaders, JSON.stringify(message));
     } catch (err) {
       if (this.closed) throw this.closedError();
-      this.lost(`the backend cannot be reached (${errorText(err)})`);
+      if (!refusedCredentials(err)) this.lost(`the backend cannot be reached (${errorText(err)})`);
       throw err;
     }
     if (res.statusCode >= 200 && res.statusCode < 300) {

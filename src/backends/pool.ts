@@ -17,14 +17,15 @@ import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import type { Isolation, ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/principal.js';
 import { VERSION } from '../core/version.js';
 import type { ListKind } from '../mcp/lists.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
+import type { BackendAuth } from './backend-auth.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
 import type { LogLevel } from './log-levels.js';
 import type { MultiSessionBackend } from './multi-session-backend.js';
 import { PooledBackend, type PoolTiming } from './pooled-backend.js';
-import type { RemoteAuth } from './remote-auth.js';
 import { latestRelated, SharedBackend } from './shared-backend.js';
 import { BackendSlot } from './slot.js';
 import { type BackendTransport, createBackendTransport } from './transports.js';
@@ -39,6 +40,8 @@ export interface SessionProfile {
 
 /** The session side of backend traffic that is not a response. */
 export interface BackendListener {
+  /** Who the session belongs to (per-user upstream credentials are chosen by it). */
+  readonly principal?: Principal;
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void;
   onBackendRequest(
     server: string,
@@ -101,8 +104,11 @@ export interface BackendStats {
 export interface BackendPoolOptions {
   /** Isolation of stdio servers that set none: `pooled` under serve-http, `per_session` under serve. */
   readonly defaultIsolation?: Isolation;
-  /** Credentials for a remote server (upstream OAuth), merged into every request to it. */
-  readonly remoteAuth?: (server: ServerConfig) => RemoteAuth | undefined;
+  /**
+   * Upstream credentials of a remote server for the session of `agent` (undefined: a connection that
+   * sessions share, pooled or shared), merged into every request to it.
+   */
+  readonly authFor?: (server: ServerConfig, agent: string | undefined) => BackendAuth | undefined;
   /** Pool timings (tests shorten them). */
   readonly poolTiming?: PoolTiming;
 }
@@ -160,8 +166,8 @@ export class BackendPool {
     return this.multiBackend(server, isolation).attach(listener);
   }
 
-  private transport(server: ServerConfig): () => BackendTransport {
-    return () => createBackendTransport(server, this.logger, this.options.remoteAuth?.(server));
+  private transport(server: ServerConfig, agent?: string): () => BackendTransport {
+    return () => createBackendTransport(server, this.logger, this.options.authFor?.(server, agent));
   }
 
   private multiBackend(server: ServerConfig, isolation: 'pooled' | 'shared'): MultiSessionBackend {
@@ -199,7 +205,7 @@ export class BackendPool {
     const slot: BackendSlot = new BackendSlot({
       server,
       logger: this.logger,
-      transport: this.transport(server),
+      transport: this.transport(server, listener.principal?.agent),
       profile: () => ({
         protocolVersion: profile.protocolVersion,
         capabilities: backendCapabilities(profile.capabilities, server),

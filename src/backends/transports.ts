@@ -6,8 +6,8 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
+import type { BackendAuth } from './backend-auth.js';
 import { SseBackendTransport, StreamableHttpBackendTransport } from './http-transports.js';
-import type { RemoteAuth } from './remote-auth.js';
 import { StdioBackendTransport } from './stdio-transport.js';
 
 export type BackendTransport = Transport & { setProtocolVersion?: (version: string) => void };
@@ -16,7 +16,7 @@ export type BackendTransport = Transport & { setProtocolVersion?: (version: stri
 export function createBackendTransport(
   server: ServerConfig,
   logger: Logger,
-  auth?: RemoteAuth,
+  auth?: BackendAuth,
 ): BackendTransport {
   if (server.kind === 'stdio') {
     return new StdioBackendTransport({

@@ -7,9 +7,9 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BackendAuth } from '../../src/backends/backend-auth.js';
 import { BackendConnection } from '../../src/backends/connection.js';
 import { SseBackendTransport, StreamableHttpBackendTransport } from '../../src/backends/http-transports.js';
-import type { RemoteAuth } from '../../src/backends/remote-auth.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type HttpBackend, startHttpTestServer, startSseTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -78,11 +78,12 @@ describe('a response stream the backend closes mid-call', () => {
   });
 });
 
-/** Upstream credentials that start stale and become good once the backend refuses them. */
+/** Upstream credentials that start stale and become `good` once the backend refuses them. */
 function rotatingAuth(good: string, refresh = true) {
   const seen = { unauthorized: [] as Array<{ status: number; challenge: string | undefined }>, asked: 0 };
   let token = 'stale';
-  const auth: RemoteAuth = {
+  const auth: BackendAuth = {
+    refusal: () => (refresh ? 'the refreshed token was refused too: log in again' : undefined),
     headers: async () => {
       seen.asked++;
       return { 'x-upstream-token': token };
@@ -135,6 +136,23 @@ describe.each([
     }
   });
 
+  it('fail with what to do when the refreshed credentials are refused too', async () => {
+    const { auth, seen } = rotatingAuth('also-wrong');
+    const conn = new BackendConnection({
+      server: 'guarded',
+      transport: new make(new URL(backend.url), {}, auth),
+      logger: silentLogger,
+      roots: [],
+    });
+    const error = await conn.open(INIT, 5_000).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: -32016, data: { server: 'guarded' } });
+    expect((error as Error).message).toBe(
+      'Backend "guarded" is unavailable: the refreshed token was refused too: log in again',
+    );
+    // Asked after each refusal; the request was sent twice, never a third time.
+    expect(seen.unauthorized).toHaveLength(2);
+  });
+
   it('fail the connection with -32016 when no fresh credentials exist', async () => {
     const { auth, seen } = rotatingAuth('fresh-token', false);
     const conn = new BackendConnection({
@@ -145,6 +163,7 @@ describe.each([
     });
     const error = await conn.open(INIT, 5_000).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: -32016, data: { server: 'guarded' } });
+    expect((error as Error).message).toContain("the backend refused the gateway's credentials (HTTP 401)");
     expect(seen.unauthorized).toEqual([{ status: 401, challenge: undefined }]);
   });
 });
