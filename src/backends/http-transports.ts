@@ -19,6 +19,7 @@
  * credentials exist, and the request is then sent once more; a refusal that remains fails the request
  * with UPSTREAM_OAUTH (its `refusal()` says what to do), without counting the backend as lost.
  */
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
@@ -110,6 +111,9 @@ abstract class RemoteTransport implements Transport {
   ) {
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
+    // Every request in flight listens on this one signal (undici removes each listener when its body
+    // closes): a pooled or shared connection has more than the default ten at once, which is no leak.
+    setMaxListeners(0, this.abort.signal);
   }
 
   setProtocolVersion(version: string): void {

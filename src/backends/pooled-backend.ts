@@ -5,8 +5,9 @@
  * log message — belongs to exactly one agent request. What is per session lives in the gateway
  * (MultiSessionBackend): logging levels, subscriptions, tasks.
  *
- * - Children start on demand: the first at once, another when a request has waited for a free one
- *   longer than a child takes to start (a burst of short calls is cheaper to queue than a spawn).
+ * - Children start on demand: the first at once, another when requests have waited for free ones,
+ *   without a break, longer than a child takes to start (a burst of short calls is cheaper to queue
+ *   than a spawn; a steady backlog or long calls grow the pool, one child at a time).
  * - Requests beyond the pool wait in a bounded FIFO queue (`pool_queue`) for at most
  *   `pool_queue_timeout`, then get -32016 naming `pool_size`; past the bound they get it at once.
  * - A child that dies fails its request with -32016 and is replaced on demand (at once after a healthy
@@ -31,10 +32,11 @@ import type { BackendTransport } from './transports.js';
 /** How long a child rests after a cancelled or timed-out request before it is leased again. */
 const REST_MS = 250;
 /**
- * Another child starts when a request has waited for a free one longer than starting a child takes
- * (measured, an average of the last starts; this before the first). A spawn costs far more than a
- * short call: a burst of quick calls is served by the children running, and only waits a new child
- * would have shortened grow the pool. On a loaded machine both grow together, so it stays calm.
+ * Another child starts when requests have been waiting for free ones, without a break, for longer than
+ * starting a child takes (measured, an average of the last starts; this before the first) — counted
+ * from the last child's start, so the pool grows one child at a time. A spawn costs far more than a
+ * short call: a burst of quick calls is served by the children running, while a steady backlog or long
+ * calls grow the pool. On a loaded machine both times grow together, so it stays calm.
  */
 const FIRST_START_GUESS_MS = 250;
 const MIN_GROW_AFTER_MS = 50;
@@ -53,7 +55,6 @@ interface Member {
 interface Waiter {
   /** A task's requests must reach the child that runs it. */
   readonly via: BackendConnection | undefined;
-  readonly since: number;
   readonly resolve: (member: Member) => void;
   readonly reject: (error: Error) => void;
   readonly dispose: () => void;
@@ -77,6 +78,10 @@ export class PooledBackend extends MultiSessionBackend {
   private retryTimer: NodeJS.Timeout | undefined;
   private restTimer: NodeJS.Timeout | undefined;
   private growTimer: NodeJS.Timeout | undefined;
+  /** Since when requests have waited without a break (undefined: none waits). */
+  private backlogSince: number | undefined;
+  /** When the last child finished starting. */
+  private lastOpenedAt = 0;
   private readonly sweeper: NodeJS.Timeout;
   private readonly idleChildMs: number;
   private readonly restMs: number;
@@ -217,7 +222,6 @@ export class PooledBackend extends MultiSessionBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
         via,
-        since: Date.now(),
         resolve,
         reject,
         dispose: () => {
@@ -226,6 +230,7 @@ export class PooledBackend extends MultiSessionBackend {
         },
       };
       this.waiters.push(waiter);
+      if (!via) this.backlogSince ??= Date.now();
       this.grow();
     });
   }
@@ -242,6 +247,12 @@ export class PooledBackend extends MultiSessionBackend {
     const i = this.waiters.indexOf(waiter);
     if (i >= 0) this.waiters.splice(i, 1);
     waiter.dispose();
+    this.backlogEnded();
+  }
+
+  /** No request waits for any free child any more: the backlog clock stops. */
+  private backlogEnded(): void {
+    if (!this.waiters.some((w) => !w.via)) this.backlogSince = undefined;
   }
 
   private release(member: Member, rest: boolean): void {
@@ -281,43 +292,39 @@ export class PooledBackend extends MultiSessionBackend {
       member.busy = true;
       waiter.resolve(member);
     }
+    this.backlogEnded();
     this.grow();
   }
 
   /**
-   * Starts children for waiting requests, within pool_size and the restart backoff: at once when none
-   * runs, else for requests that have waited longer than a child takes to start (checked again when
-   * the next one will have).
+   * Starts a child for waiting requests, within pool_size and the restart backoff: at once when none
+   * runs, else once the backlog has lasted longer than a child takes to start (since the backlog began
+   * or the last child came up, whichever is later), one child at a time.
    */
   private grow(): void {
-    if (this.closed) return;
-    const general = this.waiters.filter((w) => !w.via);
-    if (general.length === 0) return;
+    if (this.closed || !this.waiters.some((w) => !w.via)) return;
     const refusal = this.refusal();
     if (refusal) {
       this.rejectGeneral(refusal);
       return;
     }
-    const now = Date.now();
-    const running = this.members.length > 0;
-    const due = running ? general.filter((w) => now - w.since >= this.growAfterMs).length : general.length;
-    // Children starting or resting will take a waiter soon: start only what they cannot cover.
-    let need = due - this.members.filter((m) => m.opening || (!m.busy && m.restUntil > now)).length;
-    while (need > 0 && this.members.length < this.server.pool.size) {
+    if (this.members.length >= this.server.pool.size || this.members.some((m) => m.opening)) return;
+    if (this.members.length === 0) {
       this.start();
-      need--;
+      return;
     }
-    const next = general.find((w) => now - w.since < this.growAfterMs);
-    if (next && !this.growTimer && this.members.length < this.server.pool.size) {
-      this.growTimer = setTimeout(
-        () => {
-          this.growTimer = undefined;
-          this.grow();
-        },
-        this.growAfterMs - (now - next.since),
-      );
-      this.growTimer.unref();
+    const now = Date.now();
+    const wait = Math.max(this.backlogSince ?? now, this.lastOpenedAt) + this.growAfterMs - now;
+    if (wait <= 0) {
+      this.start();
+      return;
     }
+    if (this.growTimer) return;
+    this.growTimer = setTimeout(() => {
+      this.growTimer = undefined;
+      this.grow();
+    }, wait);
+    this.growTimer.unref();
   }
 
   /** Why a request cannot even wait: nothing works and the next restart is not due yet. */
@@ -336,6 +343,7 @@ export class PooledBackend extends MultiSessionBackend {
       this.dropWaiter(waiter);
       waiter.reject(error);
     }
+    this.backlogEnded();
   }
 
   private busyError(detail: string): WireError {
@@ -385,6 +393,7 @@ export class PooledBackend extends MultiSessionBackend {
         member.conn = conn;
         member.lastUsed = Date.now();
         const took = member.lastUsed - startedAt;
+        this.lastOpenedAt = member.lastUsed;
         this.startupMs = this.startupMs === undefined ? took : 0.7 * this.startupMs + 0.3 * took;
         this.healthy = true;
         this.lastInfo = conn.info;

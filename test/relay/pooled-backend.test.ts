@@ -351,7 +351,8 @@ describe('the pool itself', () => {
     );
     const server = config.servers[0];
     if (!server) throw new Error('no server');
-    pool = new BackendPool(silentLogger, () => {}, { poolTiming: { idleChildMs: 300 } });
+    // growAfterMs 0: a waiting request starts the next child as soon as the last one is up.
+    pool = new BackendPool(silentLogger, () => {}, { poolTiming: { idleChildMs: 300, growAfterMs: 0 } });
     const held = pool.lease(server, listener, profile);
     const call = (lease = held, name = 'slow', args: Record<string, unknown> = { ms: 600 }) =>
       lease.request('tools/call', { name, arguments: args }, {});
