@@ -156,14 +156,15 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
         approval.server === key.server &&
         approval.tool === key.tool &&
         approval.argsHash === key.argsHash;
-      // A named approval for another call (other arguments, other agent) approves nothing here.
+      // An id that is unknown or names another call (other arguments, other agent) approves nothing here,
+      // and must not hide this call's own approval either: the call is then looked up like an unnamed one
+      // (creating a new entry here would shadow an approved one for the identical call — bug B4).
       if (approval && matches) {
         if (approval.status === 'approved' && (await useApproved(approval, key, ctx))) return next();
         if (approval.status === 'pending') return held(approval, ctx);
         if (approval.status === 'denied') return denied(approval, ctx);
         if (approval.status === 'expired') return expired(approval, ctx);
       }
-      return hold(key, amount, ctx);
     }
 
     const latest = await store.findLatestApproval(key, now());
