@@ -119,6 +119,9 @@ export interface PoliciesConfig {
   readonly requireApprovalAbove?: number;
   readonly approvalTtlMs: number;
   readonly approvedTtlMs: number;
+  /** `error`: a held call answers -32004 at once; `wait`: it stays open until decided (or approvalWaitMs). */
+  readonly approvalMode: 'error' | 'wait';
+  readonly approvalWaitMs: number;
   readonly allow?: readonly string[];
   readonly deny: readonly string[];
   readonly audit?: AuditConfig;
@@ -172,6 +175,8 @@ export type StateConfig =
 export interface NotifyConfig {
   readonly slackWebhookUrl?: string;
   readonly webhookUrl?: string;
+  /** Key of the HMAC-SHA256 signature on webhook bodies (header X-MCP-Guard-Signature). */
+  readonly webhookSecret?: string;
   readonly timeoutMs: number;
 }
 
@@ -205,4 +210,6 @@ export interface GuardConfig {
   readonly http: HttpConfig;
   readonly metrics: { readonly enabled: boolean; readonly public: boolean };
   readonly adminKeys: readonly ApiKeyRecord[];
+  /** How long a dashboard sign-in (/ui) lasts. */
+  readonly adminSessionTtlMs: number;
 }

@@ -16,7 +16,10 @@ export interface HttpServerOptions {
   /** Reverse proxies whose X-Forwarded-For is believed (see client-address.ts). */
   readonly trustedProxies?: BlockList;
   readonly logger: Logger;
-  /** Exact path → handler. `/mcp` is one of them. */
+  /**
+   * Path → handler. `/mcp` is one of them. A key ending in `/` (`/admin/`) also takes every path under it
+   * that has no exact entry; the longest such prefix wins.
+   */
   readonly routes: ReadonlyMap<string, RouteHandler>;
 }
 
@@ -43,7 +46,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
       return sendJsonError(res, 403, -32600, `Forbidden: ${refused}`);
     }
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    const handler = options.routes.get(url.pathname);
+    const handler = options.routes.get(url.pathname) ?? prefixRoute(options.routes, url.pathname);
     if (!handler) {
       req.resume();
       return sendJsonError(res, 404, -32600, `Not found: ${url.pathname}`);
@@ -52,6 +55,15 @@ export function createHttpServer(options: HttpServerOptions): Server {
   }
 
   return server;
+}
+
+function prefixRoute(routes: ReadonlyMap<string, RouteHandler>, pathname: string): RouteHandler | undefined {
+  for (let end = pathname.lastIndexOf('/'); end >= 0; end = pathname.lastIndexOf('/', end - 1)) {
+    const handler = routes.get(pathname.slice(0, end + 1));
+    if (handler) return handler;
+    if (end === 0) break;
+  }
+  return undefined;
 }
 
 function headerOnce(req: IncomingMessage, name: string): string | undefined {
