@@ -14,7 +14,7 @@ import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { VERSION } from '../core/version.js';
-import type { Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
+import type { AgentChannel, Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
 import { LIST_CHANGED, LIST_METHODS, type ListKind } from './lists.js';
 import {
   errorResponse,
@@ -147,6 +147,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       sent: false,
       decision: {},
       relay: this,
+      client: this.agentChannel(request.id),
     };
     let response: JSONRPCResponse;
     try {
@@ -162,6 +163,19 @@ export class ClientSession implements BackendListener, SessionInfo {
     // A cancelled request gets no response (MCP cancellation); a closed session has no one to answer.
     if (controller.signal.aborted || this.closed) return;
     await this.reply(response);
+  }
+
+  /** The agent as a stage sees it during one request: messages go on that request's stream. */
+  private agentChannel(related: RequestId): AgentChannel {
+    const session = this;
+    return {
+      get capabilities() {
+        return session.clientCapabilities;
+      },
+      notify: (method, params) => void this.send(notification(method, params), related),
+      request: (method, params, signal) =>
+        this.onBackendRequest('mcp-guard', { jsonrpc: '2.0', id: 0, method, params }, signal, related),
+    };
   }
 
   private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
