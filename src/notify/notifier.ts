@@ -192,7 +192,7 @@ export function slackMessage(
       ]
     : [];
   if (event === 'approval_created') {
-    const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. ${link ? `Review: ${link} — or approve` : 'Approve'} with: mcp-guard approvals approve ${a.id}`;
+    const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. Approve with: mcp-guard approvals approve ${a.id}${link ? ` — or review it at ${link}` : ''}`;
     return {
       text,
       blocks: [
