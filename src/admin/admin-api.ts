@@ -43,7 +43,18 @@ export class AdminApi {
       req.resume();
       if (err instanceof AdminError) return sendAdminError(res, err);
       this.deps.logger.error({ err, path: url.pathname }, 'admin API request failed');
-      sendAdminError(res, new AdminError('internal_error', 'Internal gateway error (details in its log)'));
+      // Most unexpected failures here are the store's: say so when it cannot be reached.
+      const store = this.deps.gateway.store;
+      const reachable = await store.ping().then(
+        () => true,
+        () => false,
+      );
+      sendAdminError(
+        res,
+        reachable
+          ? new AdminError('internal_error', 'Internal gateway error (details in its log)')
+          : new AdminError('store_unavailable', `The state store (${store.kind}) cannot be reached`),
+      );
     }
   };
 

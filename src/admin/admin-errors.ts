@@ -17,7 +17,6 @@ export const ADMIN_ERRORS = {
   method_not_allowed: 405,
   approval_not_pending: 409,
   approval_expired: 409,
-  approval_ambiguous: 409,
   body_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,

@@ -33,10 +33,10 @@ describe('dashboard in chromium at 390×844 (touch)', () => {
   const shot = (name: string) =>
     page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
   const noHorizontalScroll = async () => {
-    const { scroll, width } = await page.evaluate(() => ({
-      scroll: document.documentElement.scrollWidth,
-      width: window.innerWidth,
-    }));
+    // Strings, not functions: this test is type-checked without the DOM library.
+    const { scroll, width } = (await page.evaluate(
+      '({ scroll: document.documentElement.scrollWidth, width: window.innerWidth })',
+    )) as { scroll: number; width: number };
     expect(width).toBe(390);
     expect(scroll).toBeLessThanOrEqual(width);
   };
@@ -106,7 +106,7 @@ ${stdioTestServer('wallet')}`);
     await page.waitForSelector('#live.on', { timeout: 5_000 });
     expect(await page.textContent('h1')).toBe('Pending approvals');
     // The cookie is not readable from the page.
-    expect(await page.evaluate(() => document.cookie)).toBe('');
+    expect(await page.evaluate('document.cookie')).toBe('');
   });
 
   it('a held $25 call appears within 2 s without a reload; tapping Approve and confirming approves it; the retry runs once', async () => {
@@ -159,7 +159,9 @@ ${stdioTestServer('wallet')}`);
       (await runCli(['approvals', 'deny', id, '--reason', 'unknown payee', '--config', gw.configFile])).code,
     ).toBe(0);
     await row.waitFor({ state: 'detached', timeout: 3_000 });
-    await page.waitForFunction((x) => document.querySelector('#toast')?.textContent?.includes(x), id);
+    await page.waitForFunction(
+      `document.querySelector('#toast')?.textContent?.includes(${JSON.stringify(id)})`,
+    );
     expect(await page.textContent('#toast')).toContain('denied by');
   });
 
