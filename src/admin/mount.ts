@@ -9,6 +9,7 @@ import type { Logger } from '../core/logger.js';
 import type { Gateway } from '../gateway/gateway.js';
 import { authFailureEvents } from '../gateway/runtime.js';
 import type { RouteHandler } from '../server/http-server.js';
+import { DashboardOAuthLogin, type OAuthEndpoints } from '../ui/oauth-login.js';
 import { DashboardUi } from '../ui/ui-routes.js';
 import { AdminApi } from './admin-api.js';
 import { AdminAuth } from './admin-auth.js';
@@ -27,6 +28,8 @@ export interface AdminMount {
   readonly auth: AdminAuth;
   readonly hub: ApprovalEventHub;
   readonly api: AdminApi;
+  /** Where the built-in authorization server is, once known (serve-http with auth.mode oauth2). */
+  setOAuthEndpoints(endpoints: OAuthEndpoints): void;
   close(): void;
 }
 
@@ -42,7 +45,16 @@ export function mountAdmin(routes: Map<string, RouteHandler>, deps: AdminMountDe
   });
   const hub = new ApprovalEventHub(gateway.store, logger);
   const api = new AdminApi({ gateway, auth, hub, sessions: deps.sessions, logger });
-  const ui = new DashboardUi({ auth, logger });
+  let endpoints: OAuthEndpoints | undefined;
+  const oauth = new DashboardOAuthLogin({
+    auth,
+    store: gateway.store,
+    config: () => gateway.config,
+    endpoints: () => endpoints,
+    tokenVerifier: deps.tokenVerifier,
+    logger,
+  });
+  const ui = new DashboardUi({ auth, logger, oauth });
   routes.set('/admin', api.handle);
   routes.set('/admin/', api.handle);
   routes.set('/ui', ui.handle);
@@ -52,6 +64,9 @@ export function mountAdmin(routes: Map<string, RouteHandler>, deps: AdminMountDe
     auth,
     hub,
     api,
+    setOAuthEndpoints: (e) => {
+      endpoints = e;
+    },
     close: () => {
       api.close();
       hub.close();

@@ -244,6 +244,10 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         adminTokens = reopened.verifier(['admin']);
       };
     });
+    // The dashboard's "Sign in with OAuth" exchanges its code at our own /token, over loopback.
+    const listenHost =
+      address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : shownHost;
+    adminRoutes.setOAuthEndpoints({ issuer, listenBase: `http://${listenHost}:${address.port}` });
     logger.info({ issuer }, 'built-in OAuth authorization server on');
   }
 

@@ -13,6 +13,7 @@ import type { AdminAuth } from '../admin/admin-auth.js';
 import { AdminError } from '../admin/admin-errors.js';
 import type { Logger } from '../core/logger.js';
 import { readBody } from '../server/read-body.js';
+import type { DashboardOAuthLogin } from './oauth-login.js';
 
 const STATIC_DIR = new URL('./static/', import.meta.url);
 
@@ -59,6 +60,8 @@ function load(name: string): Buffer {
 export interface UiDeps {
   readonly auth: AdminAuth;
   readonly logger: Logger;
+  /** "Sign in with OAuth" (offered when auth.mode is oauth2 and the dashboard's client is configured). */
+  readonly oauth?: DashboardOAuthLogin;
 }
 
 export class DashboardUi {
@@ -98,6 +101,25 @@ export class DashboardUi {
       if (await this.deps.auth.session(req))
         return this.redirect(res, safeNext(url.searchParams.get('next')));
       return this.send(res, 200, 'login.html', this.files.get('login.html') as Buffer, method);
+    }
+    if (path === '/ui/login/options') {
+      // What the sign-in page may offer besides the key (read by login.js; no secret in it).
+      const why = this.deps.oauth ? this.deps.oauth.unavailable() : 'not available';
+      res.writeHead(200, {
+        ...PAGE_HEADERS,
+        'Content-Type': 'application/json',
+        'Cache-Control': 'no-store',
+      });
+      res.end(JSON.stringify({ oauth: why === undefined }));
+      return;
+    }
+    if (path === '/ui/oauth/start' && this.deps.oauth) {
+      if (method !== 'GET') return this.text(res, 405, 'Use GET');
+      return this.deps.oauth.start(res, safeNext(url.searchParams.get('next')));
+    }
+    if (path === '/ui/oauth/callback' && this.deps.oauth) {
+      if (method !== 'GET') return this.text(res, 405, 'Use GET');
+      return this.deps.oauth.callback(req, res, url);
     }
     if (path === '/ui/logout') {
       if (method !== 'POST') return this.text(res, 405, 'Use POST');

@@ -98,7 +98,9 @@ ${stdioTestServer('wallet')}`);
     }
     // The schemas are not vacuous: a wrong shape fails them.
     expect(schemaOf('/admin/approvals', 'get', '200')({ approvals: [{ id: 1 }] })).toBe(false);
-    expect(schemaOf('/admin/approvals/{id}', 'get', '404')({ error: { code: 'nope', message: '' } })).toBe(false);
+    expect(schemaOf('/admin/approvals/{id}', 'get', '404')({ error: { code: 'nope', message: '' } })).toBe(
+      false,
+    );
     const events = await adminFetch(base, '/admin/events', { key: ADMIN_KEY });
     expect(events.headers.get('content-type')).toContain('text/event-stream');
     expect(Object.keys(doc.paths['/admin/events']?.['get']?.responses['200'] as object)).toContain('content');

@@ -33,6 +33,8 @@ describe('npm run demo', () => {
     // The dashboard's URL and a key to sign in with; the admin API answered the remote CLI.
     expect(stdout).toMatch(/approvals dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\/\n/);
     expect(stdout).toMatch(/admin key to sign in: mcpg_admin_[A-Za-z0-9_-]{32}\n/);
-    expect(stdout).toMatch(/the same through the admin API: [^\n]+\n\s+ID\s+STATUS[^\n]+\n\s+apr_\w+\s+pending\s+demo-agent/);
+    expect(stdout).toMatch(
+      /the same through the admin API: [^\n]+\n\s+ID\s+STATUS[^\n]+\n\s+apr_\w+\s+pending\s+demo-agent/,
+    );
   });
 });
