@@ -6,6 +6,8 @@
  * test-results/dashboard/ (kept as artefacts).
  */
 import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -205,6 +207,45 @@ ${stdioTestServer('wallet')}`);
     expect(await page.locator('article[data-id]').count()).toBe(1);
     await noHorizontalScroll();
     await shot('08-one-approval');
+
+    // Another site on this machine (same site for cookies: 127.0.0.1, another port) tries to approve it
+    // with the signed-in browser's cookie: an auto-submitting form and a no-cors fetch. Both are refused.
+    const attackerPage = `<!doctype html><form id="f" method="post" enctype="text/plain"
+      action="${base}/admin/approvals/${id}/approve"><input name='{"note":"x","y":"' value='"}'></form>
+      <script>fetch(${JSON.stringify(`${base}/admin/approvals/${id}/approve`)}, { method: 'POST', credentials: 'include',
+        mode: 'no-cors', headers: { 'content-type': 'text/plain' }, body: '{}' }).finally(() => document.getElementById('f').submit());</script>`;
+    const attacker = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/html' }).end(attackerPage),
+    );
+    await new Promise<void>((r) => attacker.listen(0, '127.0.0.1', r));
+    const sentCookies: Array<Promise<string>> = [];
+    const watch = (r: import('playwright-core').Request) => {
+      if (r.url().includes('/approve')) sentCookies.push(r.allHeaders().then((h) => h['cookie'] ?? ''));
+    };
+    page.on('request', watch);
+    try {
+      await page.goto(`http://127.0.0.1:${(attacker.address() as AddressInfo).port}/`);
+      await page.waitForURL((u) => u.pathname.endsWith('/approve'));
+      expect(await page.textContent('body')).toContain('origin_refused');
+      // The browser sent the session cookie with the form post (a same-site navigation; chromium leaves it
+      // off the no-cors fetch): the gateway refused it anyway.
+      const cookies = await Promise.all(sentCookies);
+      expect(cookies.length).toBeGreaterThanOrEqual(2);
+      expect(
+        cookies.some((c) => c.includes('mcpg_admin=')),
+        JSON.stringify(cookies),
+      ).toBe(true);
+    } finally {
+      page.off('request', watch);
+      attacker.close();
+    }
+    const still = JSON.parse(
+      (await runCli(['approvals', 'show', id, '--json', '--config', gw.configFile])).stdout,
+    );
+    expect(still.status).toBe('pending');
+    await page.goto(`${base}/ui/approvals/${id}`);
+    await row.waitFor();
+
     // Signing out ends the session: the page sends us back to the sign-in form.
     await page.tap('#sign-out');
     await page.waitForURL((u) => u.pathname === '/ui/login');
