@@ -171,3 +171,31 @@ ${stdioTestServer('wallet')}`);
     }
   });
 });
+
+describe('approval_mode: wait, the approval expires first', () => {
+  it('answers -32015 when approval_ttl runs out before approval_wait', async () => {
+    const gw = await startGateway(`
+policies:
+  require_approval_above: 5
+  approval_mode: wait
+  approval_wait: 30s
+  approval_ttl: 1s
+servers:
+${stdioTestServer('wallet')}`);
+    const client = await connectHttp(gw.url);
+    try {
+      const started = Date.now();
+      const err = await failure(client.callTool({ name: 'pay', arguments: { amount_usd: 9, to: 'slow' } }));
+      expect(err.code).toBe(-32015);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      // Reported once: the next identical call asks anew (and waits for that one).
+      const id = (err.data as { approval_id: string }).approval_id;
+      const again = await failure(client.callTool({ name: 'pay', arguments: { amount_usd: 9, to: 'slow' } }));
+      expect(again.code).toBe(-32015);
+      expect((again.data as { approval_id: string }).approval_id).not.toBe(id);
+    } finally {
+      await client.close();
+      await gw.close();
+    }
+  });
+});

@@ -226,6 +226,9 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
           progress(`Still waiting for approval ${approval.id} (${amount})`);
         }
       }
+      // The approval itself ran out (approval_ttl shorter than approval_wait): -32015, as on a retry.
+      if (now() >= approval.expiresAt && (await store.expireApproval(approval.id, now())))
+        return expired(approval, ctx);
       // Out of time: the answer of error mode; the approval stays pending for a retry.
       return held(approval, ctx);
     } finally {
