@@ -33,10 +33,27 @@ import {
 } from './messages.js';
 import { namespaceTasks, SessionRouter } from './router.js';
 
-/** How a session reaches its agent. */
+/** How a session reaches its agent outside the reply to a request (HTTP: the GET stream; stdio: stdout). */
 export interface ClientChannel {
-  /** Sends on the stream of `relatedRequestId` if given (HTTP), else on the session's general stream. */
-  send(message: JSONRPCMessage, relatedRequestId?: RequestId): Promise<void>;
+  /** Sends a message unrelated to any open request; false when it could not be delivered. */
+  send(message: JSONRPCMessage): boolean;
+}
+
+/**
+ * Where the answer to one request and the messages related to it go (HTTP: that request's own
+ * response). Without one (stdio), everything goes through the channel.
+ */
+export interface Reply {
+  send(message: JSONRPCMessage): void;
+  end(response: JSONRPCResponse): void;
+  /** Ends the reply without an answer (cancelled, or the session ended). */
+  abandon(): void;
+  readonly open: boolean;
+}
+
+interface Running {
+  readonly controller: AbortController;
+  readonly reply: Reply | undefined;
 }
 
 /** What the session needs from the gateway; read per request so a config reload applies at once. */
@@ -71,7 +88,7 @@ export class ClientSession implements BackendListener, SessionInfo {
   private readonly router: SessionRouter;
   private initialized = false;
   private clientCapabilities: Params = {};
-  private readonly inflight = new Map<RequestId, AbortController>();
+  private readonly inflight = new Map<RequestId, Running>();
   private readonly outgoing = new Map<number, Outgoing>();
   private nextOutgoingId = 1;
   private readonly pendingListChanged = new Map<ListKind, NodeJS.Timeout>();
@@ -109,29 +126,41 @@ export class ClientSession implements BackendListener, SessionInfo {
     this.closeListeners.push(listener);
   }
 
-  /** Entry point for every message the agent sends. `principal` is the caller of this HTTP request. */
-  handleMessage(message: JSONRPCMessage, principal?: Principal): void {
-    if (this.closed) return;
+  /**
+   * Entry point for every message the agent sends. `principal` is the caller of this HTTP request;
+   * `reply` is where a request's answer goes (its own HTTP response), else the channel.
+   */
+  handleMessage(message: JSONRPCMessage, principal?: Principal, reply?: Reply): void {
+    if (this.closed) {
+      reply?.abandon();
+      return;
+    }
     this.lastActivity = Date.now();
-    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal);
+    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal, reply);
     else if (isNotification(message)) this.handleNotification(message);
     else if (isResponse(message)) this.handleResponse(message);
   }
 
   // ------------------------------------------------------------ agent → gateway
 
-  private async handleRequest(request: JSONRPCRequest, principal: Principal | undefined): Promise<void> {
+  private async handleRequest(
+    request: JSONRPCRequest,
+    principal: Principal | undefined,
+    reply: Reply | undefined,
+  ): Promise<void> {
     if (this.inflight.has(request.id)) {
-      await this.reply(
+      // Answered on the duplicate's own reply: the first request keeps its stream and gets its answer.
+      this.answer(
         errorResponse(
           request.id,
           new WireError('invalid_request', `Request id ${JSON.stringify(request.id)} is already in use`),
         ),
+        reply,
       );
       return;
     }
     const controller = new AbortController();
-    this.inflight.set(request.id, controller);
+    this.inflight.set(request.id, { controller, reply });
     const ctx: RequestContext = {
       session: this,
       request,
@@ -160,8 +189,11 @@ export class ClientSession implements BackendListener, SessionInfo {
       this.inflight.delete(request.id);
     }
     // A cancelled request gets no response (MCP cancellation); a closed session has no one to answer.
-    if (controller.signal.aborted || this.closed) return;
-    await this.reply(response);
+    if (controller.signal.aborted || this.closed) {
+      reply?.abandon();
+      return;
+    }
+    this.answer(response, reply);
   }
 
   private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
@@ -179,7 +211,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       case 'notifications/cancelled': {
         const id = params['requestId'] as RequestId | undefined;
         if (id !== undefined)
-          this.inflight.get(id)?.abort(new WireError('internal_error', 'cancelled by the client'));
+          this.inflight.get(id)?.controller.abort(new WireError('internal_error', 'cancelled by the client'));
         return;
       }
       case 'notifications/roots/list_changed':
@@ -248,7 +280,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
     this.requireInitialized(ctx.method);
     await this.router.forward(ctx, {
-      onProgress: (p, related) => void this.send(notification('notifications/progress', p), related),
+      onProgress: (p, related) => this.send(notification('notifications/progress', p), related),
     });
   }
 
@@ -276,7 +308,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       return;
     }
     if (message.method === 'notifications/tasks/status') {
-      void this.send(notification(message.method, namespaceTasks(paramsOf(message), server)));
+      this.send(notification(message.method, namespaceTasks(paramsOf(message), server)));
       return;
     }
     if (message.method === 'notifications/cancelled') {
@@ -285,7 +317,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
     // Logging, resources/updated, elicitation/complete and anything else: relayed as they are, on the
     // stream of the agent's request that caused them when there is one.
-    void this.send(message, related);
+    this.send(message, related);
   }
 
   async onBackendRequest(
@@ -310,7 +342,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     );
     const onAbort = () => {
       if (!this.outgoing.delete(id)) return;
-      void this.send(
+      this.send(
         notification('notifications/cancelled', {
           requestId: id,
           reason: String(signal.reason ?? 'cancelled by the server'),
@@ -326,7 +358,11 @@ export class ClientSession implements BackendListener, SessionInfo {
         method: message.method,
         ...(message.params === undefined ? {} : { params: message.params }),
       };
-      await this.send(forwarded as JSONRPCRequest, related);
+      if (!this.send(forwarded as JSONRPCRequest, related))
+        throw new WireError(
+          'internal_error',
+          `The agent has no open stream to receive ${message.method} (open the session's GET stream)`,
+        );
       return await result;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -350,28 +386,36 @@ export class ClientSession implements BackendListener, SessionInfo {
     // Backends often announce several changes in a burst (server-everything: 5 at startup): one is enough.
     const timer = setTimeout(() => {
       this.pendingListChanged.delete(kind);
-      void this.send(notification(`notifications/${kind}/list_changed`));
+      this.send(notification(`notifications/${kind}/list_changed`));
     }, LIST_CHANGED_DEBOUNCE_MS);
     timer.unref();
     this.pendingListChanged.set(kind, timer);
   }
 
-  private async send(message: JSONRPCMessage, related?: RequestId): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.channel.send(
-        message,
-        related !== undefined && this.inflight.has(related) ? related : undefined,
-      );
-    } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'could not deliver a message to the agent');
+  /**
+   * Sends on the reply of the request `related` while it is open, else on the channel (the GET stream):
+   * a progress or log message outlives an agent that stopped reading one response. False when neither
+   * could take it.
+   */
+  private send(message: JSONRPCMessage, related?: RequestId): boolean {
+    if (this.closed) return false;
+    const reply = related === undefined ? undefined : this.inflight.get(related)?.reply;
+    if (reply?.open) {
+      reply.send(message);
+      return true;
     }
+    const sent = this.channel.send(message);
+    if (!sent)
+      this.logger.debug(
+        { method: (message as { method?: string }).method },
+        'no stream to the agent; message dropped',
+      );
+    return sent;
   }
 
-  private reply(response: JSONRPCResponse): Promise<void> {
-    return this.channel.send(response).catch((err: Error) => {
-      this.logger.debug({ id: response.id, err: err.message }, 'could not deliver a response to the agent');
-    });
+  private answer(response: JSONRPCResponse, reply: Reply | undefined): void {
+    if (reply) reply.end(response);
+    else this.channel.send(response);
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -380,8 +424,10 @@ export class ClientSession implements BackendListener, SessionInfo {
   async close(reason = 'session closed'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const controller of this.inflight.values())
+    for (const { controller, reply } of this.inflight.values()) {
       controller.abort(new WireError('internal_error', reason));
+      reply?.abandon();
+    }
     this.inflight.clear();
     for (const pending of this.outgoing.values())
       pending.reject(new WireError('internal_error', 'The agent session has ended'));
