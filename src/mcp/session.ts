@@ -6,16 +6,15 @@
  * - responses answer server→client requests (sampling, elicitation) that a backend sent through us;
  * - backend notifications are relayed; progress is mapped back to the agent's own token.
  */
-import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { BackendRpcError } from '../backends/connection.js';
 import type { BackendListener, BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
 import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
-import { VERSION } from '../core/version.js';
 import type { Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
-import { LIST_CHANGED, LIST_METHODS, type ListKind } from './lists.js';
+import { GATEWAY_INFO, mergeCapabilities, mergeInstructions, negotiateLegacyVersion } from './lifecycle.js';
+import { LIST_CHANGED, type ListKind } from './lists.js';
 import {
   errorResponse,
   isNotification,
@@ -31,6 +30,7 @@ import {
   type RequestId,
   resultResponse,
 } from './messages.js';
+import { pageOf } from './paging.js';
 import { namespaceTasks, SessionRouter } from './router.js';
 
 /** How a session reaches its agent outside the reply to a request (HTTP: the GET stream; stdio: stdout). */
@@ -65,7 +65,6 @@ export interface SessionRuntime {
   run(ctx: RequestContext): Promise<void>;
 }
 
-const LIST_PAGE_SIZE = 500;
 const LIST_CHANGED_DEBOUNCE_MS = 50;
 
 interface Outgoing {
@@ -181,7 +180,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     try {
       await this.runtime().run(ctx);
       response = ctx.listing
-        ? resultResponse(request.id, this.page(ctx.listing, ctx.params))
+        ? resultResponse(request.id, pageOf(ctx.listing, ctx.params))
         : resultResponse(request.id, ctx.result ?? {});
     } catch (err) {
       response = errorResponse(request.id, this.toErrorObject(err, request.method));
@@ -240,11 +239,7 @@ export class ClientSession implements BackendListener, SessionInfo {
   async initialize(params: Params): Promise<Params> {
     if (this.initialized) throw new WireError('invalid_request', 'The session is already initialized');
     this.initialized = true;
-    const requested =
-      typeof params['protocolVersion'] === 'string' ? params['protocolVersion'] : LATEST_PROTOCOL_VERSION;
-    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
-      ? requested
-      : LATEST_PROTOCOL_VERSION;
+    const protocolVersion = negotiateLegacyVersion(params['protocolVersion']);
     this.clientCapabilities = asObject(params['capabilities']);
     const clientInfo = asObject(params['clientInfo']);
     this.router.open({ protocolVersion, capabilities: this.clientCapabilities, clientInfo });
@@ -257,7 +252,7 @@ export class ClientSession implements BackendListener, SessionInfo {
         backends.map((b) => b.info?.capabilities),
         backends.some((b) => b.error),
       ),
-      serverInfo: { name: 'mcp-guard', title: 'mcp-guard security gateway', version: VERSION },
+      serverInfo: { ...GATEWAY_INFO },
       ...mergeInstructions(backends),
     };
   }
@@ -288,15 +283,6 @@ export class ClientSession implements BackendListener, SessionInfo {
     if (!this.initialized && method !== 'initialize' && method !== 'ping') {
       throw new WireError('invalid_request', 'The session is not initialized: send initialize first');
     }
-  }
-
-  private page(listing: Listing, params: Params): Params {
-    const key = LIST_METHODS[listing.kind].key;
-    const offset = decodeCursor(params['cursor']);
-    const items = listing.items.slice(offset, offset + LIST_PAGE_SIZE).map((i) => i.definition);
-    const next =
-      offset + LIST_PAGE_SIZE < listing.items.length ? encodeCursor(offset + LIST_PAGE_SIZE) : undefined;
-    return next === undefined ? { [key]: items } : { [key]: items, nextCursor: next };
   }
 
   // ------------------------------------------------------------ backend → agent
@@ -331,7 +317,9 @@ export class ClientSession implements BackendListener, SessionInfo {
         ? 'sampling'
         : message.method === 'elicitation/create'
           ? 'elicitation'
-          : undefined;
+          : message.method === 'roots/list'
+            ? 'roots'
+            : undefined;
     if (capability && this.clientCapabilities[capability] === undefined) {
       throw new WireError('method_not_found', `The agent does not support ${message.method}`);
     }
@@ -441,47 +429,4 @@ export class ClientSession implements BackendListener, SessionInfo {
 
 function asObject(value: unknown): Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
-}
-
-function encodeCursor(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
-
-function decodeCursor(cursor: unknown): number {
-  if (cursor === undefined) return 0;
-  try {
-    const value = JSON.parse(Buffer.from(String(cursor), 'base64url').toString('utf8')) as { o?: unknown };
-    if (typeof value.o === 'number' && Number.isInteger(value.o) && value.o >= 0) return value.o;
-  } catch {
-    // fall through
-  }
-  throw new WireError('invalid_params', 'Invalid cursor');
-}
-
-/** What the gateway offers: the union of its backends, with list_changed always on (it relays them). */
-function mergeCapabilities(all: ReadonlyArray<Params | undefined>, someUnknown: boolean): Params {
-  const caps: Params = {};
-  const has = (key: string) => someUnknown || all.some((c) => c?.[key] !== undefined);
-  if (has('tools')) caps['tools'] = { listChanged: true };
-  if (has('prompts')) caps['prompts'] = { listChanged: true };
-  if (has('resources')) {
-    const subscribe = all.some((c) => asObject(c?.['resources'])['subscribe'] === true);
-    caps['resources'] = { listChanged: true, ...(subscribe ? { subscribe: true } : {}) };
-  }
-  if (all.some((c) => c?.['logging'] !== undefined)) caps['logging'] = {};
-  if (all.some((c) => c?.['completions'] !== undefined)) caps['completions'] = {};
-  const tasks = all.map((c) => c?.['tasks']).filter((t) => t !== undefined);
-  if (tasks.length > 0) caps['tasks'] = Object.assign({}, ...tasks);
-  return caps;
-}
-
-function mergeInstructions(backends: ReadonlyArray<{ server: string; info?: { instructions?: string } }>): {
-  instructions?: string;
-} {
-  const parts = backends
-    .filter((b) => b.info?.instructions)
-    .map((b) => ({ server: b.server, text: b.info?.instructions as string }));
-  if (parts.length === 0) return {};
-  if (backends.length === 1) return { instructions: parts[0]?.text };
-  return { instructions: parts.map((p) => `## ${p.server}\n${p.text}`).join('\n\n') };
 }

@@ -43,6 +43,7 @@ export interface ModernHandler {
   handle(req: IncomingMessage, res: ServerResponse, message: JSONRPCMessage, principal: Principal): void;
   /** Whether a sessionless message belongs to the modern era. */
   claims(req: IncomingMessage, message: JSONRPCMessage): boolean;
+  close(): Promise<void>;
 }
 
 export interface McpEndpointOptions {
@@ -157,10 +158,11 @@ export class McpEndpoint {
 
     const sessionId = headerOnce(req, 'mcp-session-id');
     if (sessionId === undefined) {
-      if (isRequest(message) && message.method === 'initialize')
-        return this.open(req, res, principal, message);
+      // The modern era first: an `initialize` that claims 2026-07-28 is a removed method there, not a session.
       const modern = this.options.modern;
       if (modern?.claims(req, message)) return modern.handle(req, res, message, principal);
+      if (isRequest(message) && message.method === 'initialize')
+        return this.open(req, res, principal, message);
       return sendWireError(
         res,
         400,
@@ -322,7 +324,10 @@ export class McpEndpoint {
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     clearInterval(this.keepAlive);
-    await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id, 'gateway shutting down')));
+    await Promise.all([
+      ...[...this.sessions.keys()].map((id) => this.closeSession(id, 'gateway shutting down')),
+      this.options.modern?.close(),
+    ]);
   }
 }
 
@@ -339,10 +344,4 @@ function isJsonContentType(value: string | undefined): boolean {
 
 function sessionNotFound(res: ServerResponse) {
   sendWireError(res, 404, 'invalid_request', 'Session not found: initialize a new session');
-}
-
-/** Whether a sessionless message carries the modern era's version in `_meta` (2026-07-28). */
-export function modernVersionOf(message: JSONRPCMessage): string | undefined {
-  const version = metaOf(paramsOf(message as { params?: unknown }))?.[META.protocolVersion];
-  return typeof version === 'string' ? version : undefined;
 }

@@ -48,15 +48,16 @@ export class HttpReply implements Reply {
     private readonly res: ServerResponse,
     /** Headers every response of this request carries (Mcp-Session-Id). */
     private readonly headers: Readonly<Record<string, string>>,
-    /** Called once when the reply ends for any reason (the session drops it from its tables). */
-    private readonly onDone?: () => void,
+    /**
+     * Called once if the agent goes away before the answer. In 2025-11-25 that is not a cancellation (the
+     * request runs on; what it still sends falls back to the GET stream); in 2026-07-28 it is.
+     */
+    private readonly onGone?: () => void,
   ) {
     res.once('close', () => {
       if (this.done) return;
-      // The agent went away before the answer: in 2025-11-25 that is not a cancellation, so the request
-      // runs on; what it still sends falls back to the session's GET stream.
       this.gone = true;
-      this.finish();
+      this.onGone?.();
     });
   }
 
@@ -76,20 +77,27 @@ export class HttpReply implements Reply {
   }
 
   end(response: JSONRPCResponse): void {
+    this.endWithStatus(200, response);
+  }
+
+  /**
+   * The answer with an HTTP status of its own (2026-07-28 answers some errors with 400), which only a
+   * reply that has not started streaming can still carry; a streaming one ends with the event.
+   */
+  endWithStatus(status: number, response: JSONRPCResponse): void {
     if (!this.open) return;
     this.done = true;
     if (this.streaming) {
       this.res.end(sseEvent(response));
     } else {
       const body = JSON.stringify(response);
-      this.res.writeHead(200, {
+      this.res.writeHead(status, {
         ...this.headers,
         'Content-Type': 'application/json',
         'Content-Length': Buffer.byteLength(body),
       });
       this.res.end(body);
     }
-    this.finish();
   }
 
   abandon(): void {
@@ -98,7 +106,6 @@ export class HttpReply implements Reply {
     // A cancelled request gets no answer (MCP cancellation); the HTTP exchange still has to end.
     if (!this.streaming) this.res.writeHead(202, this.headers);
     this.res.end();
-    this.finish();
   }
 
   private startStream(): void {
@@ -106,13 +113,6 @@ export class HttpReply implements Reply {
     this.streaming = true;
     // Headers go out with the first event: one write, not two.
     this.res.writeHead(200, { ...this.headers, ...SSE_HEADERS });
-  }
-
-  private finishCalled = false;
-  private finish(): void {
-    if (this.finishCalled) return;
-    this.finishCalled = true;
-    this.onDone?.();
   }
 }
 
