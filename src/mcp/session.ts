@@ -12,7 +12,7 @@ import type { GuardConfig } from '../config/types.js';
 import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
-import type { Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
+import type { RequestContext, SessionInfo } from '../pipeline/context.js';
 import { GATEWAY_INFO, mergeCapabilities, mergeInstructions, negotiateLegacyVersion } from './lifecycle.js';
 import { LIST_CHANGED, type ListKind } from './lists.js';
 import {
