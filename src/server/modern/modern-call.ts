@@ -295,16 +295,13 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
   }
 
   private errorObject(err: unknown): JsonRpcErrorObject {
-    const error =
-      err instanceof WireError
-        ? err.toJsonRpc()
-        : err instanceof BackendRpcError
-          ? err.error
-          : (this.deps.logger.error(
-              { err, method: this.request.method },
-              'internal error in a 2026-07-28 request',
-            ),
-            new WireError('internal_error', 'Internal gateway error').toJsonRpc());
+    let error: JsonRpcErrorObject;
+    if (err instanceof WireError) error = err.toJsonRpc();
+    else if (err instanceof BackendRpcError) error = err.error;
+    else {
+      this.deps.logger.error({ err, method: this.request.method }, 'internal error in a 2026-07-28 request');
+      error = new WireError('internal_error', 'Internal gateway error').toJsonRpc();
+    }
     return this.request.method === 'resources/read' ? resourceNotFound(error, this.request) : error;
   }
 }
