@@ -128,11 +128,12 @@ describe('2026-07-28 and 2025-11-25 clients on one endpoint', () => {
       method: 'tools/call',
       params: { name: 'echo', arguments: { message: 'x' }, _meta: META },
     };
-    for (const headers of [
+    const mismatches: Array<Record<string, string>> = [
       { 'mcp-method': 'tools/list', 'mcp-name': 'echo' },
       { 'mcp-method': 'tools/call', 'mcp-name': 'get-sum' },
       { 'mcp-method': 'tools/call' },
-    ]) {
+    ];
+    for (const headers of mismatches) {
       const response = await modernPost(gw.url, call, headers);
       expect(response.status, JSON.stringify(headers)).toBe(400);
       expect(await response.json()).toMatchObject({ id: 7, error: { code: -32020 } });
