@@ -25,6 +25,10 @@ const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
 const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
+/** Comma-separated target names to run (direct always runs: it is the yardstick). */
+const ONLY = process.env['BENCH_ONLY']?.split(',').map((t) => t.trim());
+/** Extra node flags for the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
+const GATEWAY_NODE_ARGS = process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -85,9 +89,12 @@ async function startGateway(name: string, yaml: string): Promise<{ url: string; 
   const file = path.join(dir, 'mcp-guard.yaml');
   await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
   writeFileSync(file, yaml);
-  const { child, line } = await startProcess([CLI, 'serve-http', '--config', file, '--port', '0'], {
-    BENCH_KEY: KEY,
-  });
+  const { child, line } = await startProcess(
+    [...GATEWAY_NODE_ARGS, CLI, 'serve-http', '--config', file, '--port', '0'],
+    {
+      BENCH_KEY: KEY,
+    },
+  );
   return { url: line.replace('listening on ', ''), pid: child.pid as number };
 }
 
@@ -245,38 +252,54 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const direct = await startServerHttp();
   const httpBackend = await startServerHttp();
-  const targets: Target[] = [
-    { name: 'direct', ...direct, headers: {} },
-    { name: 'gw→stdio', ...(await startGateway('stdio', `servers:\n${stdioBackend}`)), headers: {} },
+  /** Each target starts only when selected (BENCH_ONLY). */
+  const specs: Array<{ name: string; start: () => Promise<Omit<Target, 'name'>> }> = [
+    { name: 'direct', start: async () => ({ ...direct, headers: {} }) },
+    {
+      name: 'gw→stdio',
+      start: async () => ({ ...(await startGateway('stdio', `servers:\n${stdioBackend}`)), headers: {} }),
+    },
     {
       name: 'gw→stdio+policy',
-      ...(await startGateway(
-        'policy',
-        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend}`,
-      )),
-      headers: { authorization: `Bearer ${KEY}` },
+      start: async () => ({
+        ...(await startGateway(
+          'policy',
+          `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend}`,
+        )),
+        headers: { authorization: `Bearer ${KEY}` },
+      }),
     },
     {
       name: 'gw→stdio+audit',
-      ...(await startGateway('audit', `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`)),
-      headers: {},
+      start: async () => ({
+        ...(await startGateway('audit', `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`)),
+        headers: {},
+      }),
     },
     {
-      // The issue's yardstick: every per-call policy a real deployment turns on, at once.
+      // The front-door issue's yardstick: every per-call policy a real deployment turns on, at once.
       name: 'gw→stdio+all',
-      ...(await startGateway(
-        'all',
-        `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`,
-      )),
-      headers: { authorization: `Bearer ${KEY}` },
+      start: async () => ({
+        ...(await startGateway(
+          'all',
+          `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend}`,
+        )),
+        headers: { authorization: `Bearer ${KEY}` },
+      }),
     },
     {
       name: 'gw→http',
-      ...(await startGateway('http', `servers:\n  echo:\n    url: ${httpBackend.url}\n`)),
-      helpers: [httpBackend.pid],
-      headers: {},
+      start: async () => ({
+        ...(await startGateway('http', `servers:\n  echo:\n    url: ${httpBackend.url}\n`)),
+        helpers: [httpBackend.pid],
+        headers: {},
+      }),
     },
   ];
+  const targets: Target[] = [];
+  for (const spec of specs)
+    if (spec.name === 'direct' || !ONLY || ONLY.includes(spec.name))
+      targets.push({ name: spec.name, ...(await spec.start()) });
 
   const sessions = new Map<string, Array<Record<string, string>>>();
   for (const t of targets) {

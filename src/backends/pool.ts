@@ -106,6 +106,7 @@ class BackendSlot {
         transport: createBackendTransport(this.server, this.logger),
         logger: this.logger,
         roots: this.server.roots,
+        agentRoots: this.server.agentRoots,
       });
       const openedAt = Date.now();
       await conn.open(this.profile(), this.server.connectTimeoutMs);
@@ -203,8 +204,10 @@ function backendCapabilities(agent: Params, server: ServerConfig): Params {
   if (agent['sampling'] !== undefined) caps['sampling'] = agent['sampling'];
   if (agent['elicitation'] !== undefined) caps['elicitation'] = agent['elicitation'];
   if (agent['experimental'] !== undefined) caps['experimental'] = agent['experimental'];
-  // roots/list is answered from config, so roots is declared only when config gives the server roots.
-  if (server.roots.length > 0) caps['roots'] = { listChanged: false };
+  // roots/list is answered from config, so roots is declared only when config gives the server roots,
+  // or the server takes the agent's (agent_roots) and the agent has some.
+  if (server.roots.length > 0 || (server.agentRoots && agent['roots'] !== undefined))
+    caps['roots'] = { listChanged: false };
   return caps;
 }
 
@@ -228,7 +231,7 @@ class SharedBackend {
         capabilities: {
           sampling: {},
           elicitation: { form: {}, url: {} },
-          ...(server.roots.length > 0 ? { roots: { listChanged: false } } : {}),
+          ...(server.roots.length > 0 || server.agentRoots ? { roots: { listChanged: false } } : {}),
         },
         clientInfo: { name: 'mcp-guard', version: VERSION },
       }),

@@ -196,7 +196,13 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       timeoutMs: ms(s.timeout, DEFAULTS.serverTimeoutMs),
       connectTimeoutMs: ms(s.connect_timeout, DEFAULTS.connectTimeoutMs),
       isolation: s.isolation ?? 'per_session',
+      agentRoots: s.agent_roots ?? false,
     };
+    if (s.agent_roots && 'roots' in s && s.roots !== undefined)
+      problem(
+        ['servers', name, 'agent_roots'],
+        'roots (from config) and agent_roots (from the agent) exclude each other',
+      );
     if ('command' in s) {
       servers.push({
         ...common,

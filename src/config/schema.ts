@@ -161,6 +161,7 @@ const serverCommon = {
   timeout: duration.optional(),
   connect_timeout: duration.optional(),
   isolation: z.enum(['per_session', 'shared']).optional(),
+  agent_roots: z.boolean().optional(),
 };
 
 const stdioServerSchema = z.strictObject({

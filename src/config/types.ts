@@ -145,6 +145,11 @@ interface ServerCommon {
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly isolation: 'per_session' | 'shared';
+  /**
+   * The agent's roots answer this server's roots/list (opt-in). Off by default: a filesystem server takes
+   * roots as its sandbox, so an agent's roots could widen it.
+   */
+  readonly agentRoots: boolean;
 }
 
 export interface StdioServerConfig extends ServerCommon {

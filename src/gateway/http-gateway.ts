@@ -20,6 +20,7 @@ import type { Logger } from '../core/logger.js';
 import { redactText } from '../redact/secret-text.js';
 import { createHttpServer, type RouteHandler, sendJson } from '../server/http-server.js';
 import { McpEndpoint } from '../server/mcp-endpoint.js';
+import { ModernFront } from '../server/modern/modern-front.js';
 import { isLoopbackHost } from '../server/origin-checks.js';
 import type { StateStore } from '../stores/state-store.js';
 import { Gateway } from './gateway.js';
@@ -83,6 +84,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
   });
   const endpoint = new McpEndpoint({
     runtime: () => gateway.current(),
+    modern: new ModernFront({ runtime: () => gateway.current(), logger }),
     maxBodyBytes: config.http.maxBodyBytes,
     maxSessions: config.http.maxSessions,
     idleTtlMs: config.http.sessionIdleTtlMs,
