@@ -21,7 +21,8 @@
  * children started, the RSS of the gateway and its children, and the initialize time. per_session
  * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
  *
- * BENCH_TARGETS (comma-separated names) runs a subset of the first table.
+ * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
+ * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,10 @@ const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
 const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
-const ONLY = process.env['BENCH_TARGETS']?.split(',').map((t) => t.trim());
+/** Comma-separated target names to run (direct always runs: it is the yardstick). */
+const ONLY = process.env['BENCH_ONLY']?.split(',').map((t) => t.trim());
+/** Extra node flags for the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
+const GATEWAY_NODE_ARGS = process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
 const FOOTPRINT_SESSIONS = Number(process.env['BENCH_FOOTPRINT_SESSIONS'] ?? 100);
 const FOOTPRINT_ISOLATIONS = (process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_session,shared,pooled')
   .split(',')
@@ -105,9 +109,10 @@ async function startGateway(
   const file = path.join(dir, 'mcp-guard.yaml');
   await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
   writeFileSync(file, yaml);
-  const { child, line } = await startProcess([CLI, 'serve-http', '--config', file, '--port', '0'], {
-    BENCH_KEY: KEY,
-  });
+  const { child, line } = await startProcess(
+    [...GATEWAY_NODE_ARGS, CLI, 'serve-http', '--config', file, '--port', '0'],
+    { BENCH_KEY: KEY },
+  );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
 }
 

@@ -2,7 +2,9 @@
  * `npm run demo`: mcp-guard in front of two real MCP servers (the reference server-everything and a small
  * wallet server), with SQLite state, an API key, a deny rule, a spend cap and an approval round trip you
  * can watch: a $25 payment is held, approved from the CLI in another process, and the retry goes through
- * exactly once. Everything runs on 127.0.0.1 in a temporary folder.
+ * exactly once. Everything runs on 127.0.0.1 in a temporary folder. It prints the approvals dashboard's
+ * URL and an admin key to sign in with; run in a terminal, it leaves the gateway running (with a held
+ * call to decide) until Ctrl+C.
  */
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -25,13 +27,15 @@ const dim = (s: string) => (color ? `\x1b[2m${s}\x1b[0m` : s);
 let stepNo = 0;
 const step = (title: string) => process.stdout.write(`\n${bold(`${++stepNo}. ${title}`)}\n`);
 const show = (label: string, value: string) => process.stdout.write(`   ${label}: ${value}\n`);
+/** A command's output, indented under its step. */
+const indent = (text: string) => `${text.replace(/\n$/, '').replace(/^/gm, '   ')}\n`;
 
-function cli(args: string[]): Promise<string> {
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...process.env, MCP_GUARD_LOG_LEVEL: 'warn' } },
+      { env: { ...process.env, MCP_GUARD_LOG_LEVEL: 'warn', ...env } },
       (err, stdout, stderr) => {
         if (err) reject(new Error(`mcp-guard ${args.join(' ')} failed:\n${stderr}`));
         else resolve(stdout);
@@ -58,6 +62,7 @@ async function expectError(label: string, call: Promise<unknown>): Promise<McpEr
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'mcp-guard-demo-'));
   const key = `mcpg_${randomBytes(24).toString('base64url')}`;
+  const adminKey = `mcpg_admin_${randomBytes(24).toString('base64url')}`;
   const configFile = path.join(dir, 'mcp-guard.yaml');
   writeFileSync(
     configFile,
@@ -66,6 +71,9 @@ auth:
   mode: api_key
   keys:
     - { agent: demo-agent, key_sha256: "${createHash('sha256').update(key).digest('hex')}" }
+admin:
+  keys:
+    - { agent: demo-admin, key_sha256: "${createHash('sha256').update(adminKey).digest('hex')}" }
 rate_limit:
   requests_per_minute: 30
 policies:
@@ -105,6 +113,9 @@ servers:
     gateway.once('exit', (code) => reject(new Error(`the gateway exited with ${code}:\n${log}`)));
   });
   show('listening on', url);
+  const dashboard = `${url.replace(/\/mcp$/, '')}/ui/`;
+  show('approvals dashboard', dashboard);
+  show('admin key to sign in', adminKey);
 
   try {
     step('An agent without the key is refused (HTTP 401)');
@@ -153,16 +164,24 @@ servers:
     show('approval_id', approvalId);
 
     step('An operator looks at the queue from another process: mcp-guard approvals list');
+    process.stdout.write(dim(indent(await cli(['approvals', 'list', '--config', configFile]))));
+    show('the same through the admin API', `mcp-guard approvals list --url ${url.replace(/\/mcp$/, '')}`);
     process.stdout.write(
-      dim((await cli(['approvals', 'list', '--config', configFile])).replace(/^/gm, '   ')),
+      dim(
+        indent(
+          await cli(['approvals', 'list', '--url', url.replace(/\/mcp$/, '')], {
+            MCP_GUARD_ADMIN_KEY: adminKey,
+          }),
+        ),
+      ),
     );
 
     step(`The operator approves it: mcp-guard approvals approve ${approvalId}`);
     process.stdout.write(
       dim(
-        (
-          await cli(['approvals', 'approve', approvalId, '--note', 'known payee', '--config', configFile])
-        ).replace(/^/gm, '   '),
+        indent(
+          await cli(['approvals', 'approve', approvalId, '--note', 'known payee', '--config', configFile]),
+        ),
       ),
     );
 
@@ -178,18 +197,31 @@ servers:
 
     step('Everything was recorded: mcp-guard audit tail, then audit verify (the hash chain)');
     await new Promise((r) => setTimeout(r, 1_200)); // the gateway audits the CLI's decision within a second
-    process.stdout.write(
-      dim((await cli(['audit', 'tail', '-n', '14', '--config', configFile])).replace(/^/gm, '   ')),
-    );
-    process.stdout.write((await cli(['audit', 'verify', '--config', configFile])).replace(/^/gm, '   '));
+    process.stdout.write(dim(indent(await cli(['audit', 'tail', '-n', '14', '--config', configFile]))));
+    process.stdout.write(indent(await cli(['audit', 'verify', '--config', configFile])));
 
+    if (process.stdout.isTTY && !process.argv.includes('--no-wait')) {
+      step('Your turn: decide a held call on the dashboard (it works on a phone too)');
+      await expectError(
+        'wallet.pay $12.00',
+        client.callTool({ name: 'pay', arguments: { amount_usd: 12, to: 'carol' } }),
+      );
+      show('open', dashboard);
+      show('sign in with', adminKey);
+      process.stdout.write(`   ${dim('The gateway keeps running; press Ctrl+C to stop it.')}\n`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        gateway.once('exit', () => resolve());
+      });
+    }
     await client.close();
   } finally {
     gateway.kill('SIGTERM');
-    await new Promise((r) => gateway.once('exit', r));
+    if (gateway.exitCode === null) await new Promise((r) => gateway.once('exit', r));
   }
   process.stdout.write(
-    `\n${bold('Done.')} Try it yourself: node dist/cli/main.js serve-http --config ${configFile}\n`,
+    `\n${bold('Done.')} Try it yourself: node dist/cli/main.js serve-http --config ${configFile}\n` +
+      `   then open ${dashboard.replace(/:\d+\/ui\/$/, ':8080/ui/')} and sign in with ${adminKey}\n`,
   );
 }
 

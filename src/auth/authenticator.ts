@@ -169,13 +169,16 @@ function refuse(
 
 /** The bearer credential of a request; throws AuthFailure for credentials in the wrong place or form. */
 export function bearerToken(req: IncomingMessage): string | undefined {
-  const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-  for (const name of TOKEN_QUERY_PARAMS) {
-    if (url.searchParams.has(name))
-      throw new AuthFailure(
-        `credentials in the query string are refused (parameter "${name}"): send Authorization: Bearer`,
-        'bad_request',
-      );
+  // Only a URL with a query can carry a credential there (parsing every URL costs on the hot path).
+  if (req.url?.includes('?')) {
+    const url = new URL(req.url, 'http://gateway.invalid');
+    for (const name of TOKEN_QUERY_PARAMS) {
+      if (url.searchParams.has(name))
+        throw new AuthFailure(
+          `credentials in the query string are refused (parameter "${name}"): send Authorization: Bearer`,
+          'bad_request',
+        );
+    }
   }
   // Node keeps only the first of duplicated Authorization headers; count them in the raw list.
   let count = 0;

@@ -93,6 +93,8 @@ interface Options {
   readonly logger: Logger;
   /** file:// roots answered to the backend's roots/list (from config; never the agent's). */
   readonly roots: readonly string[];
+  /** Hand the backend's roots/list to the agent instead (servers.NAME.agent_roots). */
+  readonly agentRoots?: boolean;
   readonly handlers?: ConnectionHandlers;
 }
 
@@ -101,6 +103,7 @@ export class BackendConnection {
   private readonly transport: Options['transport'];
   private readonly logger: Logger;
   private readonly roots: readonly string[];
+  private readonly agentRoots: boolean;
   private handlers: ConnectionHandlers;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
@@ -116,6 +119,7 @@ export class BackendConnection {
     this.transport = options.transport;
     this.logger = options.logger;
     this.roots = options.roots;
+    this.agentRoots = options.agentRoots ?? false;
     this.handlers = options.handlers ?? {};
   }
 
@@ -425,7 +429,7 @@ export class BackendConnection {
           this.logger.debug({ server: this.server, err: err.message }, 'could not answer backend request'),
         );
     if (message.method === 'ping') return reply(resultResponse(message.id, {}));
-    if (message.method === 'roots/list') {
+    if (message.method === 'roots/list' && !this.agentRoots) {
       // Answered from config: an agent's roots must never widen a backend's sandbox.
       return reply(resultResponse(message.id, { roots: this.roots.map((uri) => ({ uri })) }));
     }

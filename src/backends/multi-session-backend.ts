@@ -61,7 +61,8 @@ export function sharedProfile(server: ServerConfig): {
     capabilities: {
       sampling: {},
       elicitation: { form: {}, url: {} },
-      ...(server.roots.length > 0 ? { roots: { listChanged: false } } : {}),
+      // roots/list is answered from config, or (agent_roots) by the session the child is serving.
+      ...(server.roots.length > 0 || server.agentRoots ? { roots: { listChanged: false } } : {}),
     },
     clientInfo: { name: 'mcp-guard', version: VERSION },
   };

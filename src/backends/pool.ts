@@ -127,8 +127,10 @@ function backendCapabilities(agent: Params, server: ServerConfig): Params {
   if (agent['sampling'] !== undefined) caps['sampling'] = agent['sampling'];
   if (agent['elicitation'] !== undefined) caps['elicitation'] = agent['elicitation'];
   if (agent['experimental'] !== undefined) caps['experimental'] = agent['experimental'];
-  // roots/list is answered from config, so roots is declared only when config gives the server roots.
-  if (server.roots.length > 0) caps['roots'] = { listChanged: false };
+  // roots/list is answered from config, so roots is declared only when config gives the server roots,
+  // or the server takes the agent's (agent_roots) and the agent has some.
+  if (server.roots.length > 0 || (server.agentRoots && agent['roots'] !== undefined))
+    caps['roots'] = { listChanged: false };
   return caps;
 }
 
@@ -281,6 +283,7 @@ export class BackendPool {
       transport: this.transport(server)(),
       logger: this.logger,
       roots: server.roots,
+      agentRoots: server.agentRoots,
     });
     try {
       await conn.open(

@@ -373,6 +373,7 @@ export class PooledBackend extends MultiSessionBackend {
         transport: this.transport(),
         logger: this.logger,
         roots: this.server.roots,
+        agentRoots: this.server.agentRoots,
       });
       const openedAt = Date.now();
       await conn.open(sharedProfile(this.server), this.server.connectTimeoutMs);

@@ -88,6 +88,7 @@ export class BackendSlot {
         transport: this.options.transport(),
         logger,
         roots: server.roots,
+        agentRoots: server.agentRoots,
       });
       const openedAt = Date.now();
       await conn.open(this.options.profile(), server.connectTimeoutMs);

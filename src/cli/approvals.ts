@@ -4,23 +4,54 @@
  * the gateway's very next retry of the held call, on every replica. The gateway, not this command,
  * records the decision in its audit log and sends the notifications (it has the webhook URLs; one replica
  * sends them), at once when it runs, or when it starts next.
+ *
+ * With `--url URL` the same commands work remotely, through the gateway's admin API (`/admin/approvals`),
+ * with an admin key from $MCP_GUARD_ADMIN_KEY; the output is the same, `--json` included.
  */
 import { hostname, userInfo } from 'node:os';
+import { approvalToJson, parseArgs } from '../admin/approval-json.js';
 import { ExitError } from '../core/errors.js';
 import { openStateStore } from '../stores/open-store.js';
-import type { Approval, ApprovalStatus, StateStore } from '../stores/state-store.js';
+import type { Approval, ApprovalStatus, DecideResult, StateStore } from '../stores/state-store.js';
 import { loadConfigForCommand } from './config-source.js';
+import { RemoteAdmin, RemoteAdminError } from './remote-admin.js';
 
 interface Common {
   config?: string;
   cwd: string;
   json?: boolean;
+  /** The gateway's URL: work remotely through its admin API (key from $MCP_GUARD_ADMIN_KEY). */
+  url?: string;
+  env?: NodeJS.ProcessEnv;
 }
 
-async function withStore<T>(
-  options: Common,
-  fn: (store: StateStore, config: Awaited<ReturnType<typeof loadConfigForCommand>>) => Promise<T>,
-): Promise<T> {
+/** Where approvals are read and decided: the state store named in the config, or a gateway's admin API. */
+interface ApprovalSource {
+  list(status: ApprovalStatus | 'all', limit: number): Promise<Approval[]>;
+  get(id: string): Promise<Approval | undefined>;
+  decide(id: string, decision: 'approved' | 'denied', note: string | undefined): Promise<DecideResult>;
+}
+
+async function withSource<T>(options: Common, fn: (source: ApprovalSource) => Promise<T>): Promise<T> {
+  if (options.url !== undefined) {
+    const remote = RemoteAdmin.fromEnv(options.url, options.env ?? process.env);
+    return fn({
+      list: (status, limit) => remote.list(status, limit),
+      get: (id) => remote.get(id),
+      decide: async (id, decision, note) => {
+        try {
+          return { ok: true, approval: await remote.decide(id, decision, note) };
+        } catch (err) {
+          if (!(err instanceof RemoteAdminError)) throw err;
+          if (err.code === 'approval_not_found') return { ok: false, reason: 'not_found' };
+          if (err.code === 'approval_expired') return { ok: false, reason: 'expired' };
+          if (err.code === 'approval_not_pending')
+            return { ok: false, reason: 'not_pending', approval: await remote.get(id) };
+          throw new ExitError(1, `the gateway refused: ${err.message} (${err.code})`);
+        }
+      },
+    });
+  }
   const config = await loadConfigForCommand(options.config, options.cwd, { keepUnsetVariables: true });
   let store: StateStore;
   try {
@@ -29,20 +60,29 @@ async function withStore<T>(
     throw new ExitError(1, (err as Error).message);
   }
   try {
-    return await fn(store, config);
+    return await fn({
+      list: (status, limit) => store.listApprovals({ status, limit }),
+      get: (id) => store.getApproval(id),
+      decide: (id, decision, note) =>
+        store.decideApproval(id, {
+          decision,
+          by: actor(),
+          note,
+          nowMs: Date.now(),
+          approvedTtlMs: config.policies.approvedTtlMs,
+        }),
+    });
   } finally {
     await store.close();
   }
 }
 
 /** An approval by exact id or by a unique prefix of one (like git's short hashes). */
-async function find(store: StateStore, id: string): Promise<Approval> {
-  const exact = await store.getApproval(id);
+async function find(source: ApprovalSource, id: string): Promise<Approval> {
+  const exact = await source.get(id);
   if (exact) return exact;
   if (id.length >= 4) {
-    const matches = (await store.listApprovals({ status: 'all', limit: 10_000 })).filter((a) =>
-      a.id.startsWith(id),
-    );
+    const matches = (await source.list('all', 1_000)).filter((a) => a.id.startsWith(id));
     if (matches.length === 1 && matches[0]) return matches[0];
     if (matches.length > 1)
       throw new ExitError(2, `"${id}" matches ${matches.length} approvals: give more characters`);
@@ -58,33 +98,6 @@ const when = (ms: number | null) =>
         .toISOString()
         .replace('T', ' ')
         .replace(/\.\d+Z$/, 'Z');
-
-function toJson(a: Approval): Record<string, unknown> {
-  return {
-    id: a.id,
-    status: a.status,
-    agent: a.agent,
-    server: a.server,
-    tool: a.tool,
-    amount_usd: a.amountUsd,
-    args_sha256: a.argsHash,
-    args: safeParse(a.args),
-    created_at: new Date(a.createdAt).toISOString(),
-    expires_at: new Date(a.expiresAt).toISOString(),
-    decided_at: a.decidedAt === null ? null : new Date(a.decidedAt).toISOString(),
-    decided_by: a.decidedBy,
-    note: a.note,
-    consumed_at: a.consumedAt === null ? null : new Date(a.consumedAt).toISOString(),
-  };
-}
-
-function safeParse(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
 
 function table(rows: string[][]): string {
   const widths = (rows[0] ?? []).map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -102,10 +115,10 @@ export async function approvalsList(options: Common & { status?: string }): Prom
   const status = (options.status ?? 'pending') as ApprovalStatus | 'all';
   const valid = ['pending', 'approved', 'denied', 'expired', 'consumed', 'all'];
   if (!valid.includes(status)) throw new ExitError(2, `--status must be one of ${valid.join(', ')}`);
-  await withStore(options, async (store) => {
-    const list = await store.listApprovals({ status, limit: 500 });
+  await withSource(options, async (source) => {
+    const list = await source.list(status, 500);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(list.map(toJson), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(list.map(approvalToJson), null, 2)}\n`);
       return;
     }
     if (list.length === 0) {
@@ -130,10 +143,10 @@ export async function approvalsList(options: Common & { status?: string }): Prom
 }
 
 export async function approvalsShow(options: Common & { id: string }): Promise<void> {
-  await withStore(options, async (store) => {
-    const a = await find(store, options.id);
+  await withSource(options, async (source) => {
+    const a = await find(source, options.id);
     if (options.json) {
-      process.stdout.write(`${JSON.stringify(toJson(a), null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify(approvalToJson(a), null, 2)}\n`);
       return;
     }
     const lines = [
@@ -149,7 +162,7 @@ export async function approvalsShow(options: Common & { id: string }): Promise<v
       ['args sha256', a.argsHash],
     ];
     process.stdout.write(table(lines));
-    process.stdout.write(`arguments (redacted):\n${JSON.stringify(safeParse(a.args), null, 2)}\n`);
+    process.stdout.write(`arguments (redacted):\n${JSON.stringify(parseArgs(a.args), null, 2)}\n`);
   });
 }
 
@@ -164,15 +177,9 @@ function actor(): string {
 export async function approvalsDecide(
   options: Common & { id: string; decision: 'approved' | 'denied'; note?: string },
 ): Promise<void> {
-  await withStore(options, async (store, config) => {
-    const target = await find(store, options.id);
-    const result = await store.decideApproval(target.id, {
-      decision: options.decision,
-      by: actor(),
-      note: options.note,
-      nowMs: Date.now(),
-      approvedTtlMs: config.policies.approvedTtlMs,
-    });
+  await withSource(options, async (source) => {
+    const target = await find(source, options.id);
+    const result = await source.decide(target.id, options.decision, options.note);
     if (!result.ok) {
       const why =
         result.reason === 'expired'
@@ -186,7 +193,7 @@ export async function approvalsDecide(
       );
     }
     const a = result.approval;
-    if (options.json) process.stdout.write(`${JSON.stringify(toJson(a), null, 2)}\n`);
+    if (options.json) process.stdout.write(`${JSON.stringify(approvalToJson(a), null, 2)}\n`);
     else if (options.decision === 'approved') {
       process.stdout.write(
         `approved ${a.id}: ${a.agent} → ${a.server}.${a.tool} (${money(a.amountUsd)}); the agent's next identical call runs once, before ${when(a.expiresAt)}\n`,

@@ -68,6 +68,11 @@ function buildProgram(): Command {
   const approvals = program.command('approvals').description('the approval queue (held calls)');
   const configOption = () =>
     new Option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)');
+  const urlOption = () =>
+    new Option(
+      '--url <url>',
+      "a gateway's URL: work through its admin API (admin key from $MCP_GUARD_ADMIN_KEY)",
+    ).conflicts('config');
   approvals
     .command('list')
     .description('list approvals (pending by default)')
@@ -78,7 +83,8 @@ function buildProgram(): Command {
     )
     .option('--json', 'print JSON')
     .addOption(configOption())
-    .action(async (opts: { status: string; json?: boolean; config?: string }) => {
+    .addOption(urlOption())
+    .action(async (opts: { status: string; json?: boolean; config?: string; url?: string }) => {
       const { approvalsList } = await import('./approvals.js');
       await approvalsList({ ...opts, cwd: process.cwd() });
     });
@@ -88,7 +94,8 @@ function buildProgram(): Command {
     .argument('<id>', 'approval id (or a unique prefix)')
     .option('--json', 'print JSON')
     .addOption(configOption())
-    .action(async (id: string, opts: { json?: boolean; config?: string }) => {
+    .addOption(urlOption())
+    .action(async (id: string, opts: { json?: boolean; config?: string; url?: string }) => {
       const { approvalsShow } = await import('./approvals.js');
       await approvalsShow({ ...opts, id, cwd: process.cwd() });
     });
@@ -99,7 +106,8 @@ function buildProgram(): Command {
     .option('--note <text>', 'why')
     .option('--json', 'print JSON')
     .addOption(configOption())
-    .action(async (id: string, opts: { note?: string; json?: boolean; config?: string }) => {
+    .addOption(urlOption())
+    .action(async (id: string, opts: { note?: string; json?: boolean; config?: string; url?: string }) => {
       const { approvalsDecide } = await import('./approvals.js');
       await approvalsDecide({ ...opts, id, decision: 'approved', cwd: process.cwd() });
     });
@@ -110,7 +118,8 @@ function buildProgram(): Command {
     .option('--reason <text>', 'why (the agent sees it)')
     .option('--json', 'print JSON')
     .addOption(configOption())
-    .action(async (id: string, opts: { reason?: string; json?: boolean; config?: string }) => {
+    .addOption(urlOption())
+    .action(async (id: string, opts: { reason?: string; json?: boolean; config?: string; url?: string }) => {
       const { approvalsDecide } = await import('./approvals.js');
       await approvalsDecide({ ...opts, note: opts.reason, id, decision: 'denied', cwd: process.cwd() });
     });

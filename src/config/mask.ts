@@ -99,6 +99,8 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
       spend_window_ms: config.policies.spendWindowMs,
       require_approval_above: config.policies.requireApprovalAbove ?? null,
       approval_ttl_ms: config.policies.approvalTtlMs,
+      approval_mode: config.policies.approvalMode,
+      approval_wait_ms: config.policies.approvalWaitMs,
       allow: config.policies.allow ?? null,
       deny: config.policies.deny,
       audit: config.policies.audit ?? null,
@@ -136,10 +138,14 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
             ? { slack_webhook_url: maskUrl(config.notify.slackWebhookUrl, false) }
             : {}),
           ...(config.notify.webhookUrl ? { webhook_url: maskUrl(config.notify.webhookUrl) } : {}),
+          ...(config.notify.webhookSecret ? { webhook_secret: MASK } : {}),
         }
       : null,
     http: config.http,
     metrics: config.metrics,
-    ...(config.adminKeys.length > 0 ? { admin: { keys: config.adminKeys.map(maskKey) } } : {}),
+    admin: {
+      ...(config.adminKeys.length > 0 ? { keys: config.adminKeys.map(maskKey) } : {}),
+      session_ttl_ms: config.adminSessionTtlMs,
+    },
   };
 }

@@ -38,6 +38,8 @@ export const DEFAULTS = {
   spendWindowMs: 86_400_000,
   approvalTtlMs: 3_600_000,
   approvedTtlMs: 3_600_000,
+  approvalWaitMs: 5 * 60_000,
+  adminSessionTtlMs: 12 * 3_600_000,
   authFailuresPerMinute: 10,
   auditKeepFiles: 5,
   auditMaxValueLength: 1024,
@@ -202,7 +204,13 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         queue: s.pool_queue ?? DEFAULTS.poolQueue,
         queueTimeoutMs: ms(s.pool_queue_timeout, DEFAULTS.poolQueueTimeoutMs),
       },
+      agentRoots: s.agent_roots ?? false,
     };
+    if (s.agent_roots && 'roots' in s && s.roots !== undefined)
+      problem(
+        ['servers', name, 'agent_roots'],
+        'roots (from config) and agent_roots (from the agent) exclude each other',
+      );
     if (s.isolation !== undefined && s.isolation !== 'pooled') {
       for (const key of ['pool_size', 'pool_queue', 'pool_queue_timeout'] as const) {
         if (s[key] !== undefined)
@@ -266,6 +274,8 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     requireApprovalAbove: p.require_approval_above,
     approvalTtlMs: ms(p.approval_ttl, DEFAULTS.approvalTtlMs),
     approvedTtlMs: ms(p.approved_ttl, DEFAULTS.approvedTtlMs),
+    approvalMode: p.approval_mode ?? 'error',
+    approvalWaitMs: ms(p.approval_wait, DEFAULTS.approvalWaitMs),
     allow: p.allow,
     deny: p.deny ?? [],
     audit:
@@ -285,6 +295,8 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     problem(['policies', 'audit'], 'audit settings need policies.audit_log (the file to write)');
   }
   if (policies.spendWindowMs <= 0) problem(['policies', 'spend_window'], 'must be longer than 0');
+  if (p.approval_wait !== undefined && policies.approvalWaitMs <= 0)
+    problem(['policies', 'approval_wait'], 'must be longer than 0');
 
   // --- agents ---
   const agents: Record<string, AgentConfig> = {};
@@ -325,8 +337,20 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
   const notify = file.notify && {
     slackWebhookUrl: file.notify.slack_webhook_url,
     webhookUrl: file.notify.webhook_url,
+    webhookSecret: file.notify.webhook_secret,
     timeoutMs: ms(file.notify.timeout, DEFAULTS.notifyTimeoutMs),
   };
+
+  if (file.notify?.webhook_secret !== undefined && file.notify.webhook_url === undefined)
+    problem(['notify', 'webhook_secret'], 'signs webhook bodies: it needs notify.webhook_url');
+  const adminKeys = (file.admin?.keys ?? []).map(toKeyRecord);
+  // An agent must never hold an admin credential: one key in both lists would make it one.
+  adminKeys.forEach((k, i) => {
+    if (seen.has(k.sha256.toString('hex')))
+      problem(['admin', 'keys', i], 'is also an agent key in auth.keys: admin keys must be separate');
+  });
+  const adminSessionTtlMs = ms(file.admin?.session_ttl, DEFAULTS.adminSessionTtlMs);
+  if (adminSessionTtlMs <= 0) problem(['admin', 'session_ttl'], 'must be longer than 0');
 
   if (problems.length > 0) throw new NormalizeError(problems);
 
@@ -348,7 +372,8 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     notify,
     http,
     metrics: { enabled: file.metrics?.enabled ?? true, public: file.metrics?.public ?? false },
-    adminKeys: (file.admin?.keys ?? []).map(toKeyRecord),
+    adminKeys,
+    adminSessionTtlMs,
   });
 }
 

@@ -131,6 +131,9 @@ const policiesSchema = z.strictObject({
   require_approval_above: amountUsd.optional(),
   approval_ttl: duration.optional(),
   approved_ttl: duration.optional(),
+  /** error: a held call returns -32004 at once (the agent retries); wait: it stays open until decided. */
+  approval_mode: z.enum(['error', 'wait']).optional(),
+  approval_wait: duration.optional(),
   allow: nameList.optional(),
   deny: nameList.optional(),
   audit_log: nonEmpty.optional(),
@@ -164,6 +167,7 @@ const serverCommon = {
   pool_queue: z.number().int().min(0).max(100_000).optional(),
   /** isolation pooled: the longest a request waits for a free child. */
   pool_queue_timeout: duration.optional(),
+  agent_roots: z.boolean().optional(),
 };
 
 const stdioServerSchema = z.strictObject({
@@ -216,6 +220,8 @@ const stateSchema = z.discriminatedUnion('store', [
 const notifySchema = z.strictObject({
   slack_webhook_url: z.url({ protocol: /^https?$/ }).optional(),
   webhook_url: z.url({ protocol: /^https?$/ }).optional(),
+  /** Signs webhook bodies (HMAC-SHA256); long enough not to be guessed. */
+  webhook_secret: z.string().min(16, 'must be at least 16 characters').optional(),
   timeout: duration.optional(),
 });
 
@@ -238,6 +244,8 @@ const metricsSchema = z.strictObject({
 
 const adminSchema = z.strictObject({
   keys: z.array(apiKeyEntry).min(1).optional(),
+  /** How long a dashboard sign-in lasts. */
+  session_ttl: duration.optional(),
 });
 
 export const configFileSchema = z.strictObject({

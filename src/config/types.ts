@@ -119,6 +119,9 @@ export interface PoliciesConfig {
   readonly requireApprovalAbove?: number;
   readonly approvalTtlMs: number;
   readonly approvedTtlMs: number;
+  /** `error`: a held call answers -32004 at once; `wait`: it stays open until decided (or approvalWaitMs). */
+  readonly approvalMode: 'error' | 'wait';
+  readonly approvalWaitMs: number;
   readonly allow?: readonly string[];
   readonly deny: readonly string[];
   readonly audit?: AuditConfig;
@@ -145,6 +148,11 @@ interface ServerCommon {
   readonly isolation?: Isolation;
   /** How `isolation: pooled` sizes and queues (defaults applied even when another isolation is set). */
   readonly pool: PoolConfig;
+  /**
+   * The agent's roots answer this server's roots/list (opt-in). Off by default: a filesystem server takes
+   * roots as its sandbox, so an agent's roots could widen it.
+   */
+  readonly agentRoots: boolean;
 }
 
 export type Isolation = 'pooled' | 'per_session' | 'shared';
@@ -186,6 +194,8 @@ export type StateConfig =
 export interface NotifyConfig {
   readonly slackWebhookUrl?: string;
   readonly webhookUrl?: string;
+  /** Key of the HMAC-SHA256 signature on webhook bodies (header X-MCP-Guard-Signature). */
+  readonly webhookSecret?: string;
   readonly timeoutMs: number;
 }
 
@@ -219,4 +229,6 @@ export interface GuardConfig {
   readonly http: HttpConfig;
   readonly metrics: { readonly enabled: boolean; readonly public: boolean };
   readonly adminKeys: readonly ApiKeyRecord[];
+  /** How long a dashboard sign-in (/ui) lasts. */
+  readonly adminSessionTtlMs: number;
 }

@@ -20,6 +20,10 @@ describe('the wire error registry and docs/errors.md', () => {
   it('has one reason per code, and no policy code the SDK or the spec already uses', () => {
     const codes = Object.values(WIRE_ERRORS).map((e) => e.code);
     expect(new Set(codes).size).toBe(codes.length);
-    for (const reserved of [-32000, -32002, -32042, -32020]) expect(codes).not.toContain(reserved);
+    for (const reserved of [-32000, -32002, -32042]) expect(codes).not.toContain(reserved);
+    // The spec's 2026-07-28 codes appear only under the spec's own meaning.
+    expect(WIRE_ERRORS.header_mismatch.code).toBe(-32020);
+    expect(WIRE_ERRORS.missing_client_capability.code).toBe(-32021);
+    expect(WIRE_ERRORS.unsupported_protocol_version.code).toBe(-32022);
   });
 });

@@ -24,6 +24,10 @@ export const WIRE_ERRORS = {
   approval_denied: { code: -32014, httpStatus: 200 },
   approval_expired: { code: -32015, httpStatus: 200 },
   backend_unavailable: { code: -32016, httpStatus: 200 },
+  /** The spec's own codes (2026-07-28), with the spec's meaning; never used for policy. */
+  header_mismatch: { code: -32020, httpStatus: 400 },
+  missing_client_capability: { code: -32021, httpStatus: 400 },
+  unsupported_protocol_version: { code: -32022, httpStatus: 400 },
 } as const;
 
 export type WireReason = keyof typeof WIRE_ERRORS;

@@ -85,7 +85,7 @@ export class Gateway {
       approvalsPending: () => this.store.countPending(Date.now()),
       backendStats: () => this.pool.stats(),
     });
-    this.notifier = new Notifier(config.notify, options.logger);
+    this.notifier = new Notifier(config.notify, options.logger, { publicUrl: config.http.publicUrl });
     this.services = {
       pool: this.pool,
       logger: this.logger,
@@ -231,7 +231,7 @@ export class Gateway {
     this.runtime = runtime;
     for (const switchOver of switchOvers) switchOver();
     this.metrics.updateConfig(next);
-    this.notifier.update(next.notify);
+    this.notifier.update(next.notify, next.http.publicUrl);
     if (!isDeepStrictEqual(next.http, current.http))
       this.logger.warn('http settings changed: host, port and limits apply after a restart');
     if (!isDeepStrictEqual(next.servers, current.servers))

@@ -6,9 +6,11 @@ import { watch } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { mountAdmin } from '../admin/mount.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { protectedResourceMetadata } from '../auth/authenticator.js';
 import { AuthFailureLimiter } from '../auth/failure-limiter.js';
+import type { JwtVerifier } from '../auth/jwt.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
@@ -18,6 +20,7 @@ import type { Logger } from '../core/logger.js';
 import { redactText } from '../redact/secret-text.js';
 import { createHttpServer, type RouteHandler, sendJson } from '../server/http-server.js';
 import { McpEndpoint } from '../server/mcp-endpoint.js';
+import { ModernFront } from '../server/modern/modern-front.js';
 import { isLoopbackHost } from '../server/origin-checks.js';
 import type { StateStore } from '../stores/state-store.js';
 import { Gateway } from './gateway.js';
@@ -83,6 +86,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
   });
   const endpoint = new McpEndpoint({
     runtime: () => gateway.current(),
+    modern: new ModernFront({ runtime: () => gateway.current(), logger }),
     maxBodyBytes: config.http.maxBodyBytes,
     maxSessions: config.http.maxSessions,
     idleTtlMs: config.http.sessionIdleTtlMs,
@@ -164,6 +168,14 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     ['/healthz', (_req, res) => sendJson(res, 200, { status: 'ok' })],
     ['/readyz', ready],
   ]);
+  // The admin API and dashboard; with oauth2, tokens carrying the `admin` scope work there too.
+  let adminTokens: JwtVerifier | undefined;
+  const adminRoutes = mountAdmin(routes, {
+    gateway,
+    logger,
+    sessions: () => endpoint.sessionCount,
+    tokenVerifier: () => adminTokens,
+  });
   const server = createHttpServer({
     originPolicy: {
       allowedHosts: config.http.allowedHosts,
@@ -189,6 +201,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       server.listen(port, host, () => resolve());
     });
   } catch (err) {
+    adminRoutes.close();
     await endpoint.close();
     await gateway.close();
     throw err;
@@ -197,6 +210,8 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${shownHost}:${address.port}/mcp`;
   logger.info({ url }, 'mcp-guard listening');
+  // Notifications link to the dashboard here unless http.public_url says where it is seen from.
+  gateway.notifier.setListenUrl(url.replace(/\/mcp$/, ''));
 
   if (config.auth.mode === 'oauth2' && config.auth.oauth2) {
     // The issuer is this gateway's public URL: configured, or the address it listens on.
@@ -219,6 +234,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     const oauth = await open(config);
     let oauthRoutes = oauth.routes();
     gateway.enableOAuth(oauth);
+    adminTokens = oauth.verifier(['admin']);
     // The routes ask for the current server, so a reload (users, clients, scopes) takes effect at once.
     for (const path of oauthRoutes.keys())
       routes.set(path, (req, res, u) => oauthRoutes.get(path)?.(req, res, u));
@@ -231,8 +247,13 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       return () => {
         oauthRoutes = reopened.routes();
         gateway.enableOAuth(reopened);
+        adminTokens = reopened.verifier(['admin']);
       };
     });
+    // The dashboard's "Sign in with OAuth" exchanges its code at our own /token, over loopback.
+    const listenHost =
+      address.address === '0.0.0.0' ? '127.0.0.1' : address.address === '::' ? '[::1]' : shownHost;
+    adminRoutes.setOAuthEndpoints({ issuer, listenBase: `http://${listenHost}:${address.port}` });
     logger.info({ issuer }, 'built-in OAuth authorization server on');
   }
 
@@ -252,6 +273,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       closing ??= (async () => {
         stopWatching();
         process.off('SIGHUP', onHup);
+        adminRoutes.close();
         server.close();
         server.closeAllConnections();
         await endpoint.close();

@@ -102,6 +102,7 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
       decided: async (approval) => {
         await services.onDecision?.(approval);
       },
+      link: (id) => notifier.linkTo(id),
     },
   });
   const run = compose(stages);

@@ -6,16 +6,15 @@
  * - responses answer server→client requests (sampling, elicitation) that a backend sent through us;
  * - backend notifications are relayed; progress is mapped back to the agent's own token.
  */
-import { LATEST_PROTOCOL_VERSION, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import { BackendRpcError } from '../backends/connection.js';
 import type { BackendListener, BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
 import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
-import { VERSION } from '../core/version.js';
-import type { Listing, RequestContext, SessionInfo } from '../pipeline/context.js';
-import { LIST_CHANGED, LIST_METHODS, type ListKind } from './lists.js';
+import type { AgentChannel, RequestContext, SessionInfo } from '../pipeline/context.js';
+import { GATEWAY_INFO, mergeCapabilities, mergeInstructions, negotiateLegacyVersion } from './lifecycle.js';
+import { LIST_CHANGED, type ListKind } from './lists.js';
 import {
   errorResponse,
   isNotification,
@@ -31,12 +30,30 @@ import {
   type RequestId,
   resultResponse,
 } from './messages.js';
+import { pageOf } from './paging.js';
 import { namespaceTasks, SessionRouter } from './router.js';
 
-/** How a session reaches its agent. */
+/** How a session reaches its agent outside the reply to a request (HTTP: the GET stream; stdio: stdout). */
 export interface ClientChannel {
-  /** Sends on the stream of `relatedRequestId` if given (HTTP), else on the session's general stream. */
-  send(message: JSONRPCMessage, relatedRequestId?: RequestId): Promise<void>;
+  /** Sends a message unrelated to any open request; false when it could not be delivered. */
+  send(message: JSONRPCMessage): boolean;
+}
+
+/**
+ * Where the answer to one request and the messages related to it go (HTTP: that request's own
+ * response). Without one (stdio), everything goes through the channel.
+ */
+export interface Reply {
+  send(message: JSONRPCMessage): void;
+  end(response: JSONRPCResponse): void;
+  /** Ends the reply without an answer (cancelled, or the session ended). */
+  abandon(): void;
+  readonly open: boolean;
+}
+
+interface Running {
+  readonly controller: AbortController;
+  readonly reply: Reply | undefined;
 }
 
 /** What the session needs from the gateway; read per request so a config reload applies at once. */
@@ -48,7 +65,6 @@ export interface SessionRuntime {
   run(ctx: RequestContext): Promise<void>;
 }
 
-const LIST_PAGE_SIZE = 500;
 const LIST_CHANGED_DEBOUNCE_MS = 50;
 
 interface Outgoing {
@@ -71,7 +87,7 @@ export class ClientSession implements BackendListener, SessionInfo {
   private readonly router: SessionRouter;
   private initialized = false;
   private clientCapabilities: Params = {};
-  private readonly inflight = new Map<RequestId, AbortController>();
+  private readonly inflight = new Map<RequestId, Running>();
   private readonly outgoing = new Map<number, Outgoing>();
   private nextOutgoingId = 1;
   private readonly pendingListChanged = new Map<ListKind, NodeJS.Timeout>();
@@ -109,29 +125,41 @@ export class ClientSession implements BackendListener, SessionInfo {
     this.closeListeners.push(listener);
   }
 
-  /** Entry point for every message the agent sends. `principal` is the caller of this HTTP request. */
-  handleMessage(message: JSONRPCMessage, principal?: Principal): void {
-    if (this.closed) return;
+  /**
+   * Entry point for every message the agent sends. `principal` is the caller of this HTTP request;
+   * `reply` is where a request's answer goes (its own HTTP response), else the channel.
+   */
+  handleMessage(message: JSONRPCMessage, principal?: Principal, reply?: Reply): void {
+    if (this.closed) {
+      reply?.abandon();
+      return;
+    }
     this.lastActivity = Date.now();
-    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal);
+    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal, reply);
     else if (isNotification(message)) this.handleNotification(message);
     else if (isResponse(message)) this.handleResponse(message);
   }
 
   // ------------------------------------------------------------ agent → gateway
 
-  private async handleRequest(request: JSONRPCRequest, principal: Principal | undefined): Promise<void> {
+  private async handleRequest(
+    request: JSONRPCRequest,
+    principal: Principal | undefined,
+    reply: Reply | undefined,
+  ): Promise<void> {
     if (this.inflight.has(request.id)) {
-      await this.reply(
+      // Answered on the duplicate's own reply: the first request keeps its stream and gets its answer.
+      this.answer(
         errorResponse(
           request.id,
           new WireError('invalid_request', `Request id ${JSON.stringify(request.id)} is already in use`),
         ),
+        reply,
       );
       return;
     }
     const controller = new AbortController();
-    this.inflight.set(request.id, controller);
+    this.inflight.set(request.id, { controller, reply });
     const ctx: RequestContext = {
       session: this,
       request,
@@ -147,12 +175,13 @@ export class ClientSession implements BackendListener, SessionInfo {
       sent: false,
       decision: {},
       relay: this,
+      client: this.agentChannel(request.id),
     };
     let response: JSONRPCResponse;
     try {
       await this.runtime().run(ctx);
       response = ctx.listing
-        ? resultResponse(request.id, this.page(ctx.listing, ctx.params))
+        ? resultResponse(request.id, pageOf(ctx.listing, ctx.params))
         : resultResponse(request.id, ctx.result ?? {});
     } catch (err) {
       response = errorResponse(request.id, this.toErrorObject(err, request.method));
@@ -160,8 +189,24 @@ export class ClientSession implements BackendListener, SessionInfo {
       this.inflight.delete(request.id);
     }
     // A cancelled request gets no response (MCP cancellation); a closed session has no one to answer.
-    if (controller.signal.aborted || this.closed) return;
-    await this.reply(response);
+    if (controller.signal.aborted || this.closed) {
+      reply?.abandon();
+      return;
+    }
+    this.answer(response, reply);
+  }
+
+  /** The agent as a stage sees it during one request: messages go on that request's stream. */
+  private agentChannel(related: RequestId): AgentChannel {
+    const session = this;
+    return {
+      get capabilities() {
+        return session.clientCapabilities;
+      },
+      notify: (method, params) => void this.send(notification(method, params), related),
+      request: (method, params, signal) =>
+        this.onBackendRequest('mcp-guard', { jsonrpc: '2.0', id: 0, method, params }, signal, related),
+    };
   }
 
   private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
@@ -179,7 +224,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       case 'notifications/cancelled': {
         const id = params['requestId'] as RequestId | undefined;
         if (id !== undefined)
-          this.inflight.get(id)?.abort(new WireError('internal_error', 'cancelled by the client'));
+          this.inflight.get(id)?.controller.abort(new WireError('internal_error', 'cancelled by the client'));
         return;
       }
       case 'notifications/roots/list_changed':
@@ -208,11 +253,7 @@ export class ClientSession implements BackendListener, SessionInfo {
   async initialize(params: Params): Promise<Params> {
     if (this.initialized) throw new WireError('invalid_request', 'The session is already initialized');
     this.initialized = true;
-    const requested =
-      typeof params['protocolVersion'] === 'string' ? params['protocolVersion'] : LATEST_PROTOCOL_VERSION;
-    const protocolVersion = SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
-      ? requested
-      : LATEST_PROTOCOL_VERSION;
+    const protocolVersion = negotiateLegacyVersion(params['protocolVersion']);
     this.clientCapabilities = asObject(params['capabilities']);
     const clientInfo = asObject(params['clientInfo']);
     this.router.open({ protocolVersion, capabilities: this.clientCapabilities, clientInfo });
@@ -225,7 +266,7 @@ export class ClientSession implements BackendListener, SessionInfo {
         backends.map((b) => b.info?.capabilities),
         backends.some((b) => b.error),
       ),
-      serverInfo: { name: 'mcp-guard', title: 'mcp-guard security gateway', version: VERSION },
+      serverInfo: { ...GATEWAY_INFO },
       ...mergeInstructions(backends),
     };
   }
@@ -248,7 +289,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
     this.requireInitialized(ctx.method);
     await this.router.forward(ctx, {
-      onProgress: (p, related) => void this.send(notification('notifications/progress', p), related),
+      onProgress: (p, related) => this.send(notification('notifications/progress', p), related),
     });
   }
 
@@ -256,15 +297,6 @@ export class ClientSession implements BackendListener, SessionInfo {
     if (!this.initialized && method !== 'initialize' && method !== 'ping') {
       throw new WireError('invalid_request', 'The session is not initialized: send initialize first');
     }
-  }
-
-  private page(listing: Listing, params: Params): Params {
-    const key = LIST_METHODS[listing.kind].key;
-    const offset = decodeCursor(params['cursor']);
-    const items = listing.items.slice(offset, offset + LIST_PAGE_SIZE).map((i) => i.definition);
-    const next =
-      offset + LIST_PAGE_SIZE < listing.items.length ? encodeCursor(offset + LIST_PAGE_SIZE) : undefined;
-    return next === undefined ? { [key]: items } : { [key]: items, nextCursor: next };
   }
 
   // ------------------------------------------------------------ backend → agent
@@ -276,7 +308,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       return;
     }
     if (message.method === 'notifications/tasks/status') {
-      void this.send(notification(message.method, namespaceTasks(paramsOf(message), server)));
+      this.send(notification(message.method, namespaceTasks(paramsOf(message), server)));
       return;
     }
     if (message.method === 'notifications/cancelled') {
@@ -285,7 +317,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
     // Logging, resources/updated, elicitation/complete and anything else: relayed as they are, on the
     // stream of the agent's request that caused them when there is one.
-    void this.send(message, related);
+    this.send(message, related);
   }
 
   async onBackendRequest(
@@ -299,7 +331,9 @@ export class ClientSession implements BackendListener, SessionInfo {
         ? 'sampling'
         : message.method === 'elicitation/create'
           ? 'elicitation'
-          : undefined;
+          : message.method === 'roots/list'
+            ? 'roots'
+            : undefined;
     if (capability && this.clientCapabilities[capability] === undefined) {
       throw new WireError('method_not_found', `The agent does not support ${message.method}`);
     }
@@ -310,7 +344,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     );
     const onAbort = () => {
       if (!this.outgoing.delete(id)) return;
-      void this.send(
+      this.send(
         notification('notifications/cancelled', {
           requestId: id,
           reason: String(signal.reason ?? 'cancelled by the server'),
@@ -326,7 +360,11 @@ export class ClientSession implements BackendListener, SessionInfo {
         method: message.method,
         ...(message.params === undefined ? {} : { params: message.params }),
       };
-      await this.send(forwarded as JSONRPCRequest, related);
+      if (!this.send(forwarded as JSONRPCRequest, related))
+        throw new WireError(
+          'internal_error',
+          `The agent has no open stream to receive ${message.method} (open the session's GET stream)`,
+        );
       return await result;
     } finally {
       signal.removeEventListener('abort', onAbort);
@@ -350,28 +388,36 @@ export class ClientSession implements BackendListener, SessionInfo {
     // Backends often announce several changes in a burst (server-everything: 5 at startup): one is enough.
     const timer = setTimeout(() => {
       this.pendingListChanged.delete(kind);
-      void this.send(notification(`notifications/${kind}/list_changed`));
+      this.send(notification(`notifications/${kind}/list_changed`));
     }, LIST_CHANGED_DEBOUNCE_MS);
     timer.unref();
     this.pendingListChanged.set(kind, timer);
   }
 
-  private async send(message: JSONRPCMessage, related?: RequestId): Promise<void> {
-    if (this.closed) return;
-    try {
-      await this.channel.send(
-        message,
-        related !== undefined && this.inflight.has(related) ? related : undefined,
-      );
-    } catch (err) {
-      this.logger.debug({ err: (err as Error).message }, 'could not deliver a message to the agent');
+  /**
+   * Sends on the reply of the request `related` while it is open, else on the channel (the GET stream):
+   * a progress or log message outlives an agent that stopped reading one response. False when neither
+   * could take it.
+   */
+  private send(message: JSONRPCMessage, related?: RequestId): boolean {
+    if (this.closed) return false;
+    const reply = related === undefined ? undefined : this.inflight.get(related)?.reply;
+    if (reply?.open) {
+      reply.send(message);
+      return true;
     }
+    const sent = this.channel.send(message);
+    if (!sent)
+      this.logger.debug(
+        { method: (message as { method?: string }).method },
+        'no stream to the agent; message dropped',
+      );
+    return sent;
   }
 
-  private reply(response: JSONRPCResponse): Promise<void> {
-    return this.channel.send(response).catch((err: Error) => {
-      this.logger.debug({ id: response.id, err: err.message }, 'could not deliver a response to the agent');
-    });
+  private answer(response: JSONRPCResponse, reply: Reply | undefined): void {
+    if (reply) reply.end(response);
+    else this.channel.send(response);
   }
 
   // ------------------------------------------------------------ lifecycle
@@ -380,8 +426,10 @@ export class ClientSession implements BackendListener, SessionInfo {
   async close(reason = 'session closed'): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const controller of this.inflight.values())
+    for (const { controller, reply } of this.inflight.values()) {
       controller.abort(new WireError('internal_error', reason));
+      reply?.abandon();
+    }
     this.inflight.clear();
     for (const pending of this.outgoing.values())
       pending.reject(new WireError('internal_error', 'The agent session has ended'));
@@ -395,47 +443,4 @@ export class ClientSession implements BackendListener, SessionInfo {
 
 function asObject(value: unknown): Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
-}
-
-function encodeCursor(offset: number): string {
-  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
-}
-
-function decodeCursor(cursor: unknown): number {
-  if (cursor === undefined) return 0;
-  try {
-    const value = JSON.parse(Buffer.from(String(cursor), 'base64url').toString('utf8')) as { o?: unknown };
-    if (typeof value.o === 'number' && Number.isInteger(value.o) && value.o >= 0) return value.o;
-  } catch {
-    // fall through
-  }
-  throw new WireError('invalid_params', 'Invalid cursor');
-}
-
-/** What the gateway offers: the union of its backends, with list_changed always on (it relays them). */
-function mergeCapabilities(all: ReadonlyArray<Params | undefined>, someUnknown: boolean): Params {
-  const caps: Params = {};
-  const has = (key: string) => someUnknown || all.some((c) => c?.[key] !== undefined);
-  if (has('tools')) caps['tools'] = { listChanged: true };
-  if (has('prompts')) caps['prompts'] = { listChanged: true };
-  if (has('resources')) {
-    const subscribe = all.some((c) => asObject(c?.['resources'])['subscribe'] === true);
-    caps['resources'] = { listChanged: true, ...(subscribe ? { subscribe: true } : {}) };
-  }
-  if (all.some((c) => c?.['logging'] !== undefined)) caps['logging'] = {};
-  if (all.some((c) => c?.['completions'] !== undefined)) caps['completions'] = {};
-  const tasks = all.map((c) => c?.['tasks']).filter((t) => t !== undefined);
-  if (tasks.length > 0) caps['tasks'] = Object.assign({}, ...tasks);
-  return caps;
-}
-
-function mergeInstructions(backends: ReadonlyArray<{ server: string; info?: { instructions?: string } }>): {
-  instructions?: string;
-} {
-  const parts = backends
-    .filter((b) => b.info?.instructions)
-    .map((b) => ({ server: b.server, text: b.info?.instructions as string }));
-  if (parts.length === 0) return {};
-  if (backends.length === 1) return { instructions: parts[0]?.text };
-  return { instructions: parts.map((p) => `## ${p.server}\n${p.text}`).join('\n\n') };
 }

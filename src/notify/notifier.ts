@@ -3,7 +3,14 @@
  * webhook when an approval is created and when it is decided. Delivery never blocks a call: it runs in the
  * background, is retried with backoff on network errors, 429 and 5xx, and failures are logged — without the
  * webhook URL, which is itself a secret for Slack.
+ *
+ * Messages lead somewhere: they carry the approval's dashboard link (`<public url>/ui/approvals/<id>`).
+ * With `notify.webhook_secret`, a webhook body is signed (HMAC-SHA256 over `<timestamp>.<body>`, headers
+ * X-MCP-Guard-Timestamp and X-MCP-Guard-Signature: sha256=<hex>), so a receiver can refuse forged or
+ * replayed posts; X-MCP-Guard-Delivery stays the same across retries of one delivery.
  */
+import { createHmac, randomUUID } from 'node:crypto';
+import { approvalToJson } from '../admin/approval-json.js';
 import type { NotifyConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
 import type { Approval } from '../stores/state-store.js';
@@ -13,12 +20,28 @@ export type ApprovalEvent = 'approval_created' | 'approval_decided';
 export interface NotifierOptions {
   readonly retryDelaysMs?: readonly number[];
   readonly fetch?: typeof fetch;
+  /** The gateway's public base URL (`http.public_url`), for links to the dashboard. */
+  readonly publicUrl?: string;
+}
+
+/** The dashboard page of one approval, under the gateway's base URL. */
+export function approvalLink(baseUrl: string, id: string): string {
+  return `${baseUrl.replace(/\/+$/, '')}/ui/approvals/${encodeURIComponent(id)}`;
+}
+
+/** The signature headers of a webhook body (see the module comment; docs/admin-api.md shows a check). */
+export function webhookSignature(secret: string, body: string, timestampS: number): Record<string, string> {
+  const mac = createHmac('sha256', secret).update(`${timestampS}.${body}`, 'utf8').digest('hex');
+  return { 'x-mcp-guard-timestamp': String(timestampS), 'x-mcp-guard-signature': `sha256=${mac}` };
 }
 
 export class Notifier {
   private readonly inflight = new Set<Promise<void>>();
   private readonly retryDelaysMs: readonly number[];
   private readonly fetchFn: typeof fetch;
+  private publicUrl: string | undefined;
+  /** Where the gateway listens, for links when no public URL is configured (set once listening). */
+  private listenUrl: string | undefined;
 
   constructor(
     private config: NotifyConfig | undefined,
@@ -27,11 +50,24 @@ export class Notifier {
   ) {
     this.retryDelaysMs = options.retryDelaysMs ?? [1_000, 4_000];
     this.fetchFn = options.fetch ?? fetch;
+    this.publicUrl = options.publicUrl;
   }
 
   /** Takes the `notify` settings of a reloaded config (deliveries under way finish as they started). */
-  update(config: NotifyConfig | undefined): void {
+  update(config: NotifyConfig | undefined, publicUrl?: string): void {
     this.config = config;
+    this.publicUrl = publicUrl;
+  }
+
+  /** The address `serve-http` listens on: links use it when `http.public_url` is not set. */
+  setListenUrl(url: string | undefined): void {
+    this.listenUrl = url;
+  }
+
+  /** The dashboard link of an approval, when the gateway serves one (serve-http). */
+  linkTo(id: string): string | undefined {
+    const base = this.publicUrl ?? this.listenUrl;
+    return base === undefined ? undefined : approvalLink(base, id);
   }
 
   get enabled(): boolean {
@@ -41,11 +77,21 @@ export class Notifier {
   /** Queues the notifications for an approval event; returns at once. */
   notify(event: ApprovalEvent, approval: Approval): void {
     if (!this.config) return;
+    const link = this.linkTo(approval.id);
     const deliveries: Array<Promise<void>> = [];
     if (this.config.slackWebhookUrl)
-      deliveries.push(this.deliver('slack', this.config.slackWebhookUrl, slackMessage(event, approval)));
+      deliveries.push(
+        this.deliver('slack', this.config.slackWebhookUrl, slackMessage(event, approval, link), undefined),
+      );
     if (this.config.webhookUrl)
-      deliveries.push(this.deliver('webhook', this.config.webhookUrl, webhookBody(event, approval)));
+      deliveries.push(
+        this.deliver(
+          'webhook',
+          this.config.webhookUrl,
+          webhookBody(event, approval, link),
+          this.config.webhookSecret,
+        ),
+      );
     for (const d of deliveries) {
       this.inflight.add(d);
       void d.finally(() => this.inflight.delete(d));
@@ -57,15 +103,29 @@ export class Notifier {
     while (this.inflight.size > 0) await Promise.allSettled([...this.inflight]);
   }
 
-  private async deliver(kind: 'slack' | 'webhook', url: string, body: unknown): Promise<void> {
+  private async deliver(
+    kind: 'slack' | 'webhook',
+    url: string,
+    body: unknown,
+    secret: string | undefined,
+  ): Promise<void> {
     const attempts = this.retryDelaysMs.length + 1;
+    const text = JSON.stringify(body);
+    const delivery = randomUUID();
     for (let attempt = 1; attempt <= attempts; attempt++) {
       let problem: string;
       try {
+        // Signed at each attempt: the timestamp says when this post was sent (receivers bound its age).
+        const signed = secret ? webhookSignature(secret, text, Math.floor(Date.now() / 1000)) : {};
         const res = await this.fetchFn(url, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'user-agent': 'mcp-guard' },
-          body: JSON.stringify(body),
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'mcp-guard',
+            ...(kind === 'webhook' ? { 'x-mcp-guard-delivery': delivery } : {}),
+            ...signed,
+          },
+          body: text,
           signal: AbortSignal.timeout(this.config?.timeoutMs ?? 5_000),
           redirect: 'error',
         });
@@ -100,7 +160,11 @@ function slackEscape(text: string): string {
 }
 
 /** Slack incoming-webhook message: `text` for notifications, `blocks` for the rich view. */
-export function slackMessage(event: ApprovalEvent, approval: Approval): Record<string, unknown> {
+export function slackMessage(
+  event: ApprovalEvent,
+  approval: Approval,
+  link?: string,
+): Record<string, unknown> {
   const a: Approval = {
     ...approval,
     agent: slackEscape(approval.agent),
@@ -111,8 +175,24 @@ export function slackMessage(event: ApprovalEvent, approval: Approval): Record<s
     decidedBy: approval.decidedBy === null ? null : slackEscape(approval.decidedBy),
   };
   const what = `*${a.agent}* wants to call \`${a.server}.${a.tool}\` for *${money(a.amountUsd)}*`;
+  // A link button leads to the approval's page (Slack opens it; the decision is made there, signed in).
+  const open = link
+    ? [
+        {
+          type: 'actions',
+          elements: [
+            {
+              type: 'button',
+              text: { type: 'plain_text', text: event === 'approval_created' ? 'Review' : 'Open' },
+              url: link,
+              ...(event === 'approval_created' ? { style: 'primary' } : {}),
+            },
+          ],
+        },
+      ]
+    : [];
   if (event === 'approval_created') {
-    const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. Approve with: mcp-guard approvals approve ${a.id}`;
+    const text = `mcp-guard: approval ${a.id} needed — ${a.agent} wants to call ${a.server}.${a.tool} for ${money(a.amountUsd)}. Approve with: mcp-guard approvals approve ${a.id}${link ? ` — or review it at ${link}` : ''}`;
     return {
       text,
       blocks: [
@@ -128,6 +208,7 @@ export function slackMessage(event: ApprovalEvent, approval: Approval): Record<s
             text: `Approve: \`mcp-guard approvals approve ${a.id}\`\nDeny: \`mcp-guard approvals deny ${a.id} --reason "…"\`\nExpires <!date^${Math.floor(a.expiresAt / 1000)}^{date_short_pretty} {time}|${new Date(a.expiresAt).toISOString()}>`,
           },
         },
+        ...open,
       ],
     };
   }
@@ -143,28 +224,17 @@ export function slackMessage(event: ApprovalEvent, approval: Approval): Record<s
           text: `${verdict === 'approved' ? ':white_check_mark:' : ':no_entry:'} ${text.replace(/^mcp-guard: /, '')}`,
         },
       },
+      ...open,
     ],
   };
 }
 
-/** The generic webhook's JSON body. */
-export function webhookBody(event: ApprovalEvent, a: Approval): Record<string, unknown> {
+/** The generic webhook's JSON body: the approval as `approvals show --json` prints it, and its link. */
+export function webhookBody(event: ApprovalEvent, a: Approval, link?: string): Record<string, unknown> {
   return {
     event,
-    approval: {
-      id: a.id,
-      agent: a.agent,
-      server: a.server,
-      tool: a.tool,
-      amount_usd: a.amountUsd,
-      status: a.status,
-      args: a.args,
-      created_at: new Date(a.createdAt).toISOString(),
-      expires_at: new Date(a.expiresAt).toISOString(),
-      decided_at: a.decidedAt === null ? null : new Date(a.decidedAt).toISOString(),
-      decided_by: a.decidedBy,
-      note: a.note,
-    },
+    approval: approvalToJson(a),
+    url: link ?? null,
     approve_command: `mcp-guard approvals approve ${a.id}`,
     deny_command: `mcp-guard approvals deny ${a.id}`,
   };

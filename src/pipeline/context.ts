@@ -48,6 +48,19 @@ export interface SessionInfo {
   readonly principal: Principal | undefined;
 }
 
+/**
+ * The agent's end of the session, for a stage that must talk to it while a request runs (the approval
+ * stage's wait mode: progress while a human decides, a URL elicitation with the approval's page).
+ * Messages ride the stream of the request being handled.
+ */
+export interface AgentChannel {
+  /** What the agent declared at initialize (`elicitation`, `sampling`, …). */
+  readonly capabilities: Params;
+  notify(method: string, params: Params): void;
+  /** A server→client request; rejects when the agent answers with an error or lacks the capability. */
+  request(method: string, params: Params, signal: AbortSignal): Promise<Params>;
+}
+
 /** The relay behind the pipeline: routing before policy, execution at the end. */
 export interface Relay {
   resolve(ctx: RequestContext): Promise<Target | undefined>;
@@ -76,4 +89,6 @@ export interface RequestContext {
   sent: boolean;
   readonly decision: Decision;
   readonly relay: Relay;
+  /** The agent, when the front can reach it during the request. */
+  readonly client?: AgentChannel;
 }

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { BlockList } from 'node:net';
 import type { Logger } from '../core/logger.js';
 import { resolveClientAddress } from './client-address.js';
-import { sendJsonError } from './mcp-endpoint.js';
+import { sendWireError } from './http-errors.js';
 import { checkHostAndOrigin, type OriginPolicy } from './origin-checks.js';
 
 export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
@@ -16,7 +16,10 @@ export interface HttpServerOptions {
   /** Reverse proxies whose X-Forwarded-For is believed (see client-address.ts). */
   readonly trustedProxies?: BlockList;
   readonly logger: Logger;
-  /** Exact path → handler. `/mcp` is one of them. */
+  /**
+   * Path → handler. `/mcp` is one of them. A key ending in `/` (`/admin/`) also takes every path under it
+   * that has no exact entry; the longest such prefix wins.
+   */
   readonly routes: ReadonlyMap<string, RouteHandler>;
 }
 
@@ -26,7 +29,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
     (req, res) => {
       void handle(req, res).catch((err: unknown) => {
         options.logger.error({ err }, 'unhandled error in HTTP handler');
-        sendJsonError(res, 500, -32603, 'Internal gateway error');
+        sendWireError(res, 500, 'internal_error', 'Internal gateway error');
       });
     },
   );
@@ -40,18 +43,27 @@ export function createHttpServer(options: HttpServerOptions): Server {
         `request refused: ${refused}`,
       );
       req.resume();
-      return sendJsonError(res, 403, -32600, `Forbidden: ${refused}`);
+      return sendWireError(res, 403, 'invalid_request', `Forbidden: ${refused}`);
     }
     const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-    const handler = options.routes.get(url.pathname);
+    const handler = options.routes.get(url.pathname) ?? prefixRoute(options.routes, url.pathname);
     if (!handler) {
       req.resume();
-      return sendJsonError(res, 404, -32600, `Not found: ${url.pathname}`);
+      return sendWireError(res, 404, 'invalid_request', `Not found: ${url.pathname}`);
     }
     await handler(req, res, url);
   }
 
   return server;
+}
+
+function prefixRoute(routes: ReadonlyMap<string, RouteHandler>, pathname: string): RouteHandler | undefined {
+  for (let end = pathname.lastIndexOf('/'); end >= 0; end = pathname.lastIndexOf('/', end - 1)) {
+    const handler = routes.get(pathname.slice(0, end + 1));
+    if (handler) return handler;
+    if (end === 0) break;
+  }
+  return undefined;
 }
 
 function headerOnce(req: IncomingMessage, name: string): string | undefined {

@@ -1,19 +1,27 @@
 /**
- * `/mcp`: MCP Streamable HTTP (2025-11-25) with one SDK transport and one ClientSession per agent
- * session — never a shared transport, so responses cannot leak between agents. Before a message reaches
- * a transport this layer authenticates the HTTP request, enforces the body limit (413), refuses batches
- * and malformed JSON-RPC (400), binds the session to the principal that opened it, caps the number of
- * sessions and reaps idle ones (their per-session backend children exit with them).
+ * `/mcp`: MCP Streamable HTTP, our own front on node:http.
+ *
+ * Every request is authenticated (sessions are never a credential), then checked in this order: Accept
+ * (406), Content-Type (415), body size (413), JSON (400 -32700), JSON-RPC shape (400 -32600: batches,
+ * bad ids). Then it is sorted by era:
+ * - legacy (2025-11-25 and earlier): `initialize` opens a session (`Mcp-Session-Id`), later requests name
+ *   it; each POSTed request is answered on its own response (JSON, or SSE once something must be streamed
+ *   for it), GET opens the session's stream for messages unrelated to a request, DELETE ends the session;
+ * - modern (2026-07-28): no session; a request carrying the era's `_meta` is served statelessly by
+ *   `ModernFront`.
+ * Sessions are bound to the principal that opened it, capped (`http.max_sessions`) and reaped when idle
+ * (their per-session backend children exit with them).
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
-import { invalidMessage, type JSONRPCMessage } from '../mcp/messages.js';
+import { invalidMessage, isRequest, type JSONRPCMessage } from '../mcp/messages.js';
+import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
+import { sendWireError } from './http-errors.js';
 import { readBody } from './read-body.js';
+import { EventStream, HttpReply } from './reply.js';
 
 /** Decides who is calling, per HTTP request (sessions are never a credential). */
 export interface HttpAuthenticator {
@@ -30,6 +38,14 @@ export interface HttpAuthenticator {
   >;
 }
 
+/** Serves the stateless 2026-07-28 era (src/server/modern-front.ts). */
+export interface ModernHandler {
+  handle(req: IncomingMessage, res: ServerResponse, message: JSONRPCMessage, principal: Principal): void;
+  /** Whether a sessionless message belongs to the modern era. */
+  claims(req: IncomingMessage, message: JSONRPCMessage): boolean;
+  close(): Promise<void>;
+}
+
 export interface McpEndpointOptions {
   /** The current runtime: its authenticator checks each request; new sessions are bound to it. */
   readonly runtime: () => SessionRuntime & { readonly httpAuth: HttpAuthenticator };
@@ -37,25 +53,34 @@ export interface McpEndpointOptions {
   readonly maxSessions: number;
   readonly idleTtlMs: number;
   readonly logger: Logger;
+  readonly modern?: ModernHandler;
 }
 
 interface Entry {
+  readonly id: string;
   readonly session: ClientSession;
-  readonly transport: StreamableHTTPServerTransport;
   readonly principal: Principal;
   readonly createdAt: number;
+  /** The session's GET stream, while the agent holds one. */
+  stream: EventStream | undefined;
 }
 
 const UNINITIALIZED_GRACE_MS = 60_000;
+const KEEPALIVE_MS = 25_000;
 
 export class McpEndpoint {
   private readonly sessions = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
+  private readonly keepAlive: NodeJS.Timeout;
 
   constructor(private readonly options: McpEndpointOptions) {
     const every = Math.max(250, Math.min(options.idleTtlMs / 2, 30_000));
     this.sweeper = setInterval(() => void this.sweep(), every);
     this.sweeper.unref();
+    this.keepAlive = setInterval(() => {
+      for (const entry of this.sessions.values()) entry.stream?.keepAlive();
+    }, KEEPALIVE_MS);
+    this.keepAlive.unref();
   }
 
   get sessionCount(): number {
@@ -63,119 +88,212 @@ export class McpEndpoint {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const method = req.method ?? 'GET';
+    const method = req.method;
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
-      return sendJsonError(res, 405, -32600, 'Method not allowed: use POST, GET or DELETE', {
-        Allow: 'GET, POST, DELETE',
+      req.resume();
+      return sendWireError(res, 405, 'invalid_request', 'Method not allowed: use POST, GET or DELETE', {
+        headers: { Allow: 'GET, POST, DELETE' },
       });
     }
     const auth = await this.options.runtime().httpAuth.authenticate(req);
     if (!auth.ok) {
-      res.writeHead(auth.status, { 'Content-Type': 'application/json', ...auth.headers });
-      res.end(JSON.stringify(auth.body));
       req.resume();
+      const body = JSON.stringify(auth.body);
+      res.writeHead(auth.status, {
+        ...auth.headers,
+        'Content-Type': 'application/json',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(body);
       return;
     }
-    const principal = auth.principal;
-    const sessionId = headerValue(req, 'mcp-session-id');
-
-    let body: unknown;
-    if (method === 'POST') {
-      const read = await readBody(req, this.options.maxBodyBytes);
-      if (!read.ok) {
-        // After a 413 the rest of the body is discarded; the connection is not reused.
-        return sendJsonError(
-          res,
-          read.status,
-          read.status === 413 ? -32600 : -32700,
-          read.message,
-          read.status === 413 ? { Connection: 'close' } : {},
-        );
-      }
-      try {
-        body = JSON.parse(read.text);
-      } catch {
-        return sendJsonError(res, 400, -32700, 'Parse error: the body is not valid JSON');
-      }
-      const problem = invalidMessage(body);
-      if (problem) return sendJsonError(res, 400, -32600, `Invalid Request: ${problem}`);
-    }
-
-    if (sessionId === undefined) {
-      if (method !== 'POST' || (body as { method?: unknown }).method !== 'initialize') {
-        return sendJsonError(
-          res,
-          400,
-          -32600,
-          'Bad Request: Mcp-Session-Id header is required (send initialize first)',
-        );
-      }
-      return this.openSession(req, res, principal, body);
-    }
-
-    const entry = this.sessions.get(sessionId);
-    // Another principal's session id is treated as unknown: never confirm that it exists.
-    if (!entry || entry.principal.agent !== principal.agent) {
-      return sendJsonError(res, 404, -32600, 'Session not found: initialize a new session');
-    }
-    entry.session.lastActivity = Date.now();
-    withPrincipal(req, principal);
-    await entry.transport.handleRequest(req, res, body);
+    if (method === 'POST') return this.post(req, res, auth.principal);
+    req.resume();
+    if (method === 'GET') return this.get(req, res, auth.principal);
+    return this.delete(req, res, auth.principal);
   }
 
-  private async openSession(
-    req: IncomingMessage,
-    res: ServerResponse,
-    principal: Principal,
-    body: unknown,
-  ): Promise<void> {
+  // ---------------------------------------------------------------- POST
+
+  private async post(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
+    const accept = req.headers.accept ?? '';
+    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+      req.resume();
+      return sendWireError(
+        res,
+        406,
+        'invalid_request',
+        'Not Acceptable: the Accept header must list both application/json and text/event-stream',
+      );
+    }
+    if (!isJsonContentType(req.headers['content-type'])) {
+      req.resume();
+      return sendWireError(
+        res,
+        415,
+        'invalid_request',
+        'Unsupported Media Type: Content-Type must be application/json',
+      );
+    }
+    const read = await readBody(req, this.options.maxBodyBytes);
+    if (!read.ok) {
+      // After a 413 the rest of the body is discarded; the connection is not reused.
+      return read.status === 413
+        ? sendWireError(res, 413, 'invalid_request', read.message, { headers: { Connection: 'close' } })
+        : sendWireError(res, 400, 'parse_error', read.message);
+    }
+    let message: JSONRPCMessage;
+    try {
+      message = JSON.parse(read.text) as JSONRPCMessage;
+    } catch {
+      return sendWireError(res, 400, 'parse_error', 'Parse error: the body is not valid JSON');
+    }
+    const problem = invalidMessage(message);
+    if (problem) {
+      const id = (message as { id?: unknown } | null)?.id;
+      return sendWireError(res, 400, 'invalid_request', `Invalid Request: ${problem}`, {
+        id: typeof id === 'string' || Number.isSafeInteger(id) ? (id as string | number) : null,
+      });
+    }
+
+    const sessionId = headerOnce(req, 'mcp-session-id');
+    if (sessionId === undefined) {
+      // The modern era first: an `initialize` that claims 2026-07-28 is a removed method there, not a session.
+      const modern = this.options.modern;
+      if (modern?.claims(req, message)) return modern.handle(req, res, message, principal);
+      if (isRequest(message) && message.method === 'initialize')
+        return this.open(req, res, principal, message);
+      return sendWireError(
+        res,
+        400,
+        'invalid_request',
+        'Bad Request: Mcp-Session-Id header is required (send initialize first, or use protocol version 2026-07-28 with its _meta)',
+        { id: isRequest(message) ? message.id : null },
+      );
+    }
+    const entry = this.lookup(sessionId, principal);
+    if (!entry) return sessionNotFound(res);
+    if (!this.checkVersionHeader(req, res)) return;
+    this.deliver(entry, message, principal, res);
+  }
+
+  /** Hands one message to a session: a request is answered on this response, anything else gets 202. */
+  private deliver(entry: Entry, message: JSONRPCMessage, principal: Principal, res: ServerResponse): void {
+    if (isRequest(message)) {
+      entry.session.handleMessage(message, principal, new HttpReply(res, { 'mcp-session-id': entry.id }));
+      return;
+    }
+    entry.session.handleMessage(message, principal);
+    res.writeHead(202, { 'mcp-session-id': entry.id });
+    res.end();
+  }
+
+  private open(req: IncomingMessage, res: ServerResponse, principal: Principal, message: JSONRPCMessage) {
     if (this.sessions.size >= this.options.maxSessions) {
       this.options.logger.warn(
         { max: this.options.maxSessions },
         'session limit reached; initialize refused',
       );
-      return sendJsonError(
+      return sendWireError(
         res,
         503,
-        -32603,
+        'internal_error',
         `Too many sessions (limit ${this.options.maxSessions}): end idle sessions with DELETE or retry later`,
-        {
-          'Retry-After': '5',
-        },
+        { headers: { 'Retry-After': '5' }, id: isRequest(message) ? message.id : null },
       );
     }
     const id = randomUUID();
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => id,
-      onsessionclosed: () => void this.closeSession(id, 'ended by the client (DELETE)'),
-    });
-    const session = new ClientSession({
+    const entry: Entry = {
       id,
-      transport: 'http',
       principal,
-      runtime: this.options.runtime,
-      channel: {
-        send: async (message: JSONRPCMessage, relatedRequestId) => {
-          try {
-            await transport.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId });
-          } catch (err) {
-            // The stream of the related request is gone (the agent disconnected): use the session stream.
-            if (relatedRequestId === undefined || 'result' in message || 'error' in message) throw err;
-            await transport.send(message);
-          }
+      createdAt: Date.now(),
+      stream: undefined,
+      session: new ClientSession({
+        id,
+        transport: 'http',
+        principal,
+        runtime: this.options.runtime,
+        channel: {
+          send: (m) => {
+            const stream = entry.stream;
+            if (!stream?.open) return false;
+            stream.send(m);
+            return true;
+          },
         },
-      },
-    });
-    const entry: Entry = { session, transport, principal, createdAt: Date.now() };
+      }),
+    };
     this.sessions.set(id, entry);
-    transport.onmessage = (message, extra) =>
-      session.handleMessage(message, principalOf(extra?.authInfo) ?? principal);
-    transport.onerror = (err) =>
-      this.options.logger.debug({ session: id, err: err.message }, 'transport error');
-    transport.onclose = () => void this.closeSession(id, 'transport closed');
-    withPrincipal(req, principal);
     this.options.logger.info({ session: id, agent: principal.agent }, 'session opened');
-    await transport.handleRequest(req, res, body);
+    void req;
+    this.deliver(entry, message, principal, res);
+  }
+
+  // ---------------------------------------------------------------- GET and DELETE
+
+  private get(req: IncomingMessage, res: ServerResponse, principal: Principal) {
+    if (!(req.headers.accept ?? '').includes('text/event-stream'))
+      return sendWireError(
+        res,
+        406,
+        'invalid_request',
+        'Not Acceptable: the Accept header must list text/event-stream',
+      );
+    const sessionId = headerOnce(req, 'mcp-session-id');
+    if (sessionId === undefined)
+      return sendWireError(
+        res,
+        405,
+        'invalid_request',
+        'Method Not Allowed: a GET stream belongs to a session (Mcp-Session-Id); the 2026-07-28 era has none',
+        { headers: { Allow: 'POST' } },
+      );
+    const entry = this.lookup(sessionId, principal);
+    if (!entry) return sessionNotFound(res);
+    if (!this.checkVersionHeader(req, res)) return;
+    if (entry.stream?.open)
+      return sendWireError(
+        res,
+        409,
+        'invalid_request',
+        'Conflict: this session already has a GET stream open',
+      );
+    entry.session.lastActivity = Date.now();
+    const stream = new EventStream(res, { 'mcp-session-id': entry.id }, () => {
+      if (entry.stream === stream) entry.stream = undefined;
+      entry.session.lastActivity = Date.now();
+    });
+    entry.stream = stream;
+  }
+
+  private async delete(req: IncomingMessage, res: ServerResponse, principal: Principal): Promise<void> {
+    const sessionId = headerOnce(req, 'mcp-session-id');
+    if (sessionId === undefined)
+      return sendWireError(res, 400, 'invalid_request', 'Bad Request: Mcp-Session-Id header is required');
+    const entry = this.lookup(sessionId, principal);
+    if (!entry) return sessionNotFound(res);
+    if (!this.checkVersionHeader(req, res)) return;
+    res.writeHead(200);
+    res.end();
+    await this.closeSession(sessionId, 'ended by the client (DELETE)');
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /** The session, if it exists and belongs to `principal` (another principal's id is "not found"). */
+  private lookup(id: string, principal: Principal): Entry | undefined {
+    const entry = this.sessions.get(id);
+    if (!entry || entry.principal.agent !== principal.agent) return undefined;
+    entry.session.lastActivity = Date.now();
+    return entry;
+  }
+
+  /** An MCP-Protocol-Version header, when sent, must name a legacy revision (sessions are legacy). */
+  private checkVersionHeader(req: IncomingMessage, res: ServerResponse): boolean {
+    const version = headerOnce(req, 'mcp-protocol-version');
+    if (version === undefined || isLegacyVersion(version)) return true;
+    sendWireError(res, 400, 'invalid_request', `Bad Request: ${unsupportedVersionMessage(version)}`);
+    return false;
   }
 
   private async closeSession(id: string, reason: string): Promise<void> {
@@ -183,16 +301,16 @@ export class McpEndpoint {
     if (!entry) return;
     this.sessions.delete(id);
     this.options.logger.info({ session: id, reason }, 'session closed');
+    entry.stream?.close();
     await entry.session.close(reason);
-    await entry.transport.close().catch(() => {});
   }
 
   /** Closes sessions idle longer than the TTL (and ones that never finished initialize). */
   async sweep(now = Date.now()): Promise<void> {
     const expired: string[] = [];
     for (const [id, entry] of this.sessions) {
-      const idle = now - entry.session.lastActivity;
       if (entry.session.inflightCount > 0) continue;
+      const idle = now - entry.session.lastActivity;
       if (
         idle >= this.options.idleTtlMs ||
         (!entry.session.isInitialized && now - entry.createdAt >= UNINITIALIZED_GRACE_MS)
@@ -205,41 +323,25 @@ export class McpEndpoint {
   /** Ends every session (gateway shutdown). */
   async close(): Promise<void> {
     clearInterval(this.sweeper);
-    await Promise.all([...this.sessions.keys()].map((id) => this.closeSession(id, 'gateway shutting down')));
+    clearInterval(this.keepAlive);
+    await Promise.all([
+      ...[...this.sessions.keys()].map((id) => this.closeSession(id, 'gateway shutting down')),
+      this.options.modern?.close(),
+    ]);
   }
 }
 
-function headerValue(req: IncomingMessage, name: string): string | undefined {
+function headerOnce(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** The SDK passes `req.auth` to the transport's onmessage as `extra.authInfo`; we carry the principal in it. */
-function withPrincipal(req: IncomingMessage, principal: Principal): void {
-  const info: AuthInfo = {
-    token: '',
-    clientId: principal.agent,
-    scopes: [...(principal.scopes ?? [])],
-    extra: { principal },
-  };
-  (req as IncomingMessage & { auth?: AuthInfo }).auth = info;
+function isJsonContentType(value: string | undefined): boolean {
+  if (value === undefined) return false;
+  const semi = value.indexOf(';');
+  return (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase() === 'application/json';
 }
 
-function principalOf(info: AuthInfo | undefined): Principal | undefined {
-  return info?.extra?.['principal'] as Principal | undefined;
-}
-
-export function sendJsonError(
-  res: ServerResponse,
-  status: number,
-  code: number,
-  message: string,
-  headers: Record<string, string> = {},
-): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
-  res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code, message } }));
+function sessionNotFound(res: ServerResponse) {
+  sendWireError(res, 404, 'invalid_request', 'Session not found: initialize a new session');
 }

@@ -44,7 +44,12 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
     transport: 'stdio',
     principal: options.principal,
     runtime: options.runtime,
-    channel: { send: (message) => write(message) },
+    channel: {
+      send: (message) => {
+        void write(message);
+        return true;
+      },
+    },
   });
 
   // Lines are cut and measured as bytes: the limit is on what crosses the pipe, and a multibyte

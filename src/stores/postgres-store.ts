@@ -439,6 +439,14 @@ export class PostgresStateStore implements StateStore {
     return r.rows.map((row) => toApproval(row, nowMs));
   }
 
+  async createdSince(sinceMs: number, limit: number, nowMs = Date.now()): Promise<Approval[]> {
+    const r = await this.pool.query<ApprovalRow>(
+      `SELECT * FROM ${this.t.approvals} WHERE created_ms > $1 ORDER BY created_ms ASC, id ASC LIMIT $2`,
+      [sinceMs, listLimit(limit)],
+    );
+    return r.rows.map((row) => toApproval(row, nowMs));
+  }
+
   async kvPut(
     ns: string,
     key: string,

@@ -7,7 +7,7 @@
  *   bucket:<key>            hash {t: tokens, u: updated ms}           PEXPIRE: until full again
  *   spend:<window>:<key>    integer micro-dollars                     PEXPIRE: end of window (+1 min)
  *   approval:<id>           hash of the record, plus kh (key hash)
- *   approvals               zset id → createdAt       (listing, newest first)
+ *   approvals               zset id → createdAt       (listing, newest first; createdSince)
  *   pending                 zset id → expiresAt       (stored-pending ones: count and list)
  *   pendingkey:<kh>         the id of the one stored-pending approval of that call
  *   bykey:<kh>              zset id → createdAt       (the call's approvals not consumed)
@@ -480,6 +480,18 @@ export class RedisStateStore implements StateStore {
   async decisionsSince(sinceMs: number, limit: number, nowMs = Date.now()): Promise<Approval[]> {
     const ids = await this.redis.zrangebyscore(
       this.k('decided'),
+      `(${sinceMs}`,
+      '+inf',
+      'LIMIT',
+      0,
+      listLimit(limit),
+    );
+    return this.loadMany(ids, nowMs);
+  }
+
+  async createdSince(sinceMs: number, limit: number, nowMs = Date.now()): Promise<Approval[]> {
+    const ids = await this.redis.zrangebyscore(
+      this.k('approvals'),
       `(${sinceMs}`,
       '+inf',
       'LIMIT',

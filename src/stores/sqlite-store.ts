@@ -164,6 +164,9 @@ function prepare(db: Database.Database) {
     decisionsSince: db.prepare<[number, number], ApprovalRow>(
       'SELECT * FROM approvals WHERE decided_ms IS NOT NULL AND decided_ms > ? ORDER BY decided_ms ASC, id ASC LIMIT ?',
     ),
+    createdSince: db.prepare<[number, number], ApprovalRow>(
+      'SELECT * FROM approvals WHERE created_ms > ? ORDER BY created_ms ASC, id ASC LIMIT ?',
+    ),
     kvPut: db.prepare(
       'INSERT INTO kv (ns, key, value, expires_ms) VALUES (?, ?, ?, ?) ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value, expires_ms = excluded.expires_ms',
     ),
@@ -418,6 +421,10 @@ export class SqliteStateStore implements StateStore {
 
   async decisionsSince(sinceMs: number, limit: number, nowMs = Date.now()): Promise<Approval[]> {
     return this.q.decisionsSince.all(sinceMs, listLimit(limit)).map((r) => toApproval(r, nowMs));
+  }
+
+  async createdSince(sinceMs: number, limit: number, nowMs = Date.now()): Promise<Approval[]> {
+    return this.q.createdSince.all(sinceMs, listLimit(limit)).map((r) => toApproval(r, nowMs));
   }
 
   async kvPut(

@@ -144,6 +144,11 @@ export interface StateStore {
   expireApproval(id: string, nowMs: number): Promise<boolean>;
   /** Approvals decided after `sinceMs`, oldest decision first (for the gateway's audit of CLI decisions). */
   decisionsSince(sinceMs: number, limit: number, nowMs?: number): Promise<Approval[]>;
+  /**
+   * Approvals created after `sinceMs` (by their createdAt), oldest first: what the admin event stream
+   * announces, whichever replica created them.
+   */
+  createdSince(sinceMs: number, limit: number, nowMs?: number): Promise<Approval[]>;
 
   /** Stores a value; with ifAbsent, only when no live value exists (returns false then). */
   kvPut(

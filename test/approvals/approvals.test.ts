@@ -2,7 +2,8 @@
  * Spend caps and the approval queue, end to end through the HTTP front with our test backend, the real
  * SQLite store and the real CLI in another process.
  */
-import { createServer, type Server } from 'node:http';
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -17,18 +18,25 @@ import { failure, textOf } from '../helpers/results.js';
 const pay = (client: Client, amount: number, to = 'bob') =>
   client.callTool({ name: 'pay', arguments: { amount_usd: amount, to } });
 
+interface Post {
+  path: string;
+  body: Record<string, unknown>;
+  text: string;
+  headers: IncomingHttpHeaders;
+}
+
 /** A local receiver for the Slack and webhook posts. */
 async function startReceiver(): Promise<{
   url: string;
-  posts: Array<{ path: string; body: Record<string, unknown> }>;
+  posts: Post[];
   close(): void;
 }> {
-  const posts: Array<{ path: string; body: Record<string, unknown> }> = [];
+  const posts: Post[] = [];
   const server: Server = createServer((req, res) => {
     let text = '';
     req.on('data', (c) => (text += c));
     req.on('end', () => {
-      posts.push({ path: req.url ?? '', body: JSON.parse(text) });
+      posts.push({ path: req.url ?? '', body: JSON.parse(text), text, headers: req.headers });
       res.writeHead(200).end('ok');
     });
   });
@@ -56,6 +64,7 @@ policies:
 notify:
   slack_webhook_url: ${receiver.url}/slack
   webhook_url: ${receiver.url}/hook
+  webhook_secret: test-webhook-secret-0123456789
 servers:
 ${stdioTestServer('wallet')}`);
     client = await connectHttp(gw.url);
@@ -167,10 +176,34 @@ ${stdioTestServer('wallet')}`);
     expect(hooks.map((p) => p.body['event'])).toEqual(
       expect.arrayContaining(['approval_created', 'approval_decided']),
     );
-    expect(hooks.find((p) => p.body['event'] === 'approval_created')?.body).toMatchObject({
-      approval: { tool: 'pay', server: 'wallet', status: 'pending' },
+    const created = hooks.find((p) => p.body['event'] === 'approval_created') as Post;
+    const id = (created.body['approval'] as { id: string }).id;
+    const base = gw.url.replace(/\/mcp$/, '');
+    expect(created.body).toMatchObject({
+      // args is an object, as `approvals show --json` prints it
+      approval: {
+        tool: 'pay',
+        server: 'wallet',
+        status: 'pending',
+        args: { amount_usd: expect.any(Number) },
+      },
+      url: `${base}/ui/approvals/${id}`,
       approve_command: expect.stringMatching(/^mcp-guard approvals approve apr_/),
     });
+    // Signed: HMAC-SHA256 over "<timestamp>.<body>" with notify.webhook_secret.
+    for (const hook of hooks) {
+      const ts = String(hook.headers['x-mcp-guard-timestamp']);
+      expect(Math.abs(Number(ts) - Date.now() / 1000)).toBeLessThan(120);
+      const expected = createHmac('sha256', 'test-webhook-secret-0123456789')
+        .update(`${ts}.${hook.text}`)
+        .digest('hex');
+      expect(hook.headers['x-mcp-guard-signature']).toBe(`sha256=${expected}`);
+      expect(hook.headers['x-mcp-guard-delivery']).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    // Slack leads to the page too (a button), and never carries the signature (it has no secret).
+    const slackCreated = slack.find((p) => String(p.body['text']).includes('needed')) as Post;
+    expect(JSON.stringify(slackCreated.body['blocks'])).toContain(`${base}/ui/approvals/apr_`);
+    expect(slackCreated.headers['x-mcp-guard-signature']).toBeUndefined();
   });
 
   it('refuses NaN, -1, "10" and 1e309 as amounts with -32602 (never counted as zero)', async () => {

@@ -4,91 +4,27 @@
  * scenario must pass; from the pending suite, json-schema-2020-12 must pass too (the relay must not
  * rewrite tool schemas). server-sse-polling (SEP-1699 resumable streams) is outside what the front offers.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBackend, startHttpTestServer } from '../helpers/backends.js';
-import { startGateway, type TestGateway, tempDir } from '../helpers/gateway.js';
-import { CONFORMANCE_CLI, CONFORMANCE_SERVER, ROOT } from '../helpers/paths.js';
+import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { CONFORMANCE_CLI, CONFORMANCE_SERVER } from '../helpers/paths.js';
 import { waitFor } from '../helpers/processes.js';
+import { type Check, failuresOf, runConformance, running, type SuiteRun } from './run-suite.js';
 
-const REGISTER = path.join(ROOT, 'test/conformance/node20-register.mjs');
 /** The active server suite of conformance 0.1.16 (`conformance list --server`, minus the pending two). */
 const ACTIVE_SCENARIOS = 30;
 
-interface Check {
-  readonly id: string;
-  readonly status: 'SUCCESS' | 'FAILURE' | 'WARNING' | 'INFO' | 'SKIPPED';
-  readonly errorMessage?: string;
-}
+const successes = (checks: Check[] | undefined) => (checks ?? []).filter((c) => c.status === 'SUCCESS');
 
-interface SuiteRun {
-  readonly exitCode: number | null;
-  readonly output: string;
-  /** Scenario name → its checks. */
-  readonly scenarios: Map<string, Check[]>;
-}
-
-/** Suite runs still going (killed in afterAll should a test end another way). */
-const running = new Set<ChildProcess>();
-
-/**
- * Runs the conformance CLI against `url`. A run that outlives `timeoutMs` (kept shorter than the test's
- * own timeout) is killed, and the run fails with everything the CLI printed so far.
- */
-async function runSuite(url: string, suite: 'active' | 'pending', timeoutMs: number): Promise<SuiteRun> {
-  const outDir = tempDir('mcpg-conformance-');
-  const child = spawn(
-    process.execPath,
-    ['--import', REGISTER, CONFORMANCE_CLI, 'server', '--url', url, '--suite', suite, '-o', outDir],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  running.add(child);
-  let output = '';
-  child.stdout.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    output += c.toString();
-  });
-  const exitCode = await new Promise<number | null>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `the conformance ${suite} suite did not finish within ${timeoutMs} ms and was killed; its output:\n${output}`,
-        ),
-      );
-    }, timeoutMs);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      running.delete(child);
-      resolve(code);
-    });
-  });
-  const scenarios = new Map<string, Check[]>();
-  for (const dir of readdirSync(outDir)) {
-    // server-<scenario>-<ISO timestamp with dashes>
-    const name = dir.replace(/^server-/, '').replace(/-\d{4}-\d{2}-\d{2}T[\d-]+Z$/, '');
-    scenarios.set(name, JSON.parse(readFileSync(path.join(outDir, dir, 'checks.json'), 'utf8')));
-  }
-  return { exitCode, output, scenarios };
+function runSuite(url: string, suite: 'active' | 'pending', timeoutMs: number): Promise<SuiteRun> {
+  return runConformance(CONFORMANCE_CLI, ['--url', url, '--suite', suite], timeoutMs);
 }
 
 afterAll(() => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-function failuresOf(run: SuiteRun): string[] {
-  return [...run.scenarios].flatMap(([name, checks]) =>
-    checks.filter((c) => c.status === 'FAILURE').map((c) => `${name}/${c.id}: ${c.errorMessage ?? ''}`),
-  );
-}
-
-const successes = (checks: Check[] | undefined) => (checks ?? []).filter((c) => c.status === 'SUCCESS');
 
 // stdio: pooled children (the serve-http default); http: one upstream session per agent session (the
 // remote default); http-pooled: a pool of upstream sessions.

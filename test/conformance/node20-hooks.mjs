@@ -3,7 +3,8 @@
 const SHIM = new URL('./fs-shim.mjs', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {
-  const fromConformance = context.parentURL?.includes('/@modelcontextprotocol/conformance/') ?? false;
+  // 0.1.16 and 0.2.0-alpha.12 (installed under the alias conformance-next) both import it.
+  const fromConformance = /\/@modelcontextprotocol\/conformance(-next)?\//.test(context.parentURL ?? '');
   if (fromConformance && (specifier === 'fs' || specifier === 'node:fs')) {
     return { url: SHIM, shortCircuit: true };
   }

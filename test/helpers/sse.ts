@@ -5,21 +5,29 @@
 
 export type RawMessage = Record<string, unknown> & { id?: string | number; method?: string };
 
-/** Reads the JSON-RPC messages of one SSE response body, in order, as they arrive. */
+/**
+ * Reads the JSON-RPC messages of one response body, in order, as they arrive: an SSE stream event by
+ * event, or a single `application/json` message (the gateway answers in JSON when nothing else had to be
+ * sent for the request first). `mode` says which it was.
+ */
 export class SseReader {
   private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
   private readonly decoder = new TextDecoder();
   private buffer = '';
+  readonly mode: 'sse' | 'json';
 
   constructor(response: Response) {
     if (!response.body) throw new Error(`no body (status ${response.status})`);
-    if (!(response.headers.get('content-type') ?? '').startsWith('text/event-stream'))
-      throw new Error(`not an event stream: ${response.headers.get('content-type')}`);
+    const type = response.headers.get('content-type') ?? '';
+    if (type.startsWith('text/event-stream')) this.mode = 'sse';
+    else if (type.startsWith('application/json')) this.mode = 'json';
+    else throw new Error(`neither an event stream nor JSON: ${type}`);
     this.reader = response.body.getReader();
   }
 
   /** The next message (events without data, such as priming events, are skipped). */
   async next(timeoutMs = 5_000): Promise<RawMessage> {
+    if (this.mode === 'json') return this.nextJson(timeoutMs);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const end = this.buffer.search(/\r?\n\r?\n/);
@@ -48,6 +56,20 @@ export class SseReader {
       ]).finally(() => clearTimeout(timer));
       if (chunk.done) throw new Error('the stream ended');
       this.buffer += this.decoder.decode(chunk.value, { stream: true });
+    }
+  }
+
+  private jsonRead = false;
+
+  private async nextJson(timeoutMs: number): Promise<RawMessage> {
+    if (this.jsonRead) throw new Error('the JSON response carried one message only');
+    this.jsonRead = true;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const chunk = await this.reader.read();
+      if (chunk.done) return JSON.parse(this.buffer) as RawMessage;
+      this.buffer += this.decoder.decode(chunk.value, { stream: true });
+      if (Date.now() > deadline) throw new Error(`no complete JSON body within ${timeoutMs} ms`);
     }
   }
 
@@ -113,7 +135,7 @@ export class RawSession {
     });
   }
 
-  /** POSTs a request and returns a reader on its SSE response stream. */
+  /** POSTs a request and returns a reader on its response (JSON or SSE). */
   async request(id: string | number, method: string, params: Record<string, unknown>): Promise<SseReader> {
     const response = await this.post({ jsonrpc: '2.0', id, method, params });
     if (response.status !== 200)

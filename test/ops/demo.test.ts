@@ -30,5 +30,11 @@ describe('npm run demo', () => {
     expect(stdout).toContain('wallet.pay $25.00: paid $25.00 to bob');
     expect(stdout).toMatch(/wallet\.pay \$25\.00 again: -32004/);
     expect(stdout).toMatch(/ok: \d+ lines verified/);
+    // The dashboard's URL and a key to sign in with; the admin API answered the remote CLI.
+    expect(stdout).toMatch(/approvals dashboard: http:\/\/127\.0\.0\.1:\d+\/ui\/\n/);
+    expect(stdout).toMatch(/admin key to sign in: mcpg_admin_[A-Za-z0-9_-]{32}\n/);
+    expect(stdout).toMatch(
+      /the same through the admin API: [^\n]+\n\s+ID\s+STATUS[^\n]+\n\s+apr_\w+\s+pending\s+demo-agent/,
+    );
   });
 });

@@ -181,7 +181,7 @@ describe('sessions sharing a pool of two children', () => {
     a = await agent(gw.url, 'agent-a');
     b = await agent(gw.url, 'agent-b');
     // A call that waits longer than a child takes to start grows the pool: both children run from here.
-    await Promise.all([1, 2].map(() => a.client.callTool({ name: 'slow', arguments: { ms: 1_500 } })));
+    await Promise.all([1, 2].map(() => a.client.callTool({ name: 'slow', arguments: { ms: 3_000 } })));
     expect(gw.gateway.pool.stats().find((s) => s.server === 'p')?.children).toBe(2);
   });
   afterAll(async () => {
@@ -282,7 +282,7 @@ describe('sessions sharing a pool of two children', () => {
     );
     // Two calls at once need two children again: the pool starts a replacement.
     // (The stats call waits longer than a child takes to start, so the pool grows.)
-    const held = a.client.callTool({ name: 'slow', arguments: { ms: 1_500 } });
+    const held = a.client.callTool({ name: 'slow', arguments: { ms: 3_000 } });
     const pids = [(await stats(b.client)).pid, (await stats(a.client)).pid];
     await held;
     expect(pids).not.toContain(crashed);
@@ -354,12 +354,15 @@ describe('the pool itself', () => {
     // growAfterMs 0: a waiting request starts the next child as soon as the last one is up.
     pool = new BackendPool(silentLogger, () => {}, { poolTiming: { idleChildMs: 300, growAfterMs: 0 } });
     const held = pool.lease(server, listener, profile);
-    const call = (lease = held, name = 'slow', args: Record<string, unknown> = { ms: 600 }) =>
+    const call = (lease = held, name = 'slow', args: Record<string, unknown> = { ms: 3_000 }) =>
       lease.request('tools/call', { name, arguments: args }, {});
-    await Promise.all([call(), call(), call()]);
+    // Three long calls at once: the pool grows to three children, one at a time.
+    const calls = Promise.all([call(), call(), call()]);
+    await waitFor(() => pool?.stats()[0]?.busy === 3, 8_000, 'three children serving the three calls');
     expect(pool.stats()).toEqual([
-      { server: 'z', isolation: 'pooled', sessions: 1, children: 3, busy: 0, queued: 0, poolSize: 3 },
+      { server: 'z', isolation: 'pooled', sessions: 1, children: 3, busy: 3, queued: 0, poolSize: 3 },
     ]);
+    await calls;
     const pidOf = async (lease = held) => JSON.parse(textOf(await call(lease, 'stats', {}))).pid as number;
     const kept = await pidOf();
     await waitFor(() => pool?.stats()[0]?.children === 1, 3_000, 'two idle children to stop');

@@ -1,9 +1,9 @@
 /**
  * Which stream a backend's messages ride, seen with plain fetch (no SDK client, so no standalone GET
- * stream exists). The SDK's server transport silently drops a message that is not tied to a request
- * when no GET stream is open, so everything here arrives only if the gateway sends it with the related
- * request id: progress (with the agent's own token), logging and a sampling request all come on the
- * stream of the POST that caused them, before its result.
+ * stream exists). A message not tied to a request is dropped when no GET stream is open, so everything
+ * here arrives only if the gateway sends it on the response of the request that caused it: progress
+ * (with the agent's own token), logging and a sampling request all come there, before its result. A
+ * request that needs nothing streamed is answered as plain JSON.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stdioTestServer } from '../helpers/backends.js';
@@ -45,6 +45,38 @@ describe('backend messages on the POST stream of the request that caused them', 
     ]);
     // Nothing else rode this stream.
     expect(before).toHaveLength(6);
+    // The answer waited for nothing else, then had to stream: the response switched to SSE.
+    expect(stream.mode).toBe('sse');
+  });
+
+  it('answers a call that streams nothing as one application/json response', async () => {
+    const response = await session.post({
+      jsonrpc: '2.0',
+      id: 'plain',
+      method: 'tools/call',
+      params: { name: 'echo', arguments: { message: 'json please' } },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(response.headers.get('mcp-session-id')).toBe(session.id);
+    expect(await response.json()).toEqual({
+      jsonrpc: '2.0',
+      id: 'plain',
+      result: { content: [{ type: 'text', text: 'json please' }] },
+    });
+  });
+
+  it('answers a request reusing an id in flight on its own response; the first still gets its result', async () => {
+    const first = session.request('dup', 'tools/call', { name: 'slow', arguments: { ms: 300 } });
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await session.request('dup', 'tools/call', { name: 'echo', arguments: { message: 'x' } });
+    expect(await second.next()).toMatchObject({
+      id: 'dup',
+      error: { code: -32600, message: expect.stringContaining('already in use') },
+    });
+    const answer = await (await first).next(5_000);
+    expect(answer).toMatchObject({ id: 'dup', result: { content: [{ type: 'text' }] } });
+    expect(answer['error']).toBeUndefined();
   });
 
   it('carries a sampling request on the POST stream; the POSTed answer completes the call', async () => {

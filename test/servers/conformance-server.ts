@@ -27,6 +27,7 @@ import {
   ListPromptsRequestSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
+  ListRootsResultSchema,
   ListToolsRequestSchema,
   McpError,
   ReadResourceRequestSchema,
@@ -88,6 +89,7 @@ function buildServer(): Server {
     },
   );
   const subscriptions = new Set<string>();
+  let extraTool = false;
 
   const log = (extra: Extra, data: string) =>
     extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data } });
@@ -104,6 +106,37 @@ function buildServer(): Server {
       ElicitResultSchema,
     );
   };
+
+  // The 2026-07-28 scenarios' questions. They are asked whatever the client declared (a legacy server may
+  // not check; the gateway must refuse what the agent did not declare), and name their key for the
+  // agent's inputRequests with the gateway's `mcp-guard/input_key` hint where a scenario expects one.
+  const ask = (extra: Extra, message: string, property: string, key?: string) =>
+    extra.sendRequest(
+      {
+        method: 'elicitation/create',
+        params: {
+          message,
+          requestedSchema: {
+            type: 'object',
+            properties: { [property]: { type: 'string' } },
+            required: [property],
+          },
+          ...(key ? { _meta: { 'mcp-guard/input_key': key } } : {}),
+        } as never,
+      },
+      ElicitResultSchema,
+    );
+  const sample = (extra: Extra, prompt: string) =>
+    extra.sendRequest(
+      {
+        method: 'sampling/createMessage',
+        params: { messages: [{ role: 'user', content: { type: 'text', text: prompt } }], maxTokens: 100 },
+      },
+      CreateMessageResultSchema,
+    );
+  const roots = (extra: Extra) => extra.sendRequest({ method: 'roots/list' }, ListRootsResultSchema);
+  const sampled = (r: { content: { type: string; text?: string } }) =>
+    r.content.type === 'text' ? String(r.content.text) : JSON.stringify(r.content);
 
   const tools: Array<Tool & { run: (args: Args, extra: Extra) => Promise<CallToolResult> }> = [
     {
@@ -301,27 +334,176 @@ function buildServer(): Server {
       },
     },
     {
+      name: 'test_missing_capability',
+      description: 'Asks the client to sample, declared or not',
+      inputSchema: noArgs,
+      run: async (_args, extra) => text(`sampled: ${sampled(await sample(extra, 'hello'))}`),
+    },
+    {
+      name: 'test_streaming_elicitation',
+      description: 'Asks the user a question',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const r = await ask(extra, 'What is your name?', 'name');
+        return text(`answer: ${JSON.stringify(r.content ?? {})}`);
+      },
+    },
+    {
+      name: 'test_logging_tool',
+      description: 'Logs once and answers at once',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        await log(extra, 'logging tool ran');
+        return text('logged');
+      },
+    },
+    {
+      name: 'test_trigger_tool_change',
+      description: 'Adds or removes a tool and announces the change',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        extraTool = !extraTool;
+        await extra.sendNotification({ method: 'notifications/tools/list_changed' });
+        return text(`extra tool ${extraTool ? 'added' : 'removed'}`);
+      },
+    },
+    {
+      name: 'test_trigger_prompt_change',
+      description: 'Announces a change of the prompt list',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        await extra.sendNotification({ method: 'notifications/prompts/list_changed' });
+        return text('prompts changed');
+      },
+    },
+    {
+      name: 'test_input_required_result_elicitation',
+      description: "Asks the user's name",
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const r = await ask(extra, 'What is your name?', 'name', 'user_name');
+        return text(`Hello, ${String(r.content?.['name'] ?? 'nobody')}`);
+      },
+    },
+    {
+      name: 'test_input_required_result_sampling',
+      description: 'Asks the client to sample',
+      inputSchema: noArgs,
+      run: async (_args, extra) =>
+        text(`LLM says: ${sampled(await sample(extra, 'What is the capital of France?'))}`),
+    },
+    {
+      name: 'test_input_required_result_list_roots',
+      description: "Asks for the client's roots",
+      inputSchema: noArgs,
+      run: async (_args, extra) => text(`roots: ${(await roots(extra)).roots.map((r) => r.uri).join(', ')}`),
+    },
+    {
+      name: 'test_input_required_result_request_state',
+      description: 'Asks a question; the answer comes with the request state',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const r = await ask(extra, 'Continue?', 'ok');
+        return text(`state-ok: ${JSON.stringify(r.content ?? {})}`);
+      },
+    },
+    {
+      name: 'test_input_required_result_multiple_inputs',
+      description: 'Asks three questions at once',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const [who, said, where] = await Promise.all([
+          ask(extra, 'Your name?', 'name'),
+          sample(extra, 'Say hello'),
+          roots(extra),
+        ]);
+        return text(
+          `name=${String(who.content?.['name'])} sample=${sampled(said)} roots=${where.roots.length}`,
+        );
+      },
+    },
+    {
+      name: 'test_input_required_result_multi_round',
+      description: 'Asks two questions, one after the other',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const name = await ask(extra, 'Your name?', 'name');
+        const color = await ask(extra, 'Your favourite colour?', 'color');
+        return text(`${String(name.content?.['name'])} likes ${String(color.content?.['color'])}`);
+      },
+    },
+    {
+      name: 'test_input_required_result_tampered_state',
+      description: 'Asks a question (the retry carries a tampered state)',
+      inputSchema: noArgs,
+      run: async (_args, extra) =>
+        text(`ok: ${JSON.stringify((await ask(extra, 'OK?', 'ok')).content ?? {})}`),
+    },
+    {
+      name: 'test_input_required_result_capabilities',
+      description: 'Asks only what the client declared it can answer',
+      inputSchema: noArgs,
+      run: async (_args, extra) => {
+        const caps = server.getClientCapabilities() ?? {};
+        const asked = await Promise.all([
+          caps.sampling ? sample(extra, 'hello').then(() => 'sampling') : undefined,
+          caps.elicitation ? ask(extra, 'Name?', 'name').then(() => 'elicitation') : undefined,
+          caps.roots ? roots(extra).then(() => 'roots') : undefined,
+        ]);
+        return text(`asked: ${asked.filter(Boolean).join(', ') || 'nothing'}`);
+      },
+    },
+    {
       name: 'json_schema_2020_12_tool',
       description: 'Tool with JSON Schema 2020-12 features',
+      // The 2026-07-28 suite also checks the SEP-2106 vocabulary: $anchor, allOf/anyOf, if/then/else.
       inputSchema: {
         $schema: 'https://json-schema.org/draft/2020-12/schema',
         type: 'object',
         $defs: {
           address: {
+            $anchor: 'addressDef',
             type: 'object',
             properties: { street: { type: 'string' }, city: { type: 'string' } },
           },
         },
-        properties: { name: { type: 'string' }, address: { $ref: '#/$defs/address' } },
+        properties: {
+          name: { type: 'string' },
+          address: { $ref: '#/$defs/address' },
+          contactMethod: { type: 'string', enum: ['phone', 'email'] },
+          phone: { type: 'string' },
+          email: { type: 'string' },
+        },
+        allOf: [{ anyOf: [{ required: ['phone'] }, { required: ['email'] }] }],
+        if: { properties: { contactMethod: { const: 'phone' } }, required: ['contactMethod'] },
+        // biome-ignore lint/suspicious/noThenProperty: a JSON Schema keyword, never awaited
+        then: { required: ['phone'] },
+        else: { required: ['email'] },
         additionalProperties: false,
-      },
+      } as Tool['inputSchema'],
       run: async (args) => text(`received ${JSON.stringify(args)}`),
     },
+    {
+      name: 'test_headers',
+      description: 'Echoes an argument that 2026-07-28 clients mirror into the Mcp-Param-Region header',
+      inputSchema: {
+        type: 'object',
+        properties: { region: { type: 'string', 'x-mcp-header': 'Region' } },
+        required: ['region'],
+      } as Tool['inputSchema'],
+      run: async (args) => text(`region: ${String(args['region'])}`),
+    },
   ];
-  const byName = new Map(tools.map((t) => [t.name, t]));
+  const dynamicTool = {
+    name: 'test_dynamic_tool',
+    description: 'Present after test_trigger_tool_change',
+    inputSchema: noArgs,
+    run: async () => text('dynamic'),
+  };
+  const byName = new Map([...tools, dynamicTool].map((t) => [t.name, t]));
 
   server.setRequestHandler(ListToolsRequestSchema, async () => ({
-    tools: tools.map(({ run: _run, ...tool }) => tool),
+    tools: [...tools, ...(extraTool ? [dynamicTool] : [])].map(({ run: _run, ...tool }) => tool),
   }));
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const tool = byName.get(request.params.name);
@@ -409,11 +591,23 @@ function buildServer(): Server {
       arguments: [{ name: 'resourceUri', description: 'URI of the resource to embed', required: true }],
     },
     { name: 'test_prompt_with_image', description: 'A prompt with an image' },
+    { name: 'test_input_required_result_prompt', description: 'A prompt that asks for context first' },
   ];
   server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts }));
-  server.setRequestHandler(GetPromptRequestSchema, async (request) => {
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const args = request.params.arguments ?? {};
     switch (request.params.name) {
+      case 'test_input_required_result_prompt': {
+        const r = await ask(extra, 'Some context, please', 'context');
+        return {
+          messages: [
+            {
+              role: 'user',
+              content: { type: 'text', text: `Context: ${String(r.content?.['context'] ?? '')}` },
+            },
+          ],
+        };
+      }
       case 'test_simple_prompt':
         return {
           messages: [

@@ -331,6 +331,35 @@ for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
       expect((await store.decisionsSince(since + 10, 1_000)).map((x) => x.id)).not.toContain(c.id);
     });
 
+    it('approvals: createdSince lists what another connection created, oldest first, after the mark only', async () => {
+      const [writer, reader] = (await Promise.all([open(), open()])) as [StateStore, StateStore];
+      // Far in the future, so approvals of other tests on the same store do not interleave.
+      const base = 9_000_000_000_000 + Math.floor(Math.random() * 1_000_000) * 100;
+      const older = approval({ argsHash: randomUUID(), createdAt: base, expiresAt: base + 60_000 });
+      const newer = approval({ argsHash: randomUUID(), createdAt: base + 5, expiresAt: base + 60_000 });
+      // Inserted newest first: the order comes from createdAt, not from insertion.
+      await writer.createOrGetPending(newer, base + 5);
+      await writer.createOrGetPending(older, base);
+      await writer.decideApproval(older.id, {
+        decision: 'denied',
+        by: 'op',
+        nowMs: base + 6,
+        approvedTtlMs: 1,
+      });
+      const mine = (list: Awaited<ReturnType<StateStore['createdSince']>>) =>
+        list.filter((x) => x.id === older.id || x.id === newer.id);
+      const all = mine(await reader.createdSince(base - 1, 1_000, base + 7));
+      expect(all.map((x) => [x.id, x.status])).toEqual([
+        [older.id, 'denied'],
+        [newer.id, 'pending'],
+      ]);
+      expect(all[1]).toMatchObject({ agent: 'alice', server: 'wallet', tool: 'pay', amountUsd: 10 });
+      // Strictly after the mark; and the limit keeps the oldest.
+      expect(mine(await reader.createdSince(base, 1_000, base + 7)).map((x) => x.id)).toEqual([newer.id]);
+      expect((await reader.createdSince(base - 1, 1, base + 7)).map((x) => x.id)).toEqual([older.id]);
+      expect(mine(await reader.createdSince(base + 5, 1_000, base + 7))).toEqual([]);
+    });
+
     it('kv: put, ifAbsent, TTL, and one winner for racing takes', async () => {
       const stores = await Promise.all([open(), open()]);
       const store = stores[0] as StateStore;

@@ -202,9 +202,10 @@ export class OAuthServer {
   /**
    * The resource server's view: verifies this server's access tokens (`typ` at+jwt, issuer, audience,
    * expiry, the configured required scopes — missing ones get 403 insufficient_scope —, a family not
-   * revoked and a subject that is still a configured user).
+   * revoked and a subject that is still a configured user). `requiredScopes` replaces the configured ones
+   * (the admin API asks for `admin` alone).
    */
-  verifier(): JwtVerifier {
+  verifier(requiredScopes: readonly string[] = this.config.requiredScopes): JwtVerifier {
     return new FamilyAwareVerifier(
       {
         algorithms: ['ES256'],
@@ -212,7 +213,7 @@ export class OAuthServer {
         audience: [this.resource],
         agentClaim: 'sub',
         clockToleranceMs: 30_000,
-        requiredScopes: this.config.requiredScopes,
+        requiredScopes,
         // Only its own access tokens (RFC 9068 §2.1): never another JWT signed with the same key.
         typ: 'at+jwt',
       },

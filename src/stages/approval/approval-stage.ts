@@ -10,8 +10,16 @@
  * - a client may name the approval in `params._meta["mcp-guard/approval_id"]`.
  * Every check-and-update is one atomic store operation; the store is shared with the CLI, so a decision
  * made from a shell is seen by the very next retry.
+ *
+ * `policies.approval_mode: wait` keeps the held call open instead (up to `approval_wait`): the agent gets
+ * progress notifications while it waits (when it sent a progress token) and, when it declared URL-mode
+ * elicitation, an `elicitation/create` with the approval's page. The stage watches the store, so a
+ * decision from the CLI, the dashboard or another replica is seen within a poll: an approval consumes
+ * the approval and runs the call (once), a denial answers -32014, and running out of time answers
+ * -32004 with the id — the approval stays pending, and the retry path above still works.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import { argsSha256 } from '../../audit/canonical-json.js';
 import type { GuardConfig } from '../../config/types.js';
 import { WireError } from '../../core/errors.js';
@@ -27,6 +35,8 @@ export interface ApprovalEvents {
   created(approval: Approval, ctx: RequestContext): Promise<void>;
   /** A decision is about to take effect: recorded before the call it decides (once, however often seen). */
   decided?(approval: Approval): Promise<void>;
+  /** The approval's page on the dashboard, when the gateway serves one (for URL elicitation). */
+  link?(id: string): string | undefined;
 }
 
 export interface ApprovalDeps {
@@ -36,6 +46,9 @@ export interface ApprovalDeps {
   /** Redacts arguments before they are stored for the human deciding. */
   readonly redact: (value: unknown) => unknown;
   readonly now?: () => number;
+  /** Wait mode: how often the store is asked for a decision, and how often progress is sent. */
+  readonly waitPollMs?: number;
+  readonly progressEveryMs?: number;
 }
 
 /** The threshold that applies to `agent` calling `server.tool` (the strictest one), or undefined. */
@@ -105,7 +118,8 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
     );
   };
 
-  const hold = async (key: ApprovalKey, amountUsd: number, ctx: RequestContext): Promise<never> => {
+  /** Creates (or finds) the pending approval for this call. */
+  const hold = async (key: ApprovalKey, amountUsd: number, ctx: RequestContext): Promise<Approval> => {
     const t = now();
     const { approval, created } = await store.createOrGetPending(
       {
@@ -119,7 +133,7 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
       t,
     );
     if (created) await events.created(approval, ctx);
-    return held(approval, ctx);
+    return approval;
   };
 
   /** Runs the call on an approved approval: consume it atomically, or tell why not. */
@@ -130,6 +144,105 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
     ctx.decision.decision = 'approved';
     ctx.decision.approvalId = consumed.id;
     return true;
+  };
+
+  const waitMode = config.policies.approvalMode === 'wait';
+  const pollMs = deps.waitPollMs ?? 500;
+  const progressEveryMs = deps.progressEveryMs ?? 5_000;
+
+  /**
+   * Wait mode: keeps the call open until the approval is decided, expires, or `approval_wait` passes.
+   * Resolves when the call may run (the approval was consumed for it); throws the agent's answer otherwise.
+   */
+  const waitForDecision = async (
+    approval: Approval,
+    key: ApprovalKey,
+    ctx: RequestContext,
+  ): Promise<void> => {
+    const deadline = Math.min(now() + config.policies.approvalWaitMs, approval.expiresAt);
+    const amount = `$${(approval.amountUsd ?? 0).toFixed(2)}`;
+    const link = events.link?.(approval.id);
+    const client = ctx.client;
+    const token = metaOf(ctx.params)?.['progressToken'];
+    let step = 0;
+    const progress = (message: string) => {
+      if (client && (typeof token === 'string' || typeof token === 'number'))
+        client.notify('notifications/progress', { progressToken: token, progress: ++step, message });
+    };
+    progress(
+      `Held for approval ${approval.id} (${amount}): waiting for an operator${link ? ` — ${link}` : ''}`,
+    );
+    // A client that can open URLs is shown the approval's page (the person at the agent may be the
+    // one who decides, or can pass it on). Its answer changes nothing: the decision is made there.
+    const elicitation = new AbortController();
+    const endElicitation = () => elicitation.abort();
+    ctx.signal.addEventListener('abort', endElicitation, { once: true });
+    const elicitationId = `${approval.id}.${randomBytes(4).toString('hex')}`;
+    const canOpenUrls = client && asObject(asObject(client.capabilities)['elicitation'])['url'] !== undefined;
+    if (client && link && canOpenUrls) {
+      client
+        .request(
+          'elicitation/create',
+          {
+            mode: 'url',
+            elicitationId,
+            url: link,
+            message: `mcp-guard holds this call (${approval.server}.${approval.tool}, ${amount}) until an operator approves it. Open the page to review it.`,
+          },
+          elicitation.signal,
+        )
+        .catch(() => {});
+    }
+    let decided = false;
+    try {
+      let lastProgress = now();
+      for (;;) {
+        const left = deadline - now();
+        if (left <= 0) break;
+        // Rejects when the agent cancels the call (or its session ends): nothing more to wait for.
+        await delay(Math.min(pollMs, left), undefined, { signal: ctx.signal });
+        const current = await store.getApproval(approval.id, now());
+        if (!current) break;
+        if (current.status === 'approved') {
+          decided = true;
+          if (await useApproved(current, key, ctx)) return;
+          // Another identical call took this approval first: this one needs its own.
+          return held(await hold(key, approval.amountUsd ?? 0, ctx), ctx);
+        }
+        if (current.status === 'denied') {
+          decided = true;
+          return await denied(current, ctx);
+        }
+        if (current.status === 'expired') {
+          await store.expireApproval(current.id, now());
+          return expired(current, ctx);
+        }
+        if (current.status === 'consumed') {
+          decided = true;
+          return held(await hold(key, approval.amountUsd ?? 0, ctx), ctx);
+        }
+        if (now() - lastProgress >= progressEveryMs) {
+          lastProgress = now();
+          progress(`Still waiting for approval ${approval.id} (${amount})`);
+        }
+      }
+      // The approval itself ran out (approval_ttl shorter than approval_wait): -32015, as on a retry.
+      if (now() >= approval.expiresAt && (await store.expireApproval(approval.id, now())))
+        return expired(approval, ctx);
+      // Out of time: the answer of error mode; the approval stays pending for a retry.
+      return held(approval, ctx);
+    } finally {
+      ctx.signal.removeEventListener('abort', endElicitation);
+      elicitation.abort();
+      if (decided && client && canOpenUrls && link)
+        client.notify('notifications/elicitation/complete', { elicitationId });
+    }
+  };
+
+  /** A pending approval: -32004 at once (error mode), or wait for the decision (wait mode). */
+  const pending = async (approval: Approval, key: ApprovalKey, ctx: RequestContext): Promise<void> => {
+    if (!waitMode) held(approval, ctx);
+    await waitForDecision(approval, key, ctx);
   };
 
   return namedStage('approval', async (ctx, next) => {
@@ -156,26 +269,40 @@ export function approvalStage(deps: ApprovalDeps): Stage<RequestContext> | undef
         approval.server === key.server &&
         approval.tool === key.tool &&
         approval.argsHash === key.argsHash;
-      // A named approval for another call (other arguments, other agent) approves nothing here.
+      // An id that is unknown or names another call (other arguments, other agent) approves nothing here,
+      // and must not hide this call's own approval either: the call is then looked up like an unnamed one
+      // (creating a new entry here would shadow an approved one for the identical call — bug B4).
       if (approval && matches) {
         if (approval.status === 'approved' && (await useApproved(approval, key, ctx))) return next();
-        if (approval.status === 'pending') return held(approval, ctx);
+        if (approval.status === 'pending') {
+          await pending(approval, key, ctx);
+          return next();
+        }
         if (approval.status === 'denied') return denied(approval, ctx);
         if (approval.status === 'expired') return expired(approval, ctx);
       }
-      return hold(key, amount, ctx);
     }
 
     const latest = await store.findLatestApproval(key, now());
     if (latest) {
       if (latest.status === 'approved' && (await useApproved(latest, key, ctx))) return next();
-      if (latest.status === 'pending') return held(latest, ctx);
+      if (latest.status === 'pending') {
+        await pending(latest, key, ctx);
+        return next();
+      }
       if (latest.status === 'denied' && (latest.decidedAt ?? 0) + config.policies.approvalTtlMs > now())
         return denied(latest, ctx);
       // Reported once: the first retry after expiry hears -32015, the next one asks anew.
       if (latest.status === 'expired' && (await store.expireApproval(latest.id, now())))
         return expired(latest, ctx);
     }
-    return hold(key, amount, ctx);
+    await pending(await hold(key, amount, ctx), key, ctx);
+    return next();
   });
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : {};
 }
