@@ -37,6 +37,17 @@ export interface Attribution {
 interface Holder {
   leases: number;
   level: LogLevel | undefined;
+  profile: ClientProfile | undefined;
+}
+
+/**
+ * The client capabilities a backend connection is initialized with, for sessions that declared the same
+ * ones (`key` identifies them). A backend may only use what the agent declared, and a legacy backend
+ * learns that at initialize: a pool keeps children per profile.
+ */
+export interface ClientProfile {
+  readonly key: string;
+  readonly capabilities: Params;
 }
 
 interface TaskOwner {
@@ -87,12 +98,15 @@ export abstract class MultiSessionBackend {
 
   /** True while the server can take requests (or can be started for them). */
   abstract get up(): boolean;
-  /** What the backend said at its last initialize. */
-  abstract get info(): InitializeInfo | undefined;
+  /** What the backend said at its last initialize (to sessions of `profile`). */
+  abstract infoFor(profile: ClientProfile | undefined): InitializeInfo | undefined;
   /** Connections open right now (for subscriptions and log levels). */
   protected abstract liveConnections(): BackendConnection[];
-  /** Any open connection, starting one if needed: for requests nobody needs to be attributed for. */
-  protected abstract anyConnection(): Promise<BackendConnection>;
+  /**
+   * An open connection for sessions of `profile`, starting one if needed: for requests nobody needs to
+   * be attributed for (lists, initialize info, subscriptions).
+   */
+  protected abstract anyConnection(profile: ClientProfile | undefined): Promise<BackendConnection>;
   /** Sends one agent request so that what the backend sends back while it runs reaches `listener`. */
   protected abstract send(
     listener: BackendListener,
@@ -100,6 +114,7 @@ export abstract class MultiSessionBackend {
     params: Params,
     options: LeaseRequestOptions,
     via: BackendConnection | undefined,
+    profile: ClientProfile | undefined,
   ): Promise<{ result: Params; conn: BackendConnection }>;
   /** Whether nothing holds or runs anything (the pool may close). */
   protected abstract get idle(): boolean;
@@ -109,9 +124,16 @@ export abstract class MultiSessionBackend {
     return this.holders.size;
   }
 
+  /** The profiles of the sessions holding this backend right now. */
+  protected heldProfiles(): Set<string> {
+    const keys = new Set<string>();
+    for (const h of this.holders.values()) if (h.profile) keys.add(h.profile.key);
+    return keys;
+  }
+
   /** A lease for one session (or one sessionless request); cheap: nothing starts until used. */
-  attach(listener: BackendListener): BackendLease {
-    const holder = this.holders.get(listener) ?? { leases: 0, level: undefined };
+  attach(listener: BackendListener, profile?: ClientProfile): BackendLease {
+    const holder = this.holders.get(listener) ?? { leases: 0, level: undefined, profile };
     holder.leases++;
     this.holders.set(listener, holder);
     this.attached();
@@ -121,15 +143,16 @@ export abstract class MultiSessionBackend {
       server: this.server,
       isolation: this.isolation,
       get info() {
-        return backend.info;
+        return backend.infoFor(profile);
       },
       get up() {
         return backend.up;
       },
-      connect: async () => (await this.anyConnection()).info as InitializeInfo,
-      list: async (kind: ListKind) => (await this.anyConnection()).listAll(kind, this.server.timeoutMs),
-      request: (method, params, options) => this.request(listener, method, params ?? {}, options),
-      subscribe: (params, options) => this.subscribe(listener, params, options),
+      connect: async () => (await this.anyConnection(profile)).info as InitializeInfo,
+      list: async (kind: ListKind) =>
+        (await this.anyConnection(profile)).listAll(kind, this.server.timeoutMs),
+      request: (method, params, options) => this.request(listener, method, params ?? {}, options, profile),
+      subscribe: (params, options) => this.subscribe(listener, params, options, profile),
       unsubscribe: (params, options) => this.unsubscribe(listener, params, options),
       setLogLevel: (level) => this.setLogLevel(listener, level),
       release: async () => {
@@ -174,6 +197,7 @@ export abstract class MultiSessionBackend {
     method: string,
     params: Params,
     options: LeaseRequestOptions,
+    profile: ClientProfile | undefined,
   ): Promise<Params> {
     if (method === 'tasks/list') return this.listTasks(listener, params, options);
     let via: BackendConnection | undefined;
@@ -184,7 +208,7 @@ export abstract class MultiSessionBackend {
         throw new WireError('invalid_params', 'Unknown task');
       via = task.conn;
     }
-    const { result, conn } = await this.send(listener, method, params, options, via);
+    const { result, conn } = await this.send(listener, method, params, options, via, profile);
     const task = result['task'];
     const taskId = task && typeof task === 'object' ? (task as Params)['taskId'] : undefined;
     if (typeof taskId === 'string') {
@@ -234,6 +258,7 @@ export abstract class MultiSessionBackend {
     listener: BackendListener,
     params: Params,
     options: LeaseRequestOptions,
+    profile: ClientProfile | undefined,
   ): Promise<Params> {
     const uri = String(params['uri']);
     const set = this.subscriptions.get(uri);
@@ -243,7 +268,7 @@ export abstract class MultiSessionBackend {
     }
     this.subscriptions.set(uri, new Set([listener]));
     try {
-      return await this.everywhere('resources/subscribe', params, options);
+      return await this.everywhere('resources/subscribe', params, options, profile);
     } catch (err) {
       const after = this.subscriptions.get(uri);
       after?.delete(listener);
@@ -268,9 +293,14 @@ export abstract class MultiSessionBackend {
    * Sends a request to every open connection (starting one when none is open); resolves with the first
    * connection's result. For state every child must share: subscriptions.
    */
-  private async everywhere(method: string, params: Params, options?: LeaseRequestOptions): Promise<Params> {
+  private async everywhere(
+    method: string,
+    params: Params,
+    options?: LeaseRequestOptions,
+    profile?: ClientProfile,
+  ): Promise<Params> {
     let conns = this.liveConnections();
-    if (conns.length === 0) conns = [await this.anyConnection()];
+    if (conns.length === 0) conns = [await this.anyConnection(profile)];
     options?.onSent?.();
     const timeoutMs = options?.timeoutMs ?? this.server.timeoutMs;
     const results = await Promise.all(

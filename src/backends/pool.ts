@@ -24,7 +24,7 @@ import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../
 import type { BackendAuth } from './backend-auth.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
 import type { LogLevel } from './log-levels.js';
-import type { MultiSessionBackend } from './multi-session-backend.js';
+import type { ClientProfile, MultiSessionBackend } from './multi-session-backend.js';
 import { PooledBackend, type PoolTiming } from './pooled-backend.js';
 import { latestRelated, SharedBackend } from './shared-backend.js';
 import { BackendSlot } from './slot.js';
@@ -121,6 +121,33 @@ const PROBE: BackendListener = {
   onBackendStatus: () => {},
 };
 
+/**
+ * What a pooled child declares for sessions that declared `agent`: sampling, elicitation and roots as
+ * the agent has them (reduced to what changes a backend's behaviour, so agents of one kind share
+ * children), roots as config gives them.
+ */
+export function clientProfile(agent: Params, server: ServerConfig): ClientProfile {
+  const obj = (v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Params) : undefined;
+  const caps: Params = {};
+  const sampling = obj(agent['sampling']);
+  if (sampling)
+    caps['sampling'] = {
+      ...(obj(sampling['context']) ? { context: {} } : {}),
+      ...(obj(sampling['tools']) ? { tools: {} } : {}),
+    };
+  const elicitation = obj(agent['elicitation']);
+  if (elicitation) {
+    const url = obj(elicitation['url']) !== undefined;
+    // An empty elicitation capability is form mode (2025-06-18).
+    const form = obj(elicitation['form']) !== undefined || !url;
+    caps['elicitation'] = { ...(form ? { form: {} } : {}), ...(url ? { url: {} } : {}) };
+  }
+  if (server.roots.length > 0 || (server.agentRoots && agent['roots'] !== undefined))
+    caps['roots'] = { listChanged: false };
+  return { key: JSON.stringify(caps), capabilities: caps };
+}
+
 /** Capabilities the gateway declares to a per-session backend: the agent's, minus what the gateway answers itself. */
 function backendCapabilities(agent: Params, server: ServerConfig): Params {
   const caps: Params = {};
@@ -165,6 +192,11 @@ export class BackendPool {
   lease(server: ServerConfig, listener: BackendListener, profile: SessionProfile): BackendLease {
     const isolation = this.isolationOf(server);
     if (isolation === 'per_session') return this.perSessionLease(server, listener, profile);
+    if (isolation === 'pooled')
+      return this.multiBackend(server, isolation).attach(
+        listener,
+        clientProfile(profile.capabilities, server),
+      );
     return this.multiBackend(server, isolation).attach(listener);
   }
 

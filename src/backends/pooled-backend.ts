@@ -5,9 +5,17 @@
  * log message — belongs to exactly one agent request. What is per session lives in the gateway
  * (MultiSessionBackend): logging levels, subscriptions, tasks.
  *
- * - Children start on demand: the first at once, another when requests have waited for free ones,
- *   without a break, longer than a child takes to start (a burst of short calls is cheaper to queue
- *   than a spawn; a steady backlog or long calls grow the pool, one child at a time).
+ * - A child is initialized with the client capabilities of the sessions it serves (a profile: sampling,
+ *   elicitation, roots as they declared them), as a direct connection would be, and serves only sessions
+ *   of that profile: a backend never asks an agent for what it did not declare, and lists what that
+ *   agent would see. Agents of one kind share one profile; the children of all profiles together stay
+ *   within pool_size (an idle child of another profile makes room).
+ * - Children start on demand: the first of a profile at once, another when requests have waited for
+ *   free ones, without a break, longer than a child takes to start (a burst of short calls is cheaper to
+ *   queue than a spawn; a steady backlog or long calls grow the pool, one child at a time).
+ * - A call that waits for its agent's answer (sampling, elicitation, roots — a person, maybe, or a
+ *   2026-07-28 client that has not retried yet) keeps its child, which then stops counting against
+ *   pool_size (up to pool_size such children more): open questions must not hold every other call up.
  * - Requests beyond the pool wait in a bounded FIFO queue (`pool_queue`) for at most
  *   `pool_queue_timeout`, then get -32016 naming `pool_size`; past the bound they get it at once.
  * - A child that dies fails its request with -32016 and is replaced on demand (at once after a healthy
@@ -15,16 +23,17 @@
  *   at once instead of queueing).
  * - A child whose request was cancelled or timed out rests briefly before its next lease, so messages
  *   it had already sent for the old request cannot reach the next one's session.
- * - A child unused for a minute exits; while any session holds the server, one stays, so an
+ * - A child unused for a minute exits; while sessions of its profile hold the server, one stays, so an
  *   `initialize` never waits for a spawn.
  * - Leases are cheap (no spawn): a sessionless request can take one and release it right after.
  */
 import type { ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { VERSION } from '../core/version.js';
 import type { Params } from '../mcp/messages.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
-import { type Attribution, MultiSessionBackend, sharedProfile } from './multi-session-backend.js';
+import { type Attribution, type ClientProfile, MultiSessionBackend } from './multi-session-backend.js';
 import type { BackendListener, LeaseRequestOptions } from './pool.js';
 import { backoffMs, HEALTHY_RUN_MS, unavailable } from './slot.js';
 import type { BackendTransport } from './transports.js';
@@ -40,19 +49,26 @@ const REST_MS = 250;
  */
 const FIRST_START_GUESS_MS = 250;
 const MIN_GROW_AFTER_MS = 50;
-/** A child unused this long exits (the last one stays while a session holds the server). */
+/** A child unused this long exits (the last one of a held profile stays). */
 const IDLE_CHILD_MS = 60_000;
 
+/** The profile of a lease that declared nothing (the readiness probe, a client without capabilities). */
+export const EMPTY_PROFILE: ClientProfile = { key: '{}', capabilities: {} };
+
 interface Member {
+  readonly profile: ClientProfile;
   conn: BackendConnection | undefined;
   opening: Promise<BackendConnection> | undefined;
   busy: boolean;
+  /** Questions of this child's call waiting for the agent's answer (sampling, elicitation, roots). */
+  asking: number;
   lessee: Attribution | undefined;
   lastUsed: number;
   restUntil: number;
 }
 
 interface Waiter {
+  readonly profile: ClientProfile;
   /** A task's requests must reach the child that runs it. */
   readonly via: BackendConnection | undefined;
   readonly resolve: (member: Member) => void;
@@ -74,6 +90,8 @@ export class PooledBackend extends MultiSessionBackend {
   private nextAttemptAt = 0;
   /** False after a start failed, until one succeeds. */
   private healthy = true;
+  /** What the backend said at its last initialize, per profile. */
+  private readonly infos = new Map<string, InitializeInfo>();
   private lastInfo: InitializeInfo | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private restTimer: NodeJS.Timeout | undefined;
@@ -109,8 +127,8 @@ export class PooledBackend extends MultiSessionBackend {
     return this.working() || this.healthy;
   }
 
-  get info(): InitializeInfo | undefined {
-    return this.lastInfo;
+  infoFor(profile: ClientProfile | undefined): InitializeInfo | undefined {
+    return this.infos.get((profile ?? EMPTY_PROFILE).key) ?? this.lastInfo;
   }
 
   /** Children running or starting, leased right now, and requests waiting for one. */
@@ -134,17 +152,18 @@ export class PooledBackend extends MultiSessionBackend {
     return this.members.flatMap((m) => (m.conn?.isOpen ? [m.conn] : []));
   }
 
-  protected anyConnection(): Promise<BackendConnection> {
-    const ready = this.members.find((m) => m.conn?.isOpen)?.conn;
-    if (ready) return Promise.resolve(ready);
-    const opening = this.members.find((m) => m.opening)?.opening;
+  protected async anyConnection(profile: ClientProfile | undefined): Promise<BackendConnection> {
+    const p = profile ?? EMPTY_PROFILE;
+    // Lists and initialize info need no lease: any child of the profile answers, busy or not.
+    const mine = this.members.filter((m) => m.profile.key === p.key);
+    const ready = mine.find((m) => m.conn?.isOpen)?.conn;
+    if (ready) return ready;
+    const opening = mine.find((m) => m.opening)?.opening;
     if (opening) return opening;
-    const refusal = this.refusal();
-    if (refusal) return Promise.reject(refusal);
-    if (this.members.length >= this.server.pool.size)
-      // Every member is busy or resting without an open connection: cannot happen, but never hang.
-      return Promise.reject(unavailable(this.server.name, 'no child is running'));
-    return this.start().opening as Promise<BackendConnection>;
+    // None of this profile: starting one goes through the queue (pool_size, backoff, making room).
+    const member = await this.acquire(undefined, undefined, p);
+    this.release(member, false);
+    return member.conn as BackendConnection;
   }
 
   protected async send(
@@ -153,8 +172,9 @@ export class PooledBackend extends MultiSessionBackend {
     params: Params,
     options: LeaseRequestOptions,
     via: BackendConnection | undefined,
+    profile: ClientProfile | undefined,
   ): Promise<{ result: Params; conn: BackendConnection }> {
-    const member = await this.acquire(via, options.signal);
+    const member = await this.acquire(via, options.signal, profile ?? EMPTY_PROFILE);
     const conn = member.conn as BackendConnection;
     member.lessee = { listener, related: options.relatedRequestId };
     let rest = false;
@@ -183,9 +203,13 @@ export class PooledBackend extends MultiSessionBackend {
 
   // ------------------------------------------------------------------ leasing
 
-  private acquire(via: BackendConnection | undefined, signal: AbortSignal | undefined): Promise<Member> {
+  private acquire(
+    via: BackendConnection | undefined,
+    signal: AbortSignal | undefined,
+    profile: ClientProfile,
+  ): Promise<Member> {
     signal?.throwIfAborted();
-    const free = this.free(via);
+    const free = this.free(via, profile);
     if (free) {
       free.busy = true;
       return Promise.resolve(free);
@@ -221,6 +245,7 @@ export class PooledBackend extends MultiSessionBackend {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
+        profile,
         via,
         resolve,
         reject,
@@ -235,11 +260,15 @@ export class PooledBackend extends MultiSessionBackend {
     });
   }
 
-  private free(via: BackendConnection | undefined): Member | undefined {
+  /** A free child for `profile` (or the one running a task): the oldest, so the newest ones idle out. */
+  private free(via: BackendConnection | undefined, profile: ClientProfile): Member | undefined {
     const now = Date.now();
-    // The oldest free child first: the same children stay warm and the newest ones idle out.
     return this.members.find(
-      (m) => !m.busy && m.conn?.isOpen && m.restUntil <= now && (via === undefined || m.conn === via),
+      (m) =>
+        !m.busy &&
+        m.conn?.isOpen &&
+        m.restUntil <= now &&
+        (via === undefined ? m.profile.key === profile.key : m.conn === via),
     );
   }
 
@@ -272,7 +301,7 @@ export class PooledBackend extends MultiSessionBackend {
     this.pump();
   }
 
-  /** Hands free children to waiters in order, then starts children for those still waiting. */
+  /** Hands free children to waiters in order, then starts a child for those still waiting. */
   private pump(): void {
     for (let i = 0; i < this.waiters.length; ) {
       const waiter = this.waiters[i] as Waiter;
@@ -282,7 +311,7 @@ export class PooledBackend extends MultiSessionBackend {
         waiter.reject(new WireError('invalid_params', 'Unknown task'));
         continue;
       }
-      const member = this.free(waiter.via);
+      const member = this.free(waiter.via, waiter.profile);
       if (!member) {
         i++;
         continue;
@@ -297,26 +326,33 @@ export class PooledBackend extends MultiSessionBackend {
   }
 
   /**
-   * Starts a child for waiting requests, within pool_size and the restart backoff: at once when none
-   * runs, else once the backlog has lasted longer than a child takes to start (since the backlog began
-   * or the last child came up, whichever is later), one child at a time.
+   * Starts a child for waiting requests, within pool_size and the restart backoff, one at a time: at
+   * once for a profile that has none, else once the backlog has lasted longer than a child takes to
+   * start (since the backlog began or the last child came up, whichever is later).
    */
   private grow(): void {
-    if (this.closed || !this.waiters.some((w) => !w.via)) return;
+    if (this.closed) return;
+    const general = this.waiters.filter((w) => !w.via);
+    if (general.length === 0) return;
     const refusal = this.refusal();
     if (refusal) {
       this.rejectGeneral(refusal);
       return;
     }
-    if (this.members.length >= this.server.pool.size || this.members.some((m) => m.opening)) return;
-    if (this.members.length === 0) {
-      this.start();
+    if (this.members.some((m) => m.opening)) return;
+    // A profile with no child that can take work (none, or all waiting for their agents): start at once.
+    const first = general.find(
+      (w) => !this.members.some((m) => m.profile.key === w.profile.key && !PooledBackend.parked(m)),
+    );
+    if (first) {
+      if (this.makeRoom(general)) this.start(first.profile);
       return;
     }
     const now = Date.now();
     const wait = Math.max(this.backlogSince ?? now, this.lastOpenedAt) + this.growAfterMs - now;
     if (wait <= 0) {
-      this.start();
+      const oldest = general[0] as Waiter;
+      if (this.makeRoom(general)) this.start(oldest.profile);
       return;
     }
     if (this.growTimer) return;
@@ -325,6 +361,33 @@ export class PooledBackend extends MultiSessionBackend {
       this.grow();
     }, wait);
     this.growTimer.unref();
+  }
+
+  /** A child whose call waits for the agent's answer: it counts against a second pool_size, not the first. */
+  private static parked(m: Member): boolean {
+    return m.busy && m.asking > 0;
+  }
+
+  /**
+   * True when another child fits: pool_size children working (parked ones apart, up to pool_size more) —
+   * if need be after stopping the least recently used idle child of a profile no waiting request needs.
+   */
+  private makeRoom(general: readonly Waiter[]): boolean {
+    const size = this.server.pool.size;
+    const parked = this.members.filter(PooledBackend.parked).length;
+    if (this.members.length - parked < size && this.members.length < 2 * size) return true;
+    const now = Date.now();
+    const wanted = new Set(general.map((w) => w.profile.key));
+    let victim: Member | undefined;
+    for (const m of this.members) {
+      if (m.busy || m.opening || !m.conn?.isOpen || m.restUntil > now || wanted.has(m.profile.key)) continue;
+      if (this.waiters.some((w) => w.via === m.conn)) continue;
+      if (!victim || m.lastUsed < victim.lastUsed) victim = m;
+    }
+    if (!victim) return false;
+    this.remove(victim);
+    void victim.conn?.close();
+    return true;
   }
 
   /** Why a request cannot even wait: nothing works and the next restart is not due yet. */
@@ -355,11 +418,13 @@ export class PooledBackend extends MultiSessionBackend {
 
   // ------------------------------------------------------------------ children
 
-  private start(): Member {
+  private start(profile: ClientProfile): Member {
     const member: Member = {
+      profile,
       conn: undefined,
       opening: undefined,
       busy: false,
+      asking: 0,
       lessee: undefined,
       lastUsed: Date.now(),
       restUntil: 0,
@@ -376,13 +441,32 @@ export class PooledBackend extends MultiSessionBackend {
         agentRoots: this.server.agentRoots,
       });
       const openedAt = Date.now();
-      await conn.open(sharedProfile(this.server), this.server.connectTimeoutMs);
+      await conn.open(
+        {
+          protocolVersion: '2025-11-25',
+          capabilities: profile.capabilities,
+          clientInfo: { name: 'mcp-guard', version: VERSION },
+        },
+        this.server.connectTimeoutMs,
+      );
       if (this.closed || !this.members.includes(member)) {
         await conn.close();
         throw unavailable(name, 'the gateway is shutting down');
       }
+      const handlers = this.handlers(conn, () => member.lessee);
       conn.setHandlers({
-        ...this.handlers(conn, () => member.lessee),
+        ...handlers,
+        // While the call waits for the agent (a person, maybe), its child does not count against
+        // pool_size: open questions must not hold every other agent's calls up.
+        onRequest: async (message, signal) => {
+          member.asking++;
+          this.pump();
+          try {
+            return await (handlers.onRequest as NonNullable<typeof handlers.onRequest>)(message, signal);
+          } finally {
+            member.asking--;
+          }
+        },
         onClose: () => this.onChildClosed(member, openedAt),
       });
       return conn;
@@ -393,14 +477,20 @@ export class PooledBackend extends MultiSessionBackend {
         member.opening = undefined;
         member.conn = conn;
         member.lastUsed = Date.now();
-        const took = member.lastUsed - startedAt;
         this.lastOpenedAt = member.lastUsed;
+        const took = member.lastUsed - startedAt;
         this.startupMs = this.startupMs === undefined ? took : 0.7 * this.startupMs + 0.3 * took;
         this.healthy = true;
+        if (conn.info) this.infos.set(profile.key, conn.info);
         this.lastInfo = conn.info;
         this.report(true);
         this.logger.info(
-          { server: name, children: this.members.length, protocolVersion: conn.info?.protocolVersion },
+          {
+            server: name,
+            children: this.members.length,
+            profile: profile.key,
+            protocolVersion: conn.info?.protocolVersion,
+          },
           'pooled backend child started',
         );
         this.onConnectionOpened(conn);
@@ -444,10 +534,18 @@ export class PooledBackend extends MultiSessionBackend {
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       // A held server keeps one child running, so the next session does not wait for a spawn.
-      if (!this.closed && this.holders.size > 0 && this.members.length === 0) this.start();
-      else this.pump();
+      const [held] = this.heldProfiles();
+      if (!this.closed && held !== undefined && this.members.length === 0) {
+        const profile = this.profileOfHolders(held);
+        if (profile) this.start(profile);
+      } else this.pump();
     }, delay);
     this.retryTimer.unref();
+  }
+
+  private profileOfHolders(key: string): ClientProfile | undefined {
+    for (const h of this.holders.values()) if (h.profile?.key === key) return h.profile;
+    return undefined;
   }
 
   private remove(member: Member): void {
@@ -456,17 +554,14 @@ export class PooledBackend extends MultiSessionBackend {
     if (this.idle) this.onIdle();
   }
 
-  /** Closes children unused for idleChildMs, keeping one while any session holds the server. */
+  /** Closes children unused for idleChildMs, keeping one of each profile sessions hold. */
   private sweep(): void {
     const now = Date.now();
-    let keep = this.holders.size > 0 ? 1 : 0;
+    const keep = this.heldProfiles();
     const idle: Member[] = [];
     for (const m of this.members) {
       if (m.busy || m.opening || !m.conn?.isOpen) continue;
-      if (keep > 0) {
-        keep--;
-        continue;
-      }
+      if (keep.delete(m.profile.key)) continue;
       if (now - m.lastUsed >= this.idleChildMs) idle.push(m);
     }
     for (const m of idle) {

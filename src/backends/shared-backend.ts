@@ -60,7 +60,8 @@ export class SharedBackend extends MultiSessionBackend {
     return this.slot.ready !== undefined;
   }
 
-  get info(): InitializeInfo | undefined {
+  /** One connection, initialized with the gateway's capabilities, whatever the sessions declared. */
+  infoFor(): InitializeInfo | undefined {
     return this.slot.ready?.info ?? this.slot.lastInfo;
   }
 
