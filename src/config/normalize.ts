@@ -155,16 +155,28 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       deviceCodeTtlMs: ms(o.device_code_ttl, 600_000),
       sessionMaxAgeMs: ms(o.session_max_age, 30 * 86_400_000),
       scopes,
-      requiredScopes: o.required_scopes ?? scopes,
+      // The admin scope opens the admin API, not /mcp: never required there unless asked for.
+      requiredScopes: o.required_scopes ?? scopes.filter((s) => s !== 'admin'),
       users: (o.users ?? []).map((u, i) => {
         if ((u.password === undefined) === (u.password_sha256 === undefined)) {
           problem(['auth', 'oauth2', 'users', i], 'give exactly one of password or password_sha256');
+        }
+        for (const s of u.scopes ?? []) {
+          if (!scopes.includes(s))
+            problem(
+              ['auth', 'oauth2', 'users', i, 'scopes'],
+              `${s} is not in auth.oauth2.scopes (${scopes.join(', ')})`,
+            );
         }
         const digest =
           u.password !== undefined
             ? sha256(u.password)
             : Buffer.from((u.password_sha256 ?? '').replace(/^sha256:/, ''), 'hex');
-        return { name: u.name, password: scryptHash(digest) };
+        return {
+          name: u.name,
+          password: scryptHash(digest),
+          ...(u.scopes === undefined ? {} : { scopes: u.scopes }),
+        };
       }),
       clients: (o.clients ?? []).map((c) => ({
         clientId: c.client_id,
@@ -177,6 +189,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       dynamicClientTtlMs: ms(o.dynamic_client_ttl, 30 * 86_400_000),
       authorizationRequestsPerMinute: o.authorization_requests_per_minute ?? 60,
       signingKeyFile: o.signing_key_file === undefined ? undefined : resolvePath(o.signing_key_file),
+      clientIdMetadataDocuments: o.client_id_metadata_documents ?? true,
     };
   } else if (authFile.oauth2 !== undefined) {
     problem(['auth', 'oauth2'], `auth.oauth2 is only used with mode oauth2 (mode is ${authFile.mode})`);

@@ -65,6 +65,8 @@ const oauthUser = z.strictObject({
   name: nonEmpty,
   password: nonEmpty.optional(),
   password_sha256: sha256Hex.optional(),
+  /** Scopes this user may be granted (default: every offered scope but admin). */
+  scopes: scopeList.optional(),
 });
 
 const oauthClient = z.strictObject({
@@ -90,6 +92,8 @@ const oauth2Schema = z.strictObject({
   dynamic_client_ttl: duration.optional(),
   authorization_requests_per_minute: positiveInt.optional(),
   signing_key_file: nonEmpty.optional(),
+  /** Accept Client ID Metadata Documents (an https URL as client_id); default true. */
+  client_id_metadata_documents: z.boolean().optional(),
 });
 
 const authSchema = z.strictObject({

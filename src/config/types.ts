@@ -45,6 +45,8 @@ export interface PasswordHash {
 export interface OAuthUser {
   readonly name: string;
   readonly password: PasswordHash;
+  /** Scopes this user may be granted; absent: every offered scope but `admin`. */
+  readonly scopes?: readonly string[];
 }
 
 export interface OAuthClientConfig {
@@ -64,7 +66,7 @@ export interface OAuth2Config {
   readonly sessionMaxAgeMs: number;
   /** Scopes the authorization server offers. */
   readonly scopes: readonly string[];
-  /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes`. */
+  /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes` but admin. */
   readonly requiredScopes: readonly string[];
   readonly users: readonly OAuthUser[];
   readonly clients: readonly OAuthClientConfig[];
@@ -76,6 +78,8 @@ export interface OAuth2Config {
   /** Consent and device page loads plus device authorizations per client address per minute (each stores a pending entry). */
   readonly authorizationRequestsPerMinute: number;
   readonly signingKeyFile?: string;
+  /** Whether a client may introduce itself with a Client ID Metadata Document (an https URL as client_id). */
+  readonly clientIdMetadataDocuments: boolean;
 }
 
 export interface AuthConfig {

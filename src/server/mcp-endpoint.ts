@@ -9,26 +9,12 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { HttpAuthenticator } from '../auth/http-authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
+import { readBody } from '../http/read-body.js';
 import { invalidMessage, type JSONRPCMessage } from '../mcp/messages.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
-import { readBody } from './read-body.js';
-
-/** Decides who is calling, per HTTP request (sessions are never a credential). */
-export interface HttpAuthenticator {
-  /**
-   * Authenticates a request; `alsoAccept` may accept credentials of its own (admin keys on /metrics)
-   * behind the same failure limiter, so no endpoint offers unlimited guessing.
-   */
-  authenticate(
-    req: IncomingMessage,
-    alsoAccept?: (credential: string) => Principal | undefined,
-  ): Promise<
-    | { ok: true; principal: Principal }
-    | { ok: false; status: number; headers: Record<string, string>; body: unknown }
-  >;
-}
 
 export interface McpEndpointOptions {
   /** The current runtime: its authenticator checks each request; new sessions are bound to it. */

@@ -3,7 +3,7 @@
 const SHIM = new URL('./fs-shim.mjs', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {
-  const fromConformance = context.parentURL?.includes('/@modelcontextprotocol/conformance/') ?? false;
+  const fromConformance = context.parentURL?.includes('/@modelcontextprotocol/conformance') ?? false;
   if (fromConformance && (specifier === 'fs' || specifier === 'node:fs')) {
     return { url: SHIM, shortCircuit: true };
   }

@@ -200,12 +200,15 @@ export async function submitDevice(
   return { status: res.status, body: await res.text(), headers: res.headers };
 }
 
-/** An oauth2 config with the test user and a stdio backend; extra lines go under `oauth2:` and at the top level. */
-export const oauthConfig = (oauth2Extra = '', rest = '') => `
+/**
+ * An oauth2 config with the test user and a stdio backend; extra lines go under `oauth2:` and at the top
+ * level; `userScopes` are the scopes the test user may be granted (default: all but admin).
+ */
+export const oauthConfig = (oauth2Extra = '', rest = '', userScopes?: readonly string[]) => `
 auth:
   mode: oauth2
   oauth2:
-    users: [{ name: ${USER}, password: "${PASSWORD}" }]
+    users: [{ name: ${USER}, password: "${PASSWORD}"${userScopes ? `, scopes: [${userScopes.join(', ')}]` : ''} }]
 ${oauth2Extra}
 ${rest}
 servers:
