@@ -66,6 +66,7 @@ export class Gateway {
   private readonly backendHealth = new Map<string, BackendHealth>();
   private readonly reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
+  private adminTokens: JwtVerifier | undefined;
 
   private constructor(
     config: GuardConfig,
@@ -180,14 +181,28 @@ export class Gateway {
   }
 
   /** Turns on the built-in authorization server's tokens (serve-http with auth.mode oauth2). */
-  enableOAuth(oauth: { readonly issuer: string; readonly resource: string; verifier(): JwtVerifier }): void {
+  enableOAuth(oauth: {
+    readonly issuer: string;
+    readonly resource: string;
+    verifier(): JwtVerifier;
+    adminVerifier(): JwtVerifier;
+  }): void {
     this.services = {
       ...this.services,
       tokenVerifier: oauth.verifier(),
       oauthIssuer: oauth.issuer,
       oauthResource: oauth.resource,
     };
+    this.adminTokens = oauth.adminVerifier();
     this.runtime = createRuntime(this.runtime.config, this.services);
+  }
+
+  /**
+   * Verifies an access token of the built-in authorization server for the admin API: the `admin` scope,
+   * held by a user still allowed it (undefined when the authorization server is off).
+   */
+  get adminTokenVerifier(): JwtVerifier | undefined {
+    return this.adminTokens;
   }
 
   /** Issuer and resource of the built-in authorization server, when it is on. */

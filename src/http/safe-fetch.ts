@@ -91,33 +91,44 @@ type LookupCallback = (
   address: string | LookupAddress[],
   family?: number,
 ) => void;
+type LookupAll = (
+  hostname: string,
+  options: { all: true },
+  callback: (err: NodeJS.ErrnoException | null, addresses: LookupAddress[]) => void,
+) => void;
 
-/** DNS resolution that refuses forbidden addresses, so the check holds for the address actually used. */
-function guardedLookup(hostname: string, options: object, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (err, addresses) => {
-    if (err) return callback(err, []);
-    const list = addresses as LookupAddress[];
-    const bad = list.find((a) => isForbiddenAddress(a.address));
-    if (bad) {
-      const refused = Object.assign(
-        new Error(`${hostname} resolves to ${bad.address}, a link-local or cloud-metadata address (refused)`),
-        { code: 'EUNSAFEADDRESS' },
-      );
-      return callback(refused, []);
-    }
-    if ((options as { all?: boolean }).all) return callback(null, list);
-    const first = list[0];
-    if (!first)
-      return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
-    callback(null, first.address, first.family);
-  });
+/**
+ * DNS resolution (through `resolve`, by default the system's) that refuses forbidden addresses, so the
+ * check holds for the address the connection actually uses.
+ */
+export function guardedLookup(resolve: LookupAll = dnsLookup as unknown as LookupAll) {
+  return (hostname: string, options: object, callback: LookupCallback): void => {
+    resolve(hostname, { ...options, all: true }, (err, list) => {
+      if (err) return callback(err, []);
+      const bad = list.find((a) => isForbiddenAddress(a.address));
+      if (bad) {
+        const refused = Object.assign(
+          new Error(
+            `${hostname} resolves to ${bad.address}, a link-local or cloud-metadata address (refused)`,
+          ),
+          { code: 'EUNSAFEADDRESS' },
+        );
+        return callback(refused, []);
+      }
+      if ((options as { all?: boolean }).all) return callback(null, list);
+      const first = list[0];
+      if (!first)
+        return callback(Object.assign(new Error(`${hostname} has no address`), { code: 'ENOTFOUND' }), []);
+      callback(null, first.address, first.family);
+    });
+  };
 }
 
 let sharedAgent: Agent | undefined;
 /** One connection pool for all guarded fetches (keep-alive to the same authorization server). */
 function agent(): Agent {
   sharedAgent ??= new Agent({
-    connect: { lookup: guardedLookup as never, timeout: 10_000 },
+    connect: { lookup: guardedLookup() as never, timeout: 10_000 },
     headersTimeout: 15_000,
     bodyTimeout: 15_000,
   });
