@@ -19,8 +19,10 @@
 import type { ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/principal.js';
 import { VERSION } from '../core/version.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
+import type { BackendAuth } from './backend-auth.js';
 import { BackendConnection, type ConnectionHandlers } from './connection.js';
 import { createBackendTransport } from './transports.js';
 
@@ -34,6 +36,8 @@ export interface SessionProfile {
 
 /** The session side of backend traffic that is not a response. */
 export interface BackendListener {
+  /** Who the session belongs to (per-user upstream OAuth tokens are chosen by it). */
+  readonly principal?: Principal;
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void;
   onBackendRequest(
     server: string,
@@ -80,6 +84,8 @@ class BackendSlot {
     private readonly logger: Logger,
     /** Every connect success and loss, for the backend_up metric. */
     private readonly report: (up: boolean) => void = () => {},
+    /** Upstream OAuth for a remote server with `oauth:` (src/auth/upstream). */
+    private readonly auth?: BackendAuth,
   ) {}
 
   get ready(): BackendConnection | undefined {
@@ -103,7 +109,7 @@ class BackendSlot {
     const attempt = (async () => {
       const conn = new BackendConnection({
         server: this.server.name,
-        transport: createBackendTransport(this.server, this.logger),
+        transport: createBackendTransport(this.server, this.logger, this.auth),
         logger: this.logger,
         roots: this.server.roots,
       });
@@ -220,6 +226,7 @@ class SharedBackend {
     private readonly logger: Logger,
     private readonly onIdle: () => void,
     report: (up: boolean) => void,
+    auth?: BackendAuth,
   ) {
     this.slot = new BackendSlot(
       server,
@@ -238,6 +245,7 @@ class SharedBackend {
       },
       logger,
       report,
+      auth,
     );
   }
 
@@ -349,6 +357,11 @@ export class BackendPool {
     private readonly logger: Logger,
     /** Told of every backend connect and loss (the backend_up metric). */
     private readonly onBackendStatus: (server: string, up: boolean) => void = () => {},
+    /** Upstream OAuth: the credentials of `server` for the session of `agent` (undefined: a shared connection). */
+    private readonly authFor: (
+      server: ServerConfig,
+      agent: string | undefined,
+    ) => BackendAuth | undefined = () => undefined,
   ) {}
 
   /** A lease on `server` for one session. Nothing starts until `connection()` is first called. */
@@ -368,6 +381,7 @@ export class BackendPool {
           void created.close();
         },
         (up) => this.onBackendStatus(server.name, up),
+        this.authFor(server, undefined),
       );
       backend = created;
       this.shared.set(server.name, backend);
@@ -397,6 +411,7 @@ export class BackendPool {
       (status) => listener.onBackendStatus(name, status),
       this.logger,
       (up) => this.onBackendStatus(name, up),
+      this.authFor(server, listener.principal?.agent),
     );
     return {
       server,

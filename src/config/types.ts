@@ -158,20 +158,36 @@ export interface StdioServerConfig extends ServerCommon {
   readonly roots: readonly string[];
 }
 
+/** The gateway as an OAuth client of a remote server (`servers.NAME.oauth`). */
+export interface UpstreamOAuthConfig {
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  /** Scopes to ask for; undefined: auto (the 401 challenge, else the resource's scopes_supported). */
+  readonly scopes?: readonly string[];
+  readonly clientMetadataUrl?: string;
+  readonly redirectUri?: string;
+  /** `service`: one token for the backend; `per_user`: a token per user of the gateway. */
+  readonly tokens: 'service' | 'per_user';
+  readonly refreshBeforeMs: number;
+}
+
 export interface RemoteServerConfig extends ServerCommon {
   readonly kind: 'remote';
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly transport: 'streamable-http' | 'sse';
   readonly roots: readonly string[];
+  readonly oauth?: UpstreamOAuthConfig;
 }
 
 export type ServerConfig = StdioServerConfig | RemoteServerConfig;
 
-export type StateConfig =
+/** `encryptionKey` encrypts upstream OAuth tokens at rest (else $MCP_GUARD_ENCRYPTION_KEY). */
+export type StateConfig = (
   | { readonly store: 'sqlite'; readonly path: string }
   | { readonly store: 'redis'; readonly url: string; readonly prefix?: string }
-  | { readonly store: 'postgres'; readonly url: string; readonly schema?: string };
+  | { readonly store: 'postgres'; readonly url: string; readonly schema?: string }
+) & { readonly encryptionKey?: string };
 
 export interface NotifyConfig {
   readonly slackWebhookUrl?: string;

@@ -144,10 +144,13 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         ok = false;
       }
     }
+    // Upstream OAuth: who is logged in, what is missing (a backend without its token is also down above).
+    const upstream = await gateway.upstreamStatus().catch((err: Error) => [{ error: err.message }]);
     sendJson(res, ok ? 200 : 503, {
       status: ok ? 'ready' : 'not ready',
       checks,
       backends,
+      ...(upstream.length > 0 ? { upstream_oauth: upstream } : {}),
       sessions: endpoint.sessionCount,
       backend_processes: liveChildCount(),
     });

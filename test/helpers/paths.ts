@@ -12,3 +12,4 @@ export const CONFORMANCE_SERVER = `${TEST_SERVERS}/conformance-server.js`;
 export const CONFORMANCE_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
 /** @modelcontextprotocol/conformance 0.2.0-alpha.12 (installed as conformance-next): client auth and authorization-server scenarios. */
 export const CONFORMANCE_NEXT_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance-next/dist/index.js`;
+export const OAUTH_SERVER = `${TEST_SERVERS}/oauth-server.js`;
