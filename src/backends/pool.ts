@@ -54,6 +54,8 @@ export interface BackendLease {
   connection(): Promise<BackendConnection>;
   /** The connection if it is ready right now. */
   readonly current: BackendConnection | undefined;
+  /** Why upstream OAuth last kept this backend from being used, and what to do about it (for the agent). */
+  authIssue?(): string | undefined;
   /** Tracks a resource subscription (a shared backend unsubscribes only when the last session does). */
   subscribe(uri: string): boolean;
   unsubscribe(uri: string): boolean;
@@ -226,7 +228,7 @@ class SharedBackend {
     private readonly logger: Logger,
     private readonly onIdle: () => void,
     report: (up: boolean) => void,
-    auth?: BackendAuth,
+    private readonly auth?: BackendAuth,
   ) {
     this.slot = new BackendSlot(
       server,
@@ -255,12 +257,14 @@ class SharedBackend {
     this.listeners.add(listener);
     let released = false;
     const slot = this.slot;
+    const auth = this.auth;
     return {
       server: this.server,
       connection: () => slot.get(),
       get current() {
         return slot.ready;
       },
+      authIssue: () => auth?.refusal?.(),
       subscribe: (uri) => {
         const set = this.subscriptions.get(uri) ?? new Set<BackendListener>();
         const first = set.size === 0;
@@ -395,6 +399,7 @@ export class BackendPool {
     profile: SessionProfile,
   ): BackendLease {
     const name = server.name;
+    const auth = this.authFor(server, listener.principal?.agent);
     const slot = new BackendSlot(
       server,
       () => ({
@@ -411,7 +416,7 @@ export class BackendPool {
       (status) => listener.onBackendStatus(name, status),
       this.logger,
       (up) => this.onBackendStatus(name, up),
-      this.authFor(server, listener.principal?.agent),
+      auth,
     );
     return {
       server,
@@ -419,6 +424,7 @@ export class BackendPool {
       get current() {
         return slot.ready;
       },
+      authIssue: () => auth?.refusal?.(),
       subscribe: () => true,
       unsubscribe: () => true,
       release: () => slot.close(),

@@ -10,6 +10,7 @@ import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { protectedResourceMetadata } from '../auth/authenticator.js';
 import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
+import { userLoginRoutes } from '../auth/upstream/user-login.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
 import { addressList } from '../core/address-list.js';
@@ -215,12 +216,22 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         authFailuresPerMinute: c.rateLimit.authFailuresPerMinute,
         events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
       });
-    const oauth = await open(config);
+    let oauth = await open(config);
     let oauthRoutes = oauth.routes();
     gateway.enableOAuth(oauth);
     // The routes ask for the current server, so a reload (users, clients, scopes) takes effect at once.
     for (const path of oauthRoutes.keys())
       routes.set(path, (req, res, u) => oauthRoutes.get(path)?.(req, res, u));
+    // Per-user upstream tokens: users connect their own accounts on /upstream/login, signed in as themselves.
+    gateway.upstream.enableUserLogin(issuer);
+    for (const [path, handler] of userLoginRoutes({
+      servers: () => gateway.config.servers,
+      records: gateway.upstream.records,
+      signIn: (req, form) => oauth.signIn(req, form),
+      base: issuer,
+      logger,
+    }))
+      routes.set(path, handler);
     gateway.onReload(async (next) => {
       if (issuerOf(next) !== issuer)
         throw new Error(
@@ -228,6 +239,7 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         );
       const reopened = await open(next);
       return () => {
+        oauth = reopened;
         oauthRoutes = reopened.routes();
         gateway.enableOAuth(reopened);
       };

@@ -45,6 +45,7 @@ export async function approve(
   authorizeUrl: string,
   decision = 'approve',
   password = PASSWORD,
+  user = USER,
 ): Promise<{ status: number; location: string; body: string; headers: Headers }> {
   const page = await fetch(authorizeUrl, { redirect: 'manual', headers: { connection: 'close' } });
   if (page.status !== 200)
@@ -58,7 +59,7 @@ export async function approve(
   const res = await postForm(new URL('/authorize', authorizeUrl).toString(), {
     request_id: field(html, 'request_id'),
     csrf: field(html, 'csrf'),
-    username: USER,
+    username: user,
     password,
     decision,
   });

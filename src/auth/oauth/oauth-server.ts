@@ -13,9 +13,11 @@
  * (token-families). Failed sign-ins and client authentications are limited per client address (one
  * limiter for all of them) and passed to the auth-failure hook (`events`).
  */
+import type { IncomingMessage } from 'node:http';
 import { createLocalJWKSet } from 'jose';
 import type { OAuth2Config } from '../../config/types.js';
 import type { Logger } from '../../core/logger.js';
+import { clientAddressOf } from '../../http/client-address.js';
 import type { RouteHandler } from '../../http/route.js';
 import { isLoopbackHost } from '../../http/safe-fetch.js';
 import type { StateStore } from '../../stores/state-store.js';
@@ -30,6 +32,7 @@ import { deviceAuthorizationEndpoint, devicePageEndpoint } from './device-flow.j
 import { json } from './http-utils.js';
 import { ADMIN_SCOPE, UserDirectory } from './passwords.js';
 import { registerEndpoint } from './register-endpoint.js';
+import { type SignInResult, signIn } from './sign-in.js';
 import { loadSigningKey, type SigningKey } from './signing-key.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import { FamilyAwareVerifier, TokenFamilies } from './token-families.js';
@@ -151,6 +154,14 @@ export class OAuthServer {
       (user) => users.has(user),
       mayHold,
     );
+  }
+
+  /**
+   * Signs a configured user in from a form (`username`, `password`), behind the same per-address failure
+   * limit and reporting as the consent page (the per-user upstream login page uses it).
+   */
+  signIn(req: IncomingMessage, form: URLSearchParams): Promise<SignInResult> {
+    return signIn(this.ctx, clientAddressOf(req), form);
   }
 
   /** RFC 8414 metadata. */

@@ -31,8 +31,10 @@ import {
 } from './oauth-client.js';
 import type { ClientMeta, ClientSecret, Subject, UpstreamRecords } from './records.js';
 
+type OAuthServerConfig = RemoteServerConfig & { readonly oauth: UpstreamOAuthConfig };
+
 export interface LoginOptions {
-  readonly server: RemoteServerConfig & { readonly oauth: UpstreamOAuthConfig };
+  readonly server: OAuthServerConfig;
   readonly records: UpstreamRecords;
   readonly subject: Subject;
   /** The URL the person opens (the CLI prints it; a test follows it). */
@@ -124,26 +126,91 @@ export async function discover(server: RemoteServerConfig): Promise<Discovery> {
   return { resource, authServer, ...(challenge?.scope ? { challengeScope: challenge.scope } : {}) };
 }
 
-/** Runs the whole login for `server` and stores the token for `subject`. */
-export async function login(options: LoginOptions): Promise<LoginResult> {
-  const { server, records, subject } = options;
-  const oauth = server.oauth;
+/** What an authorization needs before the person is asked: discovery, the scope, a client. */
+export interface Prepared {
+  readonly discovery: Discovery;
+  readonly resource: string;
+  readonly scope: string | undefined;
+  readonly client: { meta: ClientMeta; secret: ClientSecret | undefined };
+}
+
+/**
+ * Discovers, chooses the scope (with what was granted before and what a step-up asked for) and finds or
+ * registers a client for `redirectUris`.
+ */
+export async function prepare(
+  server: OAuthServerConfig,
+  records: UpstreamRecords,
+  subject: Subject,
+  redirectUris: readonly string[],
+  device = false,
+): Promise<Prepared> {
   const discovery = await discover(server);
   const as = discovery.authServer;
-  const resource = discovery.resource.resource;
   const previous = await records.tokenMeta(server.name, subject);
   const need = await records.need(server.name, subject);
-  const scope = chooseScope(oauth, discovery, {
+  const scope = chooseScope(server.oauth, discovery, {
     ...(previous?.issuer === as.issuer && previous.scope ? { granted: previous.scope } : {}),
     ...(need?.scope ? { needed: need.scope } : {}),
   });
+  const client = await clientFor(server, records, discovery, redirectUris, scope, device);
+  return { discovery, resource: discovery.resource.resource, scope, client };
+}
 
-  const listener = options.device
-    ? undefined
-    : await loopbackListener(oauth, records, server.name, as.issuer);
+/** Keeps what the person's consent bought: the discovery, the token (sealed); clears what was missing. */
+export async function storeLogin(
+  server: OAuthServerConfig,
+  records: UpstreamRecords,
+  subject: Subject,
+  prepared: Prepared,
+  tokens: TokenSet,
+): Promise<LoginResult> {
+  const now = Date.now();
+  const as = prepared.discovery.authServer;
+  await records.saveDiscovery(server.name, { ...prepared.discovery, serverUrl: server.url, at: now });
+  await records.saveToken(
+    server.name,
+    subject,
+    {
+      issuer: as.issuer,
+      clientId: prepared.client.meta.clientId,
+      ...(tokens.scope ? { scope: tokens.scope } : {}),
+      ...(tokens.expiresAt ? { expiresAt: tokens.expiresAt } : {}),
+      obtainedAt: now,
+      refreshable: tokens.refreshToken !== undefined,
+      resource: prepared.resource,
+    },
+    {
+      accessToken: tokens.accessToken,
+      ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+    },
+  );
+  await records.clearNeed(server.name, subject);
+  return {
+    issuer: as.issuer,
+    clientId: prepared.client.meta.clientId,
+    registration: prepared.client.meta.source,
+    ...(tokens.scope ? { scope: tokens.scope } : {}),
+    ...(tokens.expiresAt ? { expiresAt: tokens.expiresAt } : {}),
+    refreshable: tokens.refreshToken !== undefined,
+  };
+}
+
+/** Runs the whole login for `server` and stores the token for `subject`. */
+export async function login(options: LoginOptions): Promise<LoginResult> {
+  const { server, records, subject } = options;
+  const stored = await records.clientMeta(server.name);
+  const listener = options.device ? undefined : await loopbackListener(server.oauth, stored);
   try {
-    const redirectUris = listener ? [listener.redirectUri] : [];
-    const client = await clientFor(options, discovery, redirectUris, scope);
+    const prepared = await prepare(
+      server,
+      records,
+      subject,
+      listener ? [listener.redirectUri] : [],
+      options.device,
+    );
+    const { discovery, resource, scope, client } = prepared;
+    const as = discovery.authServer;
     let tokens: TokenSet;
     if (options.device) {
       const device = await startDeviceAuthorization({ authServer: as, client, scope, resource });
@@ -170,34 +237,7 @@ export async function login(options: LoginOptions): Promise<LoginResult> {
       const code = await callback;
       tokens = await exchangeCode({ authServer: as, client, code, pending, resource, scope });
     }
-    const now = Date.now();
-    await records.saveDiscovery(server.name, { ...discovery, serverUrl: server.url, at: now });
-    await records.saveToken(
-      server.name,
-      subject,
-      {
-        issuer: as.issuer,
-        clientId: client.meta.clientId,
-        ...(tokens.scope ? { scope: tokens.scope } : {}),
-        ...(tokens.expiresAt ? { expiresAt: tokens.expiresAt } : {}),
-        obtainedAt: now,
-        refreshable: tokens.refreshToken !== undefined,
-        resource,
-      },
-      {
-        accessToken: tokens.accessToken,
-        ...(tokens.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
-      },
-    );
-    await records.clearNeed(server.name, subject);
-    return {
-      issuer: as.issuer,
-      clientId: client.meta.clientId,
-      registration: client.meta.source,
-      ...(tokens.scope ? { scope: tokens.scope } : {}),
-      ...(tokens.expiresAt ? { expiresAt: tokens.expiresAt } : {}),
-      refreshable: tokens.refreshToken !== undefined,
-    };
+    return await storeLogin(server, records, subject, prepared, tokens);
   } finally {
     listener?.close();
   }
@@ -208,12 +248,13 @@ export async function login(options: LoginOptions): Promise<LoginResult> {
  * new registration, stored.
  */
 async function clientFor(
-  options: LoginOptions,
+  server: OAuthServerConfig,
+  records: UpstreamRecords,
   discovery: Discovery,
   redirectUris: readonly string[],
   scope: string | undefined,
+  device: boolean,
 ): Promise<{ meta: ClientMeta; secret: ClientSecret | undefined }> {
-  const { server, records } = options;
   const oauth = server.oauth;
   const stored = await records.client(server.name);
   const as = discovery.authServer;
@@ -230,13 +271,17 @@ async function clientFor(
     (wantedSource !== 'metadata_document' || stored.meta.clientId === oauth.clientMetadataUrl) &&
     redirectUris.every((u) => stored.meta.redirectUris.includes(u));
   if (fits && wantedSource !== 'configured') return stored;
+  // A new dynamic registration keeps the redirect URIs of the one it replaces (the CLI's loopback and the
+  // gateway's per-user callback), so the two do not take turns registering.
+  const keep =
+    stored?.meta.source === 'dynamic' && stored.meta.issuer === as.issuer ? stored.meta.redirectUris : [];
   const registered = await registerClient({
     serverName: server.name,
     oauth,
     authServer: as,
-    redirectUris,
+    redirectUris: wantedSource === 'dynamic' ? [...new Set([...keep, ...redirectUris])] : redirectUris,
     scope,
-    device: options.device === true,
+    device,
   });
   await records.saveClient(server.name, registered.meta, registered.secret);
   return registered;
@@ -259,14 +304,13 @@ interface Loopback {
  */
 async function loopbackListener(
   oauth: UpstreamOAuthConfig,
-  records: UpstreamRecords,
-  serverName: string,
-  issuer: string,
+  stored: ClientMeta | undefined,
 ): Promise<Loopback> {
-  const stored = await records.clientMeta(serverName);
   const reuse =
     oauth.redirectUri ??
-    (stored?.source === 'dynamic' && stored.issuer === issuer ? stored.redirectUris[0] : undefined);
+    (stored?.source === 'dynamic'
+      ? stored.redirectUris.find((u) => u.startsWith('http://127.0.0.1:'))
+      : undefined);
   let target = reuse ? new URL(reuse) : new URL('http://127.0.0.1:0/callback');
   let server: Server;
   try {

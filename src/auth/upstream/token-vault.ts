@@ -102,9 +102,26 @@ export class TokenVault {
     return this.store.kvPut(NS, key, JSON.stringify(value), options);
   }
 
+  /** A plain value, removed in the same atomic step (single-use). */
+  async takePlain<T>(key: string): Promise<T | undefined> {
+    const raw = await this.store.kvTake(NS, key);
+    return raw ? (JSON.parse(raw) as T) : undefined;
+  }
+
   async getPlain<T>(key: string): Promise<T | undefined> {
     const raw = await this.store.kvGet(NS, key);
     return raw ? (JSON.parse(raw) as T) : undefined;
+  }
+
+  /** The public part and the decrypted secret, removed in the same atomic step (single-use records). */
+  async take<M, S>(key: string): Promise<{ meta: M; secret: S | undefined } | undefined> {
+    const raw = await this.store.kvTake(NS, key);
+    if (!raw) return undefined;
+    const record = JSON.parse(raw) as VaultRecord<M>;
+    return {
+      meta: record.meta,
+      secret: record.sealed ? (JSON.parse(this.open(key, record.sealed)) as S) : undefined,
+    };
   }
 
   async delete(key: string): Promise<void> {

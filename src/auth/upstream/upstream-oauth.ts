@@ -73,10 +73,27 @@ export class UpstreamOAuth {
   private readonly cache = new Map<string, Loaded>();
   private readonly refreshing = new Map<string, Promise<Loaded | undefined>>();
 
+  /** Where a user connects their own account (per_user tokens; set by serve-http with auth.mode oauth2). */
+  private userLoginBase: string | undefined;
+
   constructor(
-    private readonly records: UpstreamRecords,
+    readonly records: UpstreamRecords,
     private readonly logger: Logger,
   ) {}
+
+  /** Per-user logins happen on this gateway's pages under `base` (/upstream/login). */
+  enableUserLogin(base: string): void {
+    this.userLoginBase = base;
+  }
+
+  /** What a user is told to do to get a token for `server` (per_user) or the operator (service). */
+  private loginAdvice(server: OAuthServer, subject: Subject): string {
+    if (subject === 'service') return `run \`mcp-guard backends login ${server.name}\``;
+    const user = subject.slice(5);
+    return this.userLoginBase
+      ? `${user} connects their account at ${this.userLoginBase}/upstream/login?server=${encodeURIComponent(server.name)}`
+      : `run \`mcp-guard backends login ${server.name} --user ${user}\``;
+  }
 
   /** The BackendAuth for `server` (undefined when it has no `oauth:`); `agent` picks the user's token under per_user. */
   authFor(server: ServerConfig, agent?: string): BackendAuth | undefined {
@@ -88,6 +105,8 @@ export class UpstreamOAuth {
       headers: async (): Promise<Record<string, string>> => {
         const token = await this.token(server, subject);
         sent = token?.secret.accessToken;
+        // A token to send: whatever was refused before is for the backend to say again.
+        if (sent) refused = undefined;
         return sent ? { Authorization: `Bearer ${sent}` } : {};
       },
       onUnauthorized: async (status, wwwAuthenticate) => {
@@ -229,7 +248,7 @@ export class UpstreamOAuth {
     sent: string | undefined,
   ): Promise<true | string> {
     const challenge = parseBearerChallenge(wwwAuthenticate);
-    const login = `run \`mcp-guard backends login ${server.name}\``;
+    const login = this.loginAdvice(server, subject);
     if (status === 403) {
       if (challenge?.error !== 'insufficient_scope') return `the backend refused the request (HTTP 403)`;
       // A login since (with the wider scope) stored a new token: worth one retry.
@@ -270,7 +289,7 @@ export class UpstreamOAuth {
         need: need.kind,
         scope: need.scope,
       },
-      `backend ${server.name}: ${need.detail}; run \`mcp-guard backends login ${server.name}\``,
+      `backend ${server.name}: ${need.detail}; ${this.loginAdvice(server, subject)}`,
     );
   }
 
