@@ -131,3 +131,30 @@ servers:
     expect(res.stdout).toMatch(/encryption_key.*\*\*\*/);
   });
 });
+
+describe('docs/upstream-oauth.md', () => {
+  it('has an example config that loads', async () => {
+    const { loadConfig } = await import('../../src/config/load.js');
+    const { ROOT } = await import('../helpers/paths.js');
+    const doc = readFileSync(`${ROOT}docs/upstream-oauth.md`, 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const config = await loadConfig(writeConfig(yaml), {
+      ...process.env,
+      MCP_GUARD_TOKEN_KEY: 'a-documentation-example-key-of-32-characters',
+      GITHUB_CLIENT_SECRET: 'example-secret',
+    });
+    const servers = Object.fromEntries(config.servers.map((s) => [s.name, s]));
+    expect(servers['linear']).toMatchObject({
+      kind: 'remote',
+      oauth: { tokens: 'service', refreshBeforeMs: 60_000 },
+    });
+    expect(servers['github']).toMatchObject({
+      oauth: {
+        clientId: 'Iv1.0123456789abcdef',
+        scopes: ['repo', 'read:org'],
+        redirectUri: 'http://127.0.0.1:8976/callback',
+      },
+    });
+    expect(config.state.encryptionKey).toBe('a-documentation-example-key-of-32-characters');
+  });
+});
