@@ -76,7 +76,11 @@ export async function probeServer(server: RemoteServerConfig): Promise<BearerCha
   };
   if (server.transport === 'sse') {
     return challengeOf(
-      await fetch(server.url, { headers: { ...headers, accept: 'text/event-stream' }, signal }),
+      await fetch(server.url, {
+        headers: { ...headers, accept: 'text/event-stream' },
+        signal,
+        redirect: 'manual',
+      }),
     );
   }
   const post = (body: unknown, session?: string) =>
@@ -85,6 +89,8 @@ export async function probeServer(server: RemoteServerConfig): Promise<BearerCha
       headers: { ...headers, ...MCP_HEADERS, ...(session ? { 'mcp-session-id': session } : {}) },
       body: JSON.stringify(body),
       signal,
+      // The configured URL is asked, not wherever it redirects.
+      redirect: 'manual',
     });
   const init = await post({
     jsonrpc: '2.0',
@@ -111,6 +117,7 @@ export async function probeServer(server: RemoteServerConfig): Promise<BearerCha
         method: 'DELETE',
         headers: { ...headers, 'mcp-session-id': session },
         signal,
+        redirect: 'manual',
       })
         .then((r) => r.body?.cancel())
         .catch(() => {});
