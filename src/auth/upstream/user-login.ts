@@ -20,7 +20,7 @@ import { readForm, redirect } from '../oauth/http-utils.js';
 import { escapeHtml, sendPage } from '../oauth/pages.js';
 import type { SignInResult } from '../oauth/sign-in.js';
 import type { Discovery } from './discovery.js';
-import { type Prepared, prepare, storeLogin } from './login.js';
+import { discover, type Prepared, prepare, storeLogin } from './login.js';
 import { authorizationCode, authorizationRequest, exchangeCode } from './oauth-client.js';
 import { subjectOf, type UpstreamRecords } from './records.js';
 import { isOAuthServer } from './upstream-oauth.js';
@@ -89,11 +89,16 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
     );
   };
 
+  /** Where the form's answer may redirect: the server's authorization endpoint (discovered if need be). */
   const authorizationOrigins = async (serverName: string): Promise<string[]> => {
-    const discovery = await records.discovery(serverName).catch(() => undefined);
+    const server = perUser(serverName);
     try {
-      return discovery ? [new URL(discovery.authServer.authorization_endpoint).origin] : ['https:'];
+      const known = await records.discovery(serverName);
+      const discovery =
+        known?.serverUrl === server?.url ? known : server ? await discover(server) : undefined;
+      return discovery ? [new URL(discovery.authServer.authorization_endpoint).origin] : [];
     } catch {
+      // Discovery fails again, with its reason, when the form is sent.
       return [];
     }
   };
