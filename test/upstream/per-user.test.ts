@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backendsList } from '../../src/cli/backends.js';
 import { connectHttp, startGateway, type TestGateway, tempDir } from '../helpers/gateway.js';
@@ -159,6 +160,31 @@ servers:
     const lines: string[] = [];
     await backendsList({ config: gw.configFile, cwd: process.cwd(), out: (l) => lines.push(l) });
     expect(lines.join('\n')).toMatch(/remote\s+streamable-http\s+\S+\s+oauth\s+per user: 1 signed in/);
+  });
+
+  it("works in a real browser (chromium): sign in, the server's consent, back to the gateway", async () => {
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+      ],
+    });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${base(gw)}/upstream/login?server=remote`);
+      expect(await page.textContent('h1')).toBe('Connect remote');
+      await page.fill('#username', 'bob');
+      await page.fill('#password', PASSWORD);
+      await Promise.all([page.waitForURL(/\/upstream\/callback\?/), page.click('button[type="submit"]')]);
+      expect(await page.textContent('body')).toContain('remote is connected for bob');
+    } finally {
+      await browser.close();
+    }
+    expect(await echo(await gatewayToken('bob'), 'as bob')).toBe('as bob');
   });
 
   it('refuses a callback it did not start, and a wrong password on its page', async () => {
