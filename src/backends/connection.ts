@@ -13,7 +13,7 @@
  * - `ping` and `roots/list` from the backend answered here; other server→client requests handed up.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import { GatewayError, type JsonRpcErrorObject, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LIST_CHANGED, LIST_METHODS, type ListKind } from '../mcp/lists.js';
 import {
@@ -242,7 +242,12 @@ export class BackendConnection {
       this.transport.send(message).catch((err: Error) => {
         if (this.settle(id)) {
           this.logger.warn({ server: this.server, err: err.message }, 'could not send to backend');
-          reject(this.unavailable());
+          // Upstream OAuth refusals say what to do (log in, a wider scope); other send errors stay internal.
+          reject(
+            this.unavailable(
+              err instanceof GatewayError && err.code === 'UPSTREAM_OAUTH' ? err.message : undefined,
+            ),
+          );
         }
       });
     });

@@ -28,6 +28,7 @@ import {
   paramsOf,
   type RequestId,
 } from '../mcp/messages.js';
+import { type BackendAuth, fetchWithBackendAuth } from './backend-auth.js';
 import { fetchWithRequestScopedSignal, onBodyDone } from './scoped-signal-fetch.js';
 
 type Headers = Readonly<Record<string, string>>;
@@ -93,7 +94,12 @@ export class StreamableHttpBackendTransport extends RemoteBackendTransport {
   /** Requests whose stream carried an event id: the SDK resumes those itself. */
   private readonly resumable = new Set<RequestId>();
 
-  constructor(url: URL, headers: Headers) {
+  /** `auth`: upstream OAuth (its headers on every request, a 401/403 retried once when it says so). */
+  constructor(
+    url: URL,
+    headers: Headers,
+    private readonly auth?: BackendAuth,
+  ) {
     super();
     this.inner = new StreamableHTTPClientTransport(url, {
       requestInit: { headers: { ...headers } },
@@ -133,6 +139,18 @@ export class StreamableHttpBackendTransport extends RemoteBackendTransport {
 
   private fetch(input: string | URL, init?: RequestInit): Promise<Response> {
     const match = typeof init?.body === 'string' ? REQUEST_BODY.exec(init.body.slice(0, 64)) : null;
+    if (this.auth) {
+      const auth = this.auth;
+      return fetchWithBackendAuth(auth, (i, o) => this.watchedFetch(i, o, match), input, init);
+    }
+    return this.watchedFetch(input, init, match);
+  }
+
+  private watchedFetch(
+    input: string | URL,
+    init: RequestInit | undefined,
+    match: RegExpExecArray | null,
+  ): Promise<Response> {
     return fetchWithRequestScopedSignal(input, init, (response) => {
       const type = response.headers.get('content-type') ?? '';
       if (!match || !response.ok || !type.startsWith('text/event-stream')) return undefined;
@@ -156,14 +174,17 @@ export class SseBackendTransport extends RemoteBackendTransport {
   protected readonly inner: SSEClientTransport;
   private started = false;
 
-  constructor(url: URL, headers: Headers) {
+  constructor(url: URL, headers: Headers, auth?: BackendAuth) {
     super();
+    const send = (input: string | URL, init?: RequestInit) =>
+      auth ? fetchWithBackendAuth(auth, fetch, input, init) : fetch(input, init);
     this.inner = new SSEClientTransport(url, {
       requestInit: { headers: { ...headers } },
+      fetch: send,
       eventSourceInit: {
         // The SDK puts the configured headers on the event stream request itself.
         fetch: async (input, init) =>
-          onBodyDone(await fetch(input, init), (error) => {
+          onBodyDone(await send(input, init), (error) => {
             if (!this.started) return;
             this.lost(
               error === undefined ? 'the event stream ended' : `the event stream broke (${errorText(error)})`,

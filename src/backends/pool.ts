@@ -19,8 +19,10 @@
 import type { ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import type { Principal } from '../core/principal.js';
 import { VERSION } from '../core/version.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
+import type { BackendAuth } from './backend-auth.js';
 import { BackendConnection, type ConnectionHandlers } from './connection.js';
 import { createBackendTransport } from './transports.js';
 
@@ -34,6 +36,8 @@ export interface SessionProfile {
 
 /** The session side of backend traffic that is not a response. */
 export interface BackendListener {
+  /** Who the session belongs to (per-user upstream OAuth tokens are chosen by it). */
+  readonly principal?: Principal;
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void;
   onBackendRequest(
     server: string,
@@ -50,6 +54,8 @@ export interface BackendLease {
   connection(): Promise<BackendConnection>;
   /** The connection if it is ready right now. */
   readonly current: BackendConnection | undefined;
+  /** Why upstream OAuth last kept this backend from being used, and what to do about it (for the agent). */
+  authIssue?(): string | undefined;
   /** Tracks a resource subscription (a shared backend unsubscribes only when the last session does). */
   subscribe(uri: string): boolean;
   unsubscribe(uri: string): boolean;
@@ -80,6 +86,8 @@ class BackendSlot {
     private readonly logger: Logger,
     /** Every connect success and loss, for the backend_up metric. */
     private readonly report: (up: boolean) => void = () => {},
+    /** Upstream OAuth for a remote server with `oauth:` (src/auth/upstream). */
+    private readonly auth?: BackendAuth,
   ) {}
 
   get ready(): BackendConnection | undefined {
@@ -103,7 +111,7 @@ class BackendSlot {
     const attempt = (async () => {
       const conn = new BackendConnection({
         server: this.server.name,
-        transport: createBackendTransport(this.server, this.logger),
+        transport: createBackendTransport(this.server, this.logger, this.auth),
         logger: this.logger,
         roots: this.server.roots,
         agentRoots: this.server.agentRoots,
@@ -223,6 +231,7 @@ class SharedBackend {
     private readonly logger: Logger,
     private readonly onIdle: () => void,
     report: (up: boolean) => void,
+    private readonly auth?: BackendAuth,
   ) {
     this.slot = new BackendSlot(
       server,
@@ -241,6 +250,7 @@ class SharedBackend {
       },
       logger,
       report,
+      auth,
     );
   }
 
@@ -250,12 +260,14 @@ class SharedBackend {
     this.listeners.add(listener);
     let released = false;
     const slot = this.slot;
+    const auth = this.auth;
     return {
       server: this.server,
       connection: () => slot.get(),
       get current() {
         return slot.ready;
       },
+      authIssue: () => auth?.refusal?.(),
       subscribe: (uri) => {
         const set = this.subscriptions.get(uri) ?? new Set<BackendListener>();
         const first = set.size === 0;
@@ -352,6 +364,11 @@ export class BackendPool {
     private readonly logger: Logger,
     /** Told of every backend connect and loss (the backend_up metric). */
     private readonly onBackendStatus: (server: string, up: boolean) => void = () => {},
+    /** Upstream OAuth: the credentials of `server` for the session of `agent` (undefined: a shared connection). */
+    private readonly authFor: (
+      server: ServerConfig,
+      agent: string | undefined,
+    ) => BackendAuth | undefined = () => undefined,
   ) {}
 
   /** A lease on `server` for one session. Nothing starts until `connection()` is first called. */
@@ -371,6 +388,7 @@ export class BackendPool {
           void created.close();
         },
         (up) => this.onBackendStatus(server.name, up),
+        this.authFor(server, undefined),
       );
       backend = created;
       this.shared.set(server.name, backend);
@@ -384,6 +402,7 @@ export class BackendPool {
     profile: SessionProfile,
   ): BackendLease {
     const name = server.name;
+    const auth = this.authFor(server, listener.principal?.agent);
     const slot = new BackendSlot(
       server,
       () => ({
@@ -400,6 +419,7 @@ export class BackendPool {
       (status) => listener.onBackendStatus(name, status),
       this.logger,
       (up) => this.onBackendStatus(name, up),
+      auth,
     );
     return {
       server,
@@ -407,6 +427,7 @@ export class BackendPool {
       get current() {
         return slot.ready;
       },
+      authIssue: () => auth?.refusal?.(),
       subscribe: () => true,
       unsubscribe: () => true,
       release: () => slot.close(),

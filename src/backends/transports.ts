@@ -6,13 +6,18 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
+import type { BackendAuth } from './backend-auth.js';
 import { SseBackendTransport, StreamableHttpBackendTransport } from './http-transports.js';
 import { StdioBackendTransport } from './stdio-transport.js';
 
 export type BackendTransport = Transport & { setProtocolVersion?: (version: string) => void };
 
-/** A fresh, unstarted transport for `server`. */
-export function createBackendTransport(server: ServerConfig, logger: Logger): BackendTransport {
+/** A fresh, unstarted transport for `server`; `auth` is upstream OAuth for a remote one (src/auth/upstream). */
+export function createBackendTransport(
+  server: ServerConfig,
+  logger: Logger,
+  auth?: BackendAuth,
+): BackendTransport {
   if (server.kind === 'stdio') {
     return new StdioBackendTransport({
       command: server.command,
@@ -24,6 +29,6 @@ export function createBackendTransport(server: ServerConfig, logger: Logger): Ba
   }
   const url = new URL(server.url);
   return server.transport === 'sse'
-    ? new SseBackendTransport(url, server.headers)
-    : new StreamableHttpBackendTransport(url, server.headers);
+    ? new SseBackendTransport(url, server.headers, auth)
+    : new StreamableHttpBackendTransport(url, server.headers, auth);
 }

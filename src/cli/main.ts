@@ -169,6 +169,28 @@ function buildProgram(): Command {
       await keysNew(opts);
     });
 
+  const backends = program.command('backends').description('remote backends and their upstream OAuth');
+  backends
+    .command('list')
+    .description('list the backends and the state of their OAuth tokens')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (opts: { json?: boolean; config?: string }) => {
+      const { backendsList } = await import('./backends.js');
+      await backendsList({ ...opts, cwd: process.cwd() });
+    });
+  backends
+    .command('login')
+    .description('authorize mcp-guard at a remote backend once (prints a URL; listens on loopback)')
+    .argument('<name>', 'the server (servers.NAME with oauth:)')
+    .option('--device', 'use the device flow (enter a code on another device) where the server offers it')
+    .option('--user <name>', 'for tokens: per_user, the gateway user the token is for')
+    .addOption(configOption())
+    .action(async (name: string, opts: { device?: boolean; user?: string; config?: string }) => {
+      const { backendsLogin } = await import('./backends.js');
+      await backendsLogin({ ...opts, name, cwd: process.cwd() });
+    });
+
   const config = program.command('config').description('configuration tools');
   config
     .command('check')

@@ -28,6 +28,14 @@ function maskMap(map: Readonly<Record<string, string>>): Record<string, string> 
   return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : v]));
 }
 
+function maskState(state: GuardConfig['state']): Record<string, unknown> {
+  const { encryptionKey, ...rest } = state;
+  return {
+    ...(rest.store === 'sqlite' ? rest : { ...rest, url: maskUrl(rest.url) }),
+    ...(encryptionKey ? { encryption_key: MASK } : {}),
+  };
+}
+
 /** A display copy of the config with secrets masked (snake_case, like the file). */
 export function maskedConfig(config: GuardConfig): Record<string, unknown> {
   const { auth } = config;
@@ -114,12 +122,24 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               headers: maskMap(s.headers),
               isolation: s.isolation,
               timeout_ms: s.timeoutMs,
+              ...(s.oauth
+                ? {
+                    oauth: {
+                      client_id: s.oauth.clientId ?? null,
+                      ...(s.oauth.clientSecret ? { client_secret: MASK } : {}),
+                      scopes: s.oauth.scopes ?? 'auto',
+                      client_metadata_url: s.oauth.clientMetadataUrl ?? null,
+                      redirect_uri: s.oauth.redirectUri ?? null,
+                      tokens: s.oauth.tokens,
+                      refresh_before_ms: s.oauth.refreshBeforeMs,
+                    },
+                  }
+                : {}),
             },
       ]),
     ),
     routes: { ...config.routes, ...(config.defaultRoute ? { default: config.defaultRoute } : {}) },
-    state:
-      config.state.store === 'sqlite' ? config.state : { ...config.state, url: maskUrl(config.state.url) },
+    state: maskState(config.state),
     notify: config.notify
       ? {
           ...(config.notify.slackWebhookUrl

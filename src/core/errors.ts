@@ -80,6 +80,8 @@ export type GatewayErrorCode =
   | 'BACKEND_PROTOCOL'
   | 'STORE_UNAVAILABLE'
   | 'STORE_CONFLICT'
+  | 'UNSAFE_URL'
+  | 'UPSTREAM_OAUTH'
   | 'INTERNAL';
 
 export class GatewayError extends Error {

@@ -122,9 +122,11 @@ export class SessionRouter {
     if (item) return { kind: targetKind, server: item.server, name: item.name, exposed: item.exposed };
     const down = this.servers.filter((s) => !this.leases.get(s.name)?.current).map((s) => s.name);
     if (down.length > 0) {
+      // An upstream OAuth refusal says what to do (log in, connect an account): worth passing on.
+      const issues = down.flatMap((s) => this.leases.get(s)?.authIssue?.() ?? []);
       throw new WireError(
         'backend_unavailable',
-        `Unknown ${targetKind} "${name}" (unavailable: ${down.join(', ')})`,
+        `Unknown ${targetKind} "${name}" (unavailable: ${down.join(', ')})${issues.length > 0 ? `; ${issues.join('; ')}` : ''}`,
         { server: down[0] },
       );
     }

@@ -14,29 +14,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpAuthenticator } from '../auth/http-authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
+import { readBody } from '../http/read-body.js';
 import { invalidMessage, isRequest, type JSONRPCMessage } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
 import { sendWireError } from './http-errors.js';
-import { readBody } from './read-body.js';
 import { EventStream, HttpReply } from './reply.js';
-
-/** Decides who is calling, per HTTP request (sessions are never a credential). */
-export interface HttpAuthenticator {
-  /**
-   * Authenticates a request; `alsoAccept` may accept credentials of its own (admin keys on /metrics)
-   * behind the same failure limiter, so no endpoint offers unlimited guessing.
-   */
-  authenticate(
-    req: IncomingMessage,
-    alsoAccept?: (credential: string) => Principal | undefined,
-  ): Promise<
-    | { ok: true; principal: Principal }
-    | { ok: false; status: number; headers: Record<string, string>; body: unknown }
-  >;
-}
 
 /** Serves the stateless 2026-07-28 era (src/server/modern-front.ts). */
 export interface ModernHandler {
