@@ -97,6 +97,24 @@ export function toWireError(err: unknown): WireError {
   return new WireError('internal_error', 'Internal gateway error');
 }
 
+const NEVER_SENT = Symbol('mcp-guard.neverSent');
+
+/**
+ * Marks an error as raised before its request left the gateway (the connection was closed, the caller had
+ * already cancelled, the message could not even be serialised): the backend cannot have acted on it, so
+ * what was reserved for the call (spend) may be given back. Returns the same error.
+ */
+export function markNeverSent<E>(err: E): E {
+  if (err !== null && typeof err === 'object' && Object.isExtensible(err))
+    Object.defineProperty(err, NEVER_SENT, { value: true });
+  return err;
+}
+
+/** True for an error marked by markNeverSent. */
+export function wasNeverSent(err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { [NEVER_SENT]?: true })[NEVER_SENT] === true;
+}
+
 /** An expected end of a CLI command with an exit code (1: a problem found, 2: usage). */
 export class ExitError extends Error {
   readonly exitCode: number;
