@@ -5,7 +5,8 @@
  * Exit codes: 0 ok; 1 the command ran and found a problem; 2 usage error.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ExitError } from '../core/errors.js';
+import { AuditError } from '../audit/errors.js';
+import { ExitError, GatewayError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 
 function buildProgram(): Command {
@@ -210,6 +211,13 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof ExitError) {
       if (err.message) process.stderr.write(`mcp-guard: ${err.message}\n`);
       process.exitCode = err.exitCode;
+      return;
+    }
+    // Expected failures at start (an audit log that cannot be continued, a store that cannot be reached):
+    // one line and exit 1 (SPEC §3a), not a stack trace.
+    if (err instanceof AuditError || (err instanceof GatewayError && err.code !== 'INTERNAL')) {
+      process.stderr.write(`mcp-guard: ${err.message.split('\n')[0]}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(
