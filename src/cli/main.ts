@@ -116,6 +116,69 @@ function buildProgram(): Command {
       await approvalsDecide({ ...opts, note: opts.reason, id, decision: 'denied', cwd: process.cwd() });
     });
 
+  const tools = program.command('tools').description('pinned tool definitions and the quarantine');
+  const kindOption = () =>
+    new Option('--kind <kind>', 'when a tool, prompt or resource template share the name').choices([
+      'tool',
+      'prompt',
+      'resource_template',
+    ]);
+  tools
+    .command('list')
+    .description('list pinned tools, prompts and resource templates')
+    .addOption(
+      new Option('--status <status>', 'which ones')
+        .choices(['pinned', 'changed', 'flagged', 'rejected', 'quarantined', 'all'])
+        .default('all'),
+    )
+    .option('--server <name>', 'only this server')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (opts: { status: string; server?: string; json?: boolean; config?: string }) => {
+      const { toolsList } = await import('./tools.js');
+      await toolsList({ ...opts, cwd: process.cwd() });
+    });
+  tools
+    .command('diff')
+    .description('show how a definition differs from its pin')
+    .argument('<server.name>', 'e.g. filesystem.read_file')
+    .addOption(kindOption())
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (target: string, opts: { kind?: string; json?: boolean; config?: string }) => {
+      const { toolsDiff } = await import('./tools.js');
+      await toolsDiff({ ...opts, target, cwd: process.cwd() });
+    });
+  for (const [command, decision, description] of [
+    ['approve', 'approved', 'approve the changed (or flagged) definition: it becomes the pin'],
+    ['reject', 'rejected', 'reject it: it stays quarantined and is not announced again'],
+  ] as const) {
+    tools
+      .command(command)
+      .description(description)
+      .argument('<server.name>', 'e.g. filesystem.read_file')
+      .addOption(kindOption())
+      .option('--sha256 <hex>', 'only if this is still the definition waiting (as shown by tools diff)')
+      .option('--json', 'print JSON')
+      .addOption(configOption())
+      .action(
+        async (target: string, opts: { kind?: string; sha256?: string; json?: boolean; config?: string }) => {
+          const { toolsDecide } = await import('./tools.js');
+          await toolsDecide({ ...opts, target, decision, cwd: process.cwd() });
+        },
+      );
+  }
+  tools
+    .command('pin')
+    .description('export every pin to a file (for a repository; scan --pins checks it in CI)')
+    .requiredOption('--out <file>', 'where to write (- for stdout)')
+    .option('--server <name>', 'only this server')
+    .addOption(configOption())
+    .action(async (opts: { out: string; server?: string; config?: string }) => {
+      const { toolsPin } = await import('./tools.js');
+      await toolsPin({ ...opts, cwd: process.cwd() });
+    });
+
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
     .command('verify')

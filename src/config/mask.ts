@@ -113,6 +113,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
       deny: config.policies.deny,
       audit: config.policies.audit ?? null,
       tools: config.policies.tools,
+      pinning: config.policies.pinning,
     },
     agents: config.agents,
     servers: Object.fromEntries(

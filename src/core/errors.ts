@@ -24,6 +24,8 @@ export const WIRE_ERRORS = {
   approval_denied: { code: -32014, httpStatus: 200 },
   approval_expired: { code: -32015, httpStatus: 200 },
   backend_unavailable: { code: -32016, httpStatus: 200 },
+  /** Tool pinning under enforce: the definition changed since it was pinned, or is flagged as poisoned. */
+  tool_quarantined: { code: -32017, httpStatus: 200 },
 } as const;
 
 export type WireReason = keyof typeof WIRE_ERRORS;
@@ -38,6 +40,7 @@ const POLICY_REASONS: ReadonlySet<WireReason> = new Set([
   'approval_denied',
   'approval_expired',
   'backend_unavailable',
+  'tool_quarantined',
 ]);
 
 export interface JsonRpcErrorObject {

@@ -81,6 +81,7 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
     audit,
     metrics,
     redact,
+    notifier,
     approvals: {
       created: async (approval, ctx) => {
         await audit?.append({

@@ -40,12 +40,19 @@ export class Notifier {
 
   /** Queues the notifications for an approval event; returns at once. */
   notify(event: ApprovalEvent, approval: Approval): void {
+    this.notifyMessage(slackMessage(event, approval), webhookBody(event, approval));
+  }
+
+  /**
+   * Queues a notification whose Slack message and webhook body were built elsewhere (e.g. a changed
+   * tool definition, src/stages/pin/pin-notice.ts); returns at once.
+   */
+  notifyMessage(slack: Record<string, unknown>, webhook: Record<string, unknown>): void {
     if (!this.config) return;
     const deliveries: Array<Promise<void>> = [];
     if (this.config.slackWebhookUrl)
-      deliveries.push(this.deliver('slack', this.config.slackWebhookUrl, slackMessage(event, approval)));
-    if (this.config.webhookUrl)
-      deliveries.push(this.deliver('webhook', this.config.webhookUrl, webhookBody(event, approval)));
+      deliveries.push(this.deliver('slack', this.config.slackWebhookUrl, slack));
+    if (this.config.webhookUrl) deliveries.push(this.deliver('webhook', this.config.webhookUrl, webhook));
     for (const d of deliveries) {
       this.inflight.add(d);
       void d.finally(() => this.inflight.delete(d));

@@ -42,7 +42,7 @@ servers:
     // The printed body is YAML; the pipeline line lists the stages in order, audit included.
     expect(parse(stdout)).toMatchObject({ auth: { mode: 'api_key' } });
     expect(stdout).toContain(
-      '# pipeline: authenticate → record → route → rate_limit → cost → approval → record_decision → forward',
+      '# pipeline: authenticate → record → route → pin → rate_limit → cost → approval → record_decision → forward',
     );
   });
 
