@@ -53,8 +53,12 @@ function buildProgram(): Command {
         .default('high'),
     )
     .option('--no-home', 'scan only the given paths, not the home-folder client configs')
+    .option('--pins <file>', 'also check a pin file written by `mcp-guard tools pin --out`')
     .action(
-      async (paths: string[], opts: { format: 'text' | 'json' | 'sarif'; failOn: string; home: boolean }) => {
+      async (
+        paths: string[],
+        opts: { format: 'text' | 'json' | 'sarif'; failOn: string; home: boolean; pins?: string },
+      ) => {
         const { runScanCommand } = await import('./scan.js');
         await runScanCommand({
           paths,
@@ -62,6 +66,7 @@ function buildProgram(): Command {
           failOn: opts.failOn as 'high' | 'medium' | 'low' | 'never',
           home: opts.home,
           cwd: process.cwd(),
+          ...(opts.pins === undefined ? {} : { pins: opts.pins }),
         });
       },
     );
