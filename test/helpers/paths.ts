@@ -10,4 +10,5 @@ export const TEST_SERVERS = `${ROOT}dist/test-servers`;
 export const TEST_SERVER = `${TEST_SERVERS}/test-server.js`;
 export const CONFORMANCE_SERVER = `${TEST_SERVERS}/conformance-server.js`;
 export const RUG_SERVER = `${TEST_SERVERS}/rug-server.js`;
+export const HOSTILE_SERVER = `${TEST_SERVERS}/hostile-server.js`;
 export const CONFORMANCE_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
