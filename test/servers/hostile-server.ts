@@ -31,7 +31,8 @@ async function writeAll(stream: NodeJS.WriteStream, chunk: string, times: number
   }
 }
 
-const result = (id: Message['id'], text: string) => send({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }] } });
+const result = (id: Message['id'], text: string) =>
+  send({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text }] } });
 
 const tools = ['silent', 'flood_stderr', 'huge_line', 'garbage', 'stats'].map((name) => ({
   name,
