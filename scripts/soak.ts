@@ -194,6 +194,9 @@ async function main(): Promise<void> {
     if (Date.now() - lastChurn >= 30_000) {
       lastChurn = Date.now();
       const old = sessions.shift();
+      // DELETE /mcp: the session (and its child) ends now, as an agent that quits does; a plain close
+      // would leave it to the idle TTL (30 min).
+      await (old?.transport as StreamableHTTPClientTransport | undefined)?.terminateSession().catch(() => {});
       await old?.close().catch(() => {});
       sessions.push(await connect(url));
     }
@@ -215,7 +218,13 @@ async function main(): Promise<void> {
       .finally(() => {
         inflight--;
         calls++;
-        latencies.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        latencies.push(ms);
+        // A slow call is worth a line: on a shared machine it is usually contention, but a hang shows here.
+        if (ms > 2_000)
+          process.stdout.write(
+            `  slow: ${Math.round(ms)} ms (op ${n % ops.length}) at ${Math.round((Date.now() - started) / 1000)} s\n`,
+          );
       });
     nextAt += intervalMs;
     const wait = nextAt - Date.now();
@@ -226,7 +235,10 @@ async function main(): Promise<void> {
   while (inflight > 0) await new Promise((r) => setTimeout(r, 20));
   clearInterval(sampler);
   sample();
-  for (const s of sessions) await s.close().catch(() => {});
+  for (const s of sessions) {
+    await (s.transport as StreamableHTTPClientTransport | undefined)?.terminateSession().catch(() => {});
+    await s.close().catch(() => {});
+  }
 
   const afterWarmUp = samples.filter((s) => s.atS * 1000 >= WARM_UP_MS);
   const warm = afterWarmUp[0] ?? samples[0];
