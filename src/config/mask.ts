@@ -3,9 +3,13 @@
  * API keys appear only as a digest prefix, passwords, tokens and secret-looking env/header values as
  * `***`, URL passwords and webhook paths removed. Never print a config any other way.
  */
+import { REDACTED, redactText } from '../redact/secret-text.js';
 import type { ApiKeyRecord, GuardConfig } from './types.js';
 
 const SECRET_NAME = /(token|secret|passw(or)?d|api[-_]?key|auth|credential|cookie|private)/i;
+/** A command-line flag whose value is the next argument: `--password x`, `-api-key x`, `--token x`. */
+const SECRET_FLAG =
+  /^--?[\w.-]*(token|secret|passw(or)?d|passphrase|api[-_]?key|credentials?|private[-_]?key)$/i;
 const MASK = '***';
 
 function maskKey(k: ApiKeyRecord): Record<string, string> {
@@ -24,8 +28,26 @@ function maskUrl(raw: string, keepPath = true): string {
   }
 }
 
+/**
+ * Env and header values: a secret-named entry is masked whole; any other value still goes through the
+ * text redactor, because a secret often hides under an innocent name (DATABASE_URL=postgres://u:pw@…).
+ */
 function maskMap(map: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : v]));
+  return Object.fromEntries(
+    Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : redactText(v)]),
+  );
+}
+
+/**
+ * Server arguments: each one through the text redactor (`--api-key=sk-…`, URLs with a password), and the
+ * argument after a secret-named flag (`--password hunter2`) masked whole, since nothing in it says secret.
+ */
+function maskArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const previous = i > 0 ? args[i - 1] : undefined;
+    if (previous !== undefined && SECRET_FLAG.test(previous) && !arg.startsWith('-')) return REDACTED;
+    return redactText(arg);
+  });
 }
 
 function maskState(state: GuardConfig['state']): Record<string, unknown> {
@@ -101,6 +123,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
       deny: config.policies.deny,
       audit: config.policies.audit ?? null,
       tools: config.policies.tools,
+      pinning: config.policies.pinning,
     },
     agents: config.agents,
     servers: Object.fromEntries(
@@ -108,8 +131,8 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
         s.name,
         s.kind === 'stdio'
           ? {
-              command: s.command,
-              args: s.args,
+              command: redactText(s.command),
+              args: maskArgs(s.args),
               env: maskMap(s.env),
               cwd: s.cwd ?? null,
               isolation: s.isolation,

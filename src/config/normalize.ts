@@ -334,6 +334,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
             maxValueLength: p.audit?.max_value_length ?? DEFAULTS.auditMaxValueLength,
           },
     tools,
+    pinning: p.pinning ?? 'warn',
   };
   if (p.audit !== undefined && p.audit_log === undefined) {
     problem(['policies', 'audit'], 'audit settings need policies.audit_log (the file to write)');

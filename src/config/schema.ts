@@ -143,6 +143,8 @@ const policiesSchema = z.strictObject({
   audit_log: nonEmpty.optional(),
   audit: auditSchema.optional(),
   tools: z.record(nonEmpty, toolPolicySchema).optional(),
+  /** Tool pinning: off | warn (default: record changes) | enforce (quarantine changed definitions). */
+  pinning: z.enum(['off', 'warn', 'enforce']).optional(),
 });
 
 const agentSchema = z.strictObject({

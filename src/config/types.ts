@@ -130,6 +130,11 @@ export interface PoliciesConfig {
   readonly deny: readonly string[];
   readonly audit?: AuditConfig;
   readonly tools: Readonly<Record<string, ToolPolicy>>;
+  /**
+   * Tool pinning (docs/pinning.md): `warn` records changed or poisoned definitions, `enforce` also hides
+   * and refuses them (-32017) until an operator approves; `off` leaves the stage out.
+   */
+  readonly pinning: 'off' | 'warn' | 'enforce';
 }
 
 export interface AgentConfig {

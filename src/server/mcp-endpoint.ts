@@ -18,6 +18,7 @@ import type { HttpAuthenticator } from '../auth/http-authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { readBody } from '../http/read-body.js';
+import { depthLimitMessage, exceedsJsonDepth } from '../mcp/json-limits.js';
 import { invalidMessage, isRequest, type JSONRPCMessage } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
@@ -134,7 +135,10 @@ export class McpEndpoint {
     } catch {
       return sendWireError(res, 400, 'parse_error', 'Parse error: the body is not valid JSON');
     }
-    const problem = invalidMessage(message);
+    // Nothing may walk a message nested deeper than the limit (B3: it overflowed the stack downstream).
+    const problem = exceedsJsonDepth(message)
+      ? depthLimitMessage().replace(/^Invalid Request: /, '')
+      : invalidMessage(message);
     if (problem) {
       const id = (message as { id?: unknown } | null)?.id;
       return sendWireError(res, 400, 'invalid_request', `Invalid Request: ${problem}`, {

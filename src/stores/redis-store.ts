@@ -13,6 +13,8 @@
  *   bykey:<kh>              zset id → createdAt       (the call's approvals not consumed)
  *   decided                 zset id → decidedAt       (decisionsSince)
  *   kv:<ns>:<key>           string                    PX: the entry's TTL
+ *   pin:<server>:<kind>:<name>  the pin record as JSON (pin-math.ts)
+ *   pins                    set of the pin ids above  (listing)
  * The approval scripts build key names from the prefix inside Lua, so the store needs a standalone Redis
  * (or one primary with replicas), not Redis Cluster.
  *
@@ -22,6 +24,16 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import {
+  checkObservation,
+  checkPinKey,
+  decidePin,
+  decodePin,
+  encodePin,
+  observePin,
+  pinId,
+  sortPins,
+} from './pin-math.js';
+import {
   type Approval,
   type ApprovalKey,
   type ApprovalStatus,
@@ -29,6 +41,11 @@ import {
   type DecideResult,
   effectiveStatus,
   type NewApproval,
+  type PinDecideResult,
+  type PinKey,
+  type PinObservation,
+  type PinObserved,
+  type PinRecord,
   type ReserveResult,
   type SpendBucket,
   type StateStore,
@@ -189,6 +206,17 @@ if #ids == 0 then return {} end
 return redis.call('HGETALL', ARGV[1] .. 'approval:' .. ids[1])
 `;
 
+// KEYS: the pin key. ARGV: the record this writer read ('' = none), the new record, the pin id, the
+// prefix. A compare-and-set: the rules live in pin-math.ts (shared with the SQL stores), and a writer
+// that lost a race reads again and re-applies them. Returns 1 when written.
+const PUT_PIN_IF = `
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', ARGV[4] .. 'pins', ARGV[3])
+return 1
+`;
+
 type Arg = string | number;
 interface Scripts {
   mcpgConsumeTokens(numKeys: number, ...args: Arg[]): Promise<[number, number?, number?]>;
@@ -199,7 +227,11 @@ interface Scripts {
   mcpgConsumeApproval(...args: Arg[]): Promise<string | null>;
   mcpgExpireApproval(...args: Arg[]): Promise<number>;
   mcpgLatest(...args: Arg[]): Promise<string[]>;
+  mcpgPutPinIf(numKeys: number, ...args: Arg[]): Promise<number>;
 }
+
+/** Compare-and-set attempts before an observation gives up (only under a storm of writers to one pin). */
+const PIN_CAS_ATTEMPTS = 20;
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -261,6 +293,7 @@ export class RedisStateStore implements StateStore {
     redis.defineCommand('mcpgConsumeApproval', { lua: CONSUME_APPROVAL, numberOfKeys: 0 });
     redis.defineCommand('mcpgExpireApproval', { lua: EXPIRE_APPROVAL, numberOfKeys: 0 });
     redis.defineCommand('mcpgLatest', { lua: LATEST, numberOfKeys: 0 });
+    redis.defineCommand('mcpgPutPinIf', { lua: PUT_PIN_IF });
   }
 
   /** Connects, checks the server version and the key layout; fails fast when Redis is unreachable. */
@@ -499,6 +532,68 @@ export class RedisStateStore implements StateStore {
       listLimit(limit),
     );
     return this.loadMany(ids, nowMs);
+  }
+
+  async observePins(observations: readonly PinObservation[], nowMs: number): Promise<PinObserved[]> {
+    for (const o of observations) checkObservation(o);
+    if (observations.length === 0) return [];
+    // One round trip reads every pin; only the (rare) changes are written, each by compare-and-set.
+    const ids = [...new Set(observations.map(pinId))];
+    const texts = await this.redis.mget(...ids.map((id) => this.k('pin', id)));
+    const current = new Map(ids.map((id, i) => [id, texts[i] ?? null]));
+    const out: PinObserved[] = [];
+    for (const o of observations) {
+      const id = pinId(o);
+      let text = current.get(id) ?? null;
+      for (let attempt = 0; ; attempt++) {
+        const { record, event, write } = observePin(text === null ? undefined : decodePin(text), o, nowMs);
+        if (!write) {
+          out.push({ record, event });
+          break;
+        }
+        const next = encodePin(record);
+        if ((await this.redis.mcpgPutPinIf(1, this.k('pin', id), text ?? '', next, id, this.prefix)) === 1) {
+          current.set(id, next);
+          out.push({ record, event });
+          break;
+        }
+        if (attempt >= PIN_CAS_ATTEMPTS) throw new Error(`pin ${id}: too many concurrent writers`);
+        text = await this.redis.get(this.k('pin', id));
+      }
+    }
+    return out;
+  }
+
+  async getPin(key: PinKey): Promise<PinRecord | undefined> {
+    checkPinKey(key);
+    const text = await this.redis.get(this.k('pin', pinId(key)));
+    return text === null ? undefined : decodePin(text);
+  }
+
+  async listPins(filter: { server?: string } = {}): Promise<PinRecord[]> {
+    const ids = (await this.redis.smembers(this.k('pins'))).filter(
+      (id) => filter.server === undefined || id.startsWith(`${filter.server}:`),
+    );
+    if (ids.length === 0) return [];
+    const texts = await this.redis.mget(...ids.map((id) => this.k('pin', id)));
+    return sortPins(texts.filter((t): t is string => t !== null).map(decodePin));
+  }
+
+  async decidePin(
+    key: PinKey,
+    input: { decision: 'approved' | 'rejected'; sha256?: string; by: string; nowMs: number },
+  ): Promise<PinDecideResult> {
+    checkPinKey(key);
+    const id = pinId(key);
+    for (let attempt = 0; attempt < PIN_CAS_ATTEMPTS; attempt++) {
+      const text = await this.redis.get(this.k('pin', id));
+      const { write, ...result } = decidePin(text === null ? undefined : decodePin(text), input);
+      if (!write || !result.ok) return result;
+      const next = encodePin(result.record);
+      if ((await this.redis.mcpgPutPinIf(1, this.k('pin', id), text ?? '', next, id, this.prefix)) === 1)
+        return result;
+    }
+    throw new Error(`pin ${id}: too many concurrent writers`);
   }
 
   async kvPut(
