@@ -9,6 +9,7 @@
  * Tables are `mcpg_*` in a configurable schema (default `public`), created on open under an advisory lock
  * and versioned in `mcpg_schema_version`.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import {
   checkObservation,
@@ -38,6 +39,7 @@ import {
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvExpiry, listLimit } from './store-input.js';
 import { takeTokens } from './token-math.js';
 
@@ -135,6 +137,11 @@ export class PostgresStateStore implements StateStore {
   private lastPurgeMs = Date.now();
   private purging: Promise<void> | undefined;
   private closed = false;
+  private readonly handlers = new ChannelHandlers();
+  /** The connection that LISTENs (a pooled one would be handed back); made on the first subscribe. */
+  private listener: Promise<pg.Client> | undefined;
+  private readonly pgNames = new Map<string, string>();
+  private connectionString = '';
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -167,6 +174,7 @@ export class PostgresStateStore implements StateStore {
       // An idle client lost its connection; the pool replaces it and the next query reports any outage.
     });
     const store = new PostgresStateStore(pool, schema);
+    store.connectionString = options.url;
     try {
       await store.migrate();
     } catch (err) {
@@ -615,10 +623,68 @@ export class PostgresStateStore implements StateStore {
     await this.pool.query('SELECT 1');
   }
 
+  /** PostgreSQL channel names are identifiers (63 bytes): ours are a hash of the schema and the channel. */
+  private pgChannel(channel: string): string {
+    return `mcpg_${createHash('sha256').update(`${this.schema}:${channel}`).digest('hex').slice(0, 40)}`;
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    await this.pool.query('SELECT pg_notify($1, $2)', [this.pgChannel(channel), message]);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const client = await this.listen();
+    this.pgNames.set(this.pgChannel(channel), channel);
+    if (this.handlers.add(channel, onMessage)) await client.query(`LISTEN "${this.pgChannel(channel)}"`);
+    return async () => {
+      if (this.handlers.remove(channel, onMessage))
+        await (await this.listener)?.query(`UNLISTEN "${this.pgChannel(channel)}"`).catch(() => {});
+    };
+  }
+
+  /** The listening connection; after it is lost, a new one listens again to every channel (1 s later). */
+  private listen(): Promise<pg.Client> {
+    this.listener ??= (async () => {
+      const client = new pg.Client({ connectionString: this.connectionString });
+      client.on('notification', (n) => {
+        const channel = this.pgNames.get(n.channel);
+        if (channel !== undefined && n.payload !== undefined) this.handlers.deliver(channel, n.payload);
+      });
+      client.on('error', () => {
+        // Lost: messages until the next connection are lost (the bus is best effort); listen anew.
+        this.listener = undefined;
+        client.end().catch(() => {});
+        const retry = setTimeout(() => void this.relisten(), 1_000);
+        retry.unref();
+      });
+      await client.connect();
+      return client;
+    })();
+    this.listener.catch(() => {
+      this.listener = undefined;
+    });
+    return this.listener;
+  }
+
+  private async relisten(): Promise<void> {
+    if (this.closed || this.handlers.channels.length === 0) return;
+    try {
+      const client = await this.listen();
+      for (const channel of this.handlers.channels) await client.query(`LISTEN "${this.pgChannel(channel)}"`);
+    } catch {
+      setTimeout(() => void this.relisten(), 1_000).unref();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.purging;
+    const listener = await this.listener?.catch(() => undefined);
+    await listener?.end().catch(() => {});
     await this.pool.end();
   }
 }

@@ -51,6 +51,7 @@ import {
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvTtl, listLimit } from './store-input.js';
 
 /** Version of the key layout above; a newer one in the same Redis is refused. */
@@ -280,6 +281,8 @@ export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const;
   private readonly redis: Redis & Scripts;
   private readonly prefix: string;
+  private readonly handlers = new ChannelHandlers();
+  private subscribing: Promise<Redis> | undefined;
 
   private constructor(redis: Redis, prefix: string) {
     this.redis = redis as Redis & Scripts;
@@ -641,7 +644,51 @@ export class RedisStateStore implements StateStore {
     await this.redis.ping();
   }
 
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    await this.redis.publish(this.k('bus', channel), message);
+  }
+
+  /**
+   * One subscriber connection per store (a subscribed Redis connection can do nothing else); it
+   * re-subscribes by itself after a reconnect (ioredis keeps the list).
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const subscriber = await this.subscriber();
+    if (this.handlers.add(channel, onMessage)) await subscriber.subscribe(this.k('bus', channel));
+    return async () => {
+      if (this.handlers.remove(channel, onMessage))
+        await subscriber.unsubscribe(this.k('bus', channel)).catch(() => {});
+    };
+  }
+
+  private subscriber(): Promise<Redis> {
+    this.subscribing ??= (async () => {
+      const sub = this.redis.duplicate({
+        lazyConnect: true,
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+      });
+      sub.on('error', () => {
+        // Reconnects by itself; messages published meanwhile are lost (the bus is best effort).
+      });
+      const prefix = this.k('bus', '');
+      sub.on('message', (full: string, message: string) => {
+        if (full.startsWith(prefix)) this.handlers.deliver(full.slice(prefix.length), message);
+      });
+      await sub.connect();
+      return sub;
+    })();
+    return this.subscribing;
+  }
+
   async close(): Promise<void> {
+    if (this.subscribing) {
+      const sub = await this.subscribing.catch(() => undefined);
+      sub?.disconnect();
+    }
     if (this.redis.status === 'end') return;
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

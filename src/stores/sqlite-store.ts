@@ -38,6 +38,7 @@ import {
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvExpiry, listLimit } from './store-input.js';
 import { takeTokens } from './token-math.js';
 
@@ -219,6 +220,23 @@ function prepare(db: Database.Database) {
 export interface SqliteStoreOptions {
   /** How long to wait for another process's write lock before failing (default 2000 ms). */
   readonly busyTimeoutMs?: number;
+}
+
+/**
+ * SQLite has no notifications between processes: messages reach the stores of this process on the same
+ * file (several gateways in one process, as tests run them). Replicas in several processes need Redis or
+ * PostgreSQL (docs/replicas.md).
+ */
+const sqliteBuses = new Map<string, ChannelHandlers>();
+
+function sqliteBus(file: string): ChannelHandlers {
+  const key = path.resolve(file);
+  let bus = sqliteBuses.get(key);
+  if (!bus) {
+    bus = new ChannelHandlers();
+    sqliteBuses.set(key, bus);
+  }
+  return bus;
 }
 
 export class SqliteStateStore implements StateStore {
@@ -533,6 +551,23 @@ export class SqliteStateStore implements StateStore {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    // Delivered after the caller's turn, as a networked store would.
+    const bus = sqliteBus(this.file);
+    setImmediate(() => bus.deliver(channel, message));
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const bus = sqliteBus(this.file);
+    bus.add(channel, onMessage);
+    return async () => {
+      bus.remove(channel, onMessage);
+    };
   }
 
   async close(): Promise<void> {

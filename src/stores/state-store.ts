@@ -247,6 +247,17 @@ export interface StateStore {
   purgeExpired(nowMs: number): Promise<void>;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
+
+  /**
+   * Messages between the gateways on one store (replicas): what one replica must tell the others at once
+   * (a session's message for the replica holding its stream, a session ended, a client blocked).
+   * Best effort: at most once, never kept, delivered to every subscriber of the channel on this store,
+   * the publishing process included. Redis pub/sub, PostgreSQL LISTEN/NOTIFY; SQLite: within one process
+   * only (replicas that share state need Redis or PostgreSQL). A message is at most 7,000 bytes.
+   */
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `onMessage` for each message on `channel`; resolves once listening, with a way to stop. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   /** Releases the file or connections; calling it twice is harmless. */
   close(): Promise<void>;
 }

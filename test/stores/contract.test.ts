@@ -13,6 +13,7 @@ import { PostgresStateStore } from '../../src/stores/postgres-store.js';
 import { RedisStateStore } from '../../src/stores/redis-store.js';
 import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
 import type { NewApproval, PinObservation, StateStore } from '../../src/stores/state-store.js';
+import { waitFor } from '../helpers/processes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -511,6 +512,34 @@ for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
       await expect(store.observePins([seen({ server, name: 'x', sha256: 'nope' })], 1)).rejects.toThrow(
         /sha256/,
       );
+    });
+
+    it('bus: a message published through one connection reaches the subscribers of its channel on another', async () => {
+      const [a, b] = (await shared()) as [StateStore, StateStore];
+      const channel = `test-${randomUUID().slice(0, 8)}`;
+      const heard: string[] = [];
+      const other: string[] = [];
+      const stop = await b.subscribe(channel, (m) => heard.push(m));
+      const stopOther = await b.subscribe(`${channel}-other`, (m) => other.push(m));
+      const alsoA: string[] = [];
+      const stopA = await a.subscribe(channel, (m) => alsoA.push(m));
+      await a.publish(channel, 'hello');
+      await a.publish(channel, JSON.stringify({ session: 's1', message: { method: 'x' } }));
+      await waitFor(
+        () => heard.length === 2 && alsoA.length === 2,
+        5_000,
+        'both subscribers to hear both messages',
+      );
+      expect(heard).toEqual(['hello', '{"session":"s1","message":{"method":"x"}}']);
+      expect(other).toEqual([]);
+      await stop();
+      await a.publish(channel, 'after');
+      await waitFor(() => alsoA.length === 3, 5_000, 'the remaining subscriber');
+      expect(heard).toHaveLength(2);
+      await stopOther();
+      await stopA();
+      await expect(a.publish('bad channel!', 'x')).rejects.toThrow(/must match/);
+      await expect(a.publish(channel, 'x'.repeat(7_001))).rejects.toThrow(/larger than/);
     });
 
     it('kv: put, ifAbsent, TTL, and one winner for racing takes', async () => {
