@@ -109,7 +109,11 @@ export class Gateway {
       metrics: this.metrics,
       notifier: this.notifier,
       onDecision: (approval) => this.recordDecision(approval),
-      authFailures: new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute),
+      authFailures: new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute, {
+        store: this.store,
+        scope: 'mcp',
+        logger: this.logger,
+      }),
     };
     this.runtime = createRuntime(config, this.services);
     // Decisions are made elsewhere (the CLI, another replica): the gateway records and announces them.
@@ -353,6 +357,7 @@ export class Gateway {
     ]);
     if (!settled) this.logger.warn('stopping with approval notifications still undelivered');
     await this.audit?.close();
+    await this.services.authFailures?.close();
     await this.store.close();
   }
 }

@@ -219,7 +219,11 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       (c.auth.oauth2?.issuer ?? c.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(/\/+$/, '');
     const issuer = issuerOf(config);
     // One count of failed sign-ins for the life of the process: a reload must not reset it.
-    const signInFailures = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute);
+    const signInFailures = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute, {
+      store: options.store,
+      scope: 'oauth',
+      logger,
+    });
     const open = (c: GuardConfig) =>
       OAuthServer.open({
         limiter: signInFailures,

@@ -6,56 +6,15 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresStateStore } from '../../src/stores/postgres-store.js';
-import { RedisStateStore } from '../../src/stores/redis-store.js';
 import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
 import type { NewApproval, PinObservation, StateStore } from '../../src/stores/state-store.js';
 import { waitFor } from '../helpers/processes.js';
+import { storeHarnesses } from '../helpers/stores.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
-const runId = randomUUID().slice(0, 8);
-const cleanups: Array<() => Promise<void>> = [];
+const { harnesses, cleanup } = storeHarnesses();
 
-afterAll(async () => {
-  for (const c of cleanups) await c();
-});
-
-interface Harness {
-  name: string;
-  /** A store; calling it again gives another connection to the SAME data. */
-  open(): Promise<StateStore>;
-}
-
-function sqliteHarness(): Harness {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'mcpg-store-')), 'state.db');
-  return { name: 'sqlite', open: async () => new SqliteStateStore(file) };
-}
-
-function redisHarness(): Harness {
-  const prefix = `mcpg-test-${runId}-${randomUUID().slice(0, 6)}:`;
-  cleanups.push(async () => {
-    const r = new Redis(REDIS_URL);
-    const keys = await r.keys(`${prefix}*`);
-    if (keys.length) await r.del(...keys);
-    await r.quit();
-  });
-  return { name: 'redis', open: () => RedisStateStore.open({ url: REDIS_URL, prefix }) };
-}
-
-function postgresHarness(): Harness {
-  const schema = `mcpg_test_${runId}_${randomUUID().slice(0, 6)}`;
-  cleanups.push(async () => {
-    const c = new pg.Client(PG_URL);
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
-  });
-  return { name: 'postgres', open: () => PostgresStateStore.open({ url: PG_URL, schema }) };
-}
+afterAll(cleanup);
 
 const approval = (over: Partial<NewApproval> = {}): NewApproval => ({
   id: randomUUID(),
@@ -80,8 +39,7 @@ const seen = (over: Partial<PinObservation> & { name: string }): PinObservation 
   ...over,
 });
 
-for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
-  const harness = make();
+for (const harness of harnesses) {
   describe(`${harness.name} state store`, () => {
     const opened: StateStore[] = [];
     const open = async () => {
