@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../core/logger.js';
 import type { Gateway } from '../gateway/gateway.js';
-import { readBody } from '../server/read-body.js';
+import { readBody } from '../http/read-body.js';
 import type { Approval, ApprovalStatus } from '../stores/state-store.js';
 import type { AdminAuth, AdminIdentity } from './admin-auth.js';
 import { AdminError, NO_STORE, sendAdminError, sendAdminJson } from './admin-errors.js';

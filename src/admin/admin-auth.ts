@@ -20,7 +20,7 @@ import { type AuthEvents, AuthFailure, bearerToken } from '../auth/authenticator
 import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import { JwtRejected, type JwtVerifier } from '../auth/jwt.js';
 import type { GuardConfig } from '../config/types.js';
-import { clientAddressOf } from '../server/client-address.js';
+import { clientAddressOf } from '../http/client-address.js';
 import type { StateStore } from '../stores/state-store.js';
 import { AdminError } from './admin-errors.js';
 

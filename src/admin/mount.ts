@@ -35,7 +35,11 @@ export interface AdminMount {
 
 export function mountAdmin(routes: Map<string, RouteHandler>, deps: AdminMountDeps): AdminMount {
   const { gateway, logger } = deps;
-  const limiter = new AuthFailureLimiter(gateway.config.rateLimit.authFailuresPerMinute);
+  const limiter = new AuthFailureLimiter(gateway.config.rateLimit.authFailuresPerMinute, {
+    store: gateway.store,
+    scope: 'admin',
+    logger,
+  });
   const auth = new AdminAuth({
     config: () => gateway.config,
     store: gateway.store,

@@ -8,25 +8,40 @@
  * - Order: lines are chained in append() call order. Appends made in the same tick, or while an
  *   fsync or a rotation is in flight, go out in one write (group commit), so concurrency costs fewer
  *   syscalls, not more.
+ * - Several writers, one chain: every batch is sealed and written under the append lock
+ *   (append-lock.ts). Holding it, a writer first catches up with what other processes did since its
+ *   last write (the file grew: read the new last hash; the file was rotated: reopen the path; a writer
+ *   died mid-line: cut the torn bytes off), then continues the chain from the true last line.
  * - Failure: a failed write rejects the appends it carried and is cut back off the file, so the
  *   chain stays intact; if that cut fails, the log refuses further appends (fail closed).
- * - One writer per file, enforced by `<file>.lock` (file-lock.ts).
  */
 
-import { ftruncateSync, writeSync } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  fchmodSync,
+  fdatasync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { promisify } from 'node:util';
 import type { RedactOptions, Redactor } from '../redact/redact-value.js';
 import { createRedactor } from '../redact/redact-value.js';
+import { AppendLock } from './append-lock.js';
 import { checkLine, sealLine } from './chain.js';
 import { AuditError } from './errors.js';
-import type { FileLock } from './file-lock.js';
-import { acquireFileLock } from './file-lock.js';
-import { readLastLines } from './last-lines.js';
+import { readLastLinesOfFd, readLastLinesSync } from './last-lines.js';
 import type { AuditEvent } from './record.js';
 import { GENESIS_HASH, serializeEvent } from './record.js';
-import { listRotated, rotateFiles } from './rotation.js';
+import { listRotatedSync, rotateFilesSync } from './rotation.js';
+
+const fdatasyncAsync = promisify(fdatasync);
 
 export type FsyncPolicy = 'always' | 'interval' | 'never';
 
@@ -63,41 +78,36 @@ function errnoCode(err: unknown): string | undefined {
 }
 
 /**
- * Cuts a torn last line (bytes after the final newline) off the live file, keeping them in a
- * `<file>.torn-<time>` file for inspection. Such bytes come from a write cut short by a crash,
- * kill -9 during a large write, or power loss; their append() never resolved, so no acknowledged
- * record is lost, and without the cut the chain could not continue.
+ * Cuts a torn last line (bytes after the final newline) off the live file open at `fd`, keeping them in
+ * a `<file>.torn-<time>` file for inspection. Such bytes come from a write cut short by a crash, kill -9
+ * during a large write, or power loss; their append() never resolved, so no acknowledged record is
+ * lost, and without the cut the chain could not continue. Runs under the append lock.
  */
-async function repairTornTail(path: string, warn: (message: string) => void): Promise<void> {
-  let tail: Awaited<ReturnType<typeof readLastLines>>;
-  try {
-    tail = await readLastLines(path, 1);
-  } catch (err) {
-    if (errnoCode(err) === 'ENOENT') return;
-    throw err;
-  }
+function repairTornTail(path: string, fd: number, warn: (message: string) => void): void {
+  const tail = readLastLinesOfFd(fd, 1);
   const torn = tail.lines[0];
   if (tail.endsWithNewline || torn === undefined) return;
-  const keep = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  await writeFile(keep, torn, { mode: 0o600, flag: 'wx' });
-  const fh = await open(path, 'r+');
-  try {
-    await fh.truncate(tail.size - torn.length);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
+  const keep = `${path}.torn-${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}`;
+  writeFileSync(keep, torn, { mode: 0o600, flag: 'wx' });
+  ftruncateSync(fd, tail.size - torn.length);
+  fdatasyncSync(fd);
   warn(
     `audit log ${path} ended with an incomplete line (${torn.length} bytes, a write cut short); moved it to ${keep}`,
   );
 }
 
-/** Reads the chain head (the last hash) of an existing log, looking into `.1` when the live file is empty. */
-async function readChainHead(path: string): Promise<string> {
-  for (const candidate of [path, ...(await listRotated(path)).slice(0, 1).map((f) => f.path)]) {
-    let tail: Awaited<ReturnType<typeof readLastLines>>;
+/** Reads the chain head (the last hash) of a log, looking into `.1` when the live file is empty. */
+function readChainHead(path: string, fd: number): string {
+  const candidates: Array<{ path: string; read: () => ReturnType<typeof readLastLinesOfFd> }> = [
+    { path, read: () => readLastLinesOfFd(fd, 1) },
+    ...listRotatedSync(path)
+      .slice(0, 1)
+      .map((f) => ({ path: f.path, read: () => readLastLinesSync(f.path, 1) })),
+  ];
+  for (const candidate of candidates) {
+    let tail: ReturnType<typeof readLastLinesOfFd>;
     try {
-      tail = await readLastLines(candidate, 1);
+      tail = candidate.read();
     } catch (err) {
       if (errnoCode(err) === 'ENOENT') continue;
       throw err;
@@ -110,7 +120,7 @@ async function readChainHead(path: string): Promise<string> {
     if (!checked.ok) {
       throw new AuditError(
         'AUDIT_CORRUPT',
-        `the last line of ${candidate} is damaged (${checked.problem}), so its hash chain cannot be continued; ` +
+        `the last line of ${candidate.path} is damaged (${checked.problem}), so its hash chain cannot be continued; ` +
           `run "mcp-guard audit verify --file ${path}", then move the damaged file aside`,
       );
     }
@@ -120,13 +130,13 @@ async function readChainHead(path: string): Promise<string> {
 }
 
 /** fsyncs a folder so that renames and new files in it survive a power loss (best effort). */
-async function syncDir(dir: string, warn: (message: string) => void): Promise<void> {
+function syncDir(dir: string, warn: (message: string) => void): void {
   try {
-    const fh = await open(dir, 'r');
+    const fd = openSync(dir, 'r');
     try {
-      await fh.sync();
+      fdatasyncSync(fd);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   } catch (err) {
     warn(`fsync of folder ${dir} failed: ${String(err)}`);
@@ -151,7 +161,7 @@ function checkOptions(options: AuditLogOptions): void {
   }
 }
 
-/** An open, locked, hash-chained audit file. Create with AuditLog.open(). */
+/** An open, hash-chained audit file, shared with any other writer through the append lock. */
 export class AuditLog {
   readonly path: string;
   private readonly fsyncPolicy: FsyncPolicy;
@@ -159,10 +169,13 @@ export class AuditLog {
   private readonly keepFiles: number;
   private readonly redactor: Redactor;
   private readonly warn: (message: string) => void;
-  private readonly lock: FileLock;
-  private fh: FileHandle | null;
-  private head: string;
-  private bytes: number;
+  private readonly lock: AppendLock;
+  /** The live file as this writer has it open, and what it knew of it after its last write. */
+  private fd: number | null = null;
+  private ino = 0;
+  private dev = 0;
+  private head = GENESIS_HASH;
+  private bytes = 0;
   private dirty = false;
   private pending: Pending[] = [];
   private running = false;
@@ -174,15 +187,7 @@ export class AuditLog {
   private broken: AuditError | undefined;
   private rotateAgainAt = 0;
 
-  private constructor(
-    path: string,
-    options: AuditLogOptions,
-    redactor: Redactor,
-    lock: FileLock,
-    fh: FileHandle,
-    head: string,
-    size: number,
-  ) {
+  private constructor(path: string, options: AuditLogOptions, redactor: Redactor, lock: AppendLock) {
     this.path = path;
     this.fsyncPolicy = options.fsync ?? 'interval';
     this.rotateBytes = options.rotateBytes;
@@ -190,59 +195,54 @@ export class AuditLog {
     this.redactor = redactor;
     this.warn = options.onWarning ?? (() => undefined);
     this.lock = lock;
-    this.fh = fh;
-    this.head = head;
-    this.bytes = size;
-    if (this.fsyncPolicy === 'interval') {
-      this.timer = setInterval(() => {
-        if (!this.dirty) return;
-        this.syncRequested = true;
-        this.kick();
-      }, options.fsyncIntervalMs ?? 1000);
-      // The timer must not keep a finished gateway (or a test) alive; close() syncs the rest.
-      this.timer.unref();
-    }
   }
 
-  /** Opens (creating with mode 0600) and locks the log, continuing the chain of what is already there. */
+  /** Opens (creating with mode 0600) the log, continuing the chain of what is already there. */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     checkOptions(options);
     const redactor = createRedactor(options.redact); // bad redact options fail before any file is touched
     const path = resolve(options.path);
     await mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    const lock = await acquireFileLock(path);
+    const lock = AppendLock.open(path);
+    const log = new AuditLog(path, options, redactor, lock);
     try {
-      await repairTornTail(path, options.onWarning ?? (() => undefined));
-      const head = await readChainHead(path);
-      const fh = await open(path, 'a', 0o600);
-      try {
-        const st = await fh.stat();
+      lock.run(() => {
+        log.catchUp();
+        const fd = log.fd as number;
+        const mode = fstatSync(fd).mode;
         // Audit lines hold agents' arguments (redacted, but still sensitive): nobody but the owner may
         // write them, and the world may not read them. Group read is left for log shippers.
-        if ((st.mode & 0o037) !== 0) {
-          const mode = st.mode & 0o740;
-          await fh.chmod(mode);
-          options.onWarning?.(
-            `audit log ${path} had mode ${(st.mode & 0o777).toString(8)}; changed to ${mode.toString(8)}`,
+        if ((mode & 0o037) !== 0) {
+          const tightened = mode & 0o740;
+          fchmodSync(fd, tightened);
+          log.warn(
+            `audit log ${path} had mode ${(mode & 0o777).toString(8)}; changed to ${tightened.toString(8)}`,
           );
         }
-        return new AuditLog(path, options, redactor, lock, fh, head, st.size);
-      } catch (err) {
-        await fh.close();
-        throw err;
-      }
+      });
     } catch (err) {
-      await lock.release();
+      log.closeFd();
+      lock.close();
       throw err;
     }
+    if (log.fsyncPolicy === 'interval') {
+      log.timer = setInterval(() => {
+        if (!log.dirty) return;
+        log.syncRequested = true;
+        log.kick();
+      }, options.fsyncIntervalMs ?? 1000);
+      // The timer must not keep a finished gateway (or a test) alive; close() syncs the rest.
+      log.timer.unref();
+    }
+    return log;
   }
 
-  /** Hash of the last line written (GENESIS_HASH for an empty log). */
+  /** Hash of the last line this writer wrote or saw (GENESIS_HASH for an empty log). */
   get lastHash(): string {
     return this.head;
   }
 
-  /** Size of the live file in bytes. */
+  /** Size of the live file in bytes, as of this writer's last append. */
   get size(): number {
     return this.bytes;
   }
@@ -273,7 +273,7 @@ export class AuditLog {
     });
   }
 
-  /** Writes what is pending, fsyncs (unless the policy is 'never'), closes the file and releases the lock. */
+  /** Writes what is pending, fsyncs (unless the policy is 'never'), closes the file and the lock. */
   close(): Promise<void> {
     this.closing ??= this.doClose();
     return this.closing;
@@ -284,18 +284,25 @@ export class AuditLog {
     if (this.timer) clearInterval(this.timer);
     await this.whenIdle();
     try {
-      if (this.fh) {
-        if (this.fsyncPolicy !== 'never' && this.dirty) {
-          await this.fh
-            .datasync()
-            .catch((err: unknown) => this.warn(`audit fsync on close failed: ${String(err)}`));
-        }
-        await this.fh.close();
-        this.fh = null;
+      if (this.fd !== null && this.fsyncPolicy !== 'never' && this.dirty) {
+        await fdatasyncAsync(this.fd).catch((err: unknown) =>
+          this.warn(`audit fsync on close failed: ${String(err)}`),
+        );
       }
     } finally {
-      await this.lock.release();
+      this.closeFd();
+      this.lock.close();
     }
+  }
+
+  private closeFd(): void {
+    if (this.fd === null) return;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed: nothing left to release.
+    }
+    this.fd = null;
   }
 
   private whenIdle(): Promise<void> {
@@ -329,39 +336,76 @@ export class AuditLog {
   }
 
   private async backgroundSync(): Promise<void> {
-    if (!this.dirty || !this.fh) return;
+    if (!this.dirty || this.fd === null) return;
     this.dirty = false;
     try {
-      await this.fh.datasync();
+      await fdatasyncAsync(this.fd);
     } catch (err) {
       this.dirty = true;
       this.warn(`audit fsync of ${this.path} failed: ${String(err)}`);
     }
   }
 
-  private async ensureOpen(): Promise<FileHandle> {
-    if (this.fh) return this.fh;
-    const fh = await open(this.path, 'a', 0o600);
-    this.fh = fh;
-    this.bytes = (await fh.stat()).size;
-    return fh;
+  /**
+   * Under the lock: makes this writer's view of the log true again. Another process may have rotated the
+   * live file (the path names a new inode: reopen it), appended to it (it grew: read the new last hash)
+   * or died in the middle of a line (cut the torn bytes off first).
+   */
+  private catchUp(): void {
+    let atPath: { ino: number; dev: number } | undefined;
+    try {
+      atPath = statSync(this.path);
+    } catch (err) {
+      if (errnoCode(err) !== 'ENOENT') throw err;
+    }
+    let reopened = false;
+    if (this.fd === null || !atPath || atPath.ino !== this.ino || atPath.dev !== this.dev) {
+      this.reopen();
+      reopened = true;
+    }
+    const fd = this.fd as number;
+    if (reopened || fstatSync(fd).size !== this.bytes) {
+      repairTornTail(this.path, fd, this.warn);
+      this.head = readChainHead(this.path, fd);
+      this.bytes = fstatSync(fd).size;
+    }
   }
 
-  private async rotate(): Promise<void> {
-    const fh = await this.ensureOpen();
+  /** (Re)opens the live file by its path, creating it; what the old descriptor wrote is synced first. */
+  private reopen(): void {
+    if (this.fd !== null) {
+      if (this.dirty && this.fsyncPolicy !== 'never') {
+        try {
+          fdatasyncSync(this.fd);
+        } catch (err) {
+          this.warn(`audit fsync of a rotated file failed: ${String(err)}`);
+        }
+      }
+      this.dirty = false;
+      this.closeFd();
+    }
+    // a+: appends always go to the end (O_APPEND), and the tail can be read back under the lock.
+    const fd = openSync(this.path, 'a+', 0o600);
+    const st = fstatSync(fd);
+    this.fd = fd;
+    this.ino = st.ino;
+    this.dev = st.dev;
+    this.bytes = st.size;
+  }
+
+  private rotate(): void {
     // The rotated file is final: make it durable before it moves.
-    if (this.fsyncPolicy !== 'never' && this.dirty) await fh.datasync();
+    if (this.fsyncPolicy !== 'never' && this.dirty && this.fd !== null) fdatasyncSync(this.fd);
     this.dirty = false;
-    await fh.close();
-    this.fh = null;
+    this.closeFd();
     try {
-      await rotateFiles(this.path, this.keepFiles);
+      rotateFilesSync(this.path, this.keepFiles);
     } catch (err) {
       this.rotateAgainAt = Date.now() + ROTATE_RETRY_MS;
       this.warn(`audit rotation of ${this.path} failed, writing on in the same file: ${String(err)}`);
     }
-    await this.ensureOpen();
-    if (this.fsyncPolicy !== 'never') await syncDir(dirname(this.path), this.warn);
+    this.reopen();
+    if (this.fsyncPolicy !== 'never') syncDir(dirname(this.path), this.warn);
   }
 
   private needsRotation(nextBytes: number): boolean {
@@ -377,36 +421,39 @@ export class AuditLog {
   private async writeBatch(batch: Pending[]): Promise<void> {
     let done = 0; // appends whose line is in the file
     try {
-      let prev = this.head;
-      const lines = batch.map((p) => {
-        const sealed = sealLine(p.prefix, prev);
-        prev = sealed.hash;
-        return { text: sealed.line, hash: sealed.hash, size: Buffer.byteLength(sealed.line) };
-      });
-      while (done < lines.length) {
-        if (this.needsRotation(lines[done]!.size)) await this.rotate();
-        let end = done;
-        let size = 0;
-        while (end < lines.length) {
-          const next = lines[end]!.size;
-          if (end > done && this.rotateBytes !== undefined && this.bytes + size + next > this.rotateBytes)
-            break;
-          size += next;
-          end += 1;
+      this.lock.run(() => {
+        this.catchUp();
+        let prev = this.head;
+        const lines = batch.map((p) => {
+          const sealed = sealLine(p.prefix, prev);
+          prev = sealed.hash;
+          return { text: sealed.line, hash: sealed.hash, size: Buffer.byteLength(sealed.line) };
+        });
+        while (done < lines.length) {
+          if (this.needsRotation(lines[done]!.size)) this.rotate();
+          let end = done;
+          let size = 0;
+          while (end < lines.length) {
+            const next = lines[end]!.size;
+            if (end > done && this.rotateBytes !== undefined && this.bytes + size + next > this.rotateBytes)
+              break;
+            size += next;
+            end += 1;
+          }
+          const chunk = Buffer.from(
+            lines
+              .slice(done, end)
+              .map((l) => l.text)
+              .join(''),
+            'utf8',
+          );
+          this.writeChunk(chunk);
+          this.head = lines[end - 1]!.hash;
+          done = end;
         }
-        const chunk = Buffer.from(
-          lines
-            .slice(done, end)
-            .map((l) => l.text)
-            .join(''),
-          'utf8',
-        );
-        await this.writeChunk(chunk);
-        this.head = lines[end - 1]!.hash;
-        done = end;
-      }
+      });
       if (this.fsyncPolicy === 'always') {
-        await this.fh!.datasync();
+        await fdatasyncAsync(this.fd as number);
         this.dirty = false;
       }
       for (const p of batch) p.resolve();
@@ -434,11 +481,13 @@ export class AuditLog {
    *
    * The write is synchronous on purpose: appending a line to the page cache takes about 1 µs, while
    * an asynchronous write costs a thread-pool round trip (~35 µs measured on the CI box), which
-   * would dominate the cost of every governed call. If the disk stalls, the gateway stalls with it
-   * (visibly, /healthz included) instead of queueing calls that cannot be recorded anyway.
+   * would dominate the cost of every governed call — and it happens under the append lock, which must
+   * not be held across the event loop. If the disk stalls, the gateway stalls with it (visibly,
+   * /healthz included) instead of queueing calls that cannot be recorded anyway.
    */
-  private async writeChunk(chunk: Buffer): Promise<void> {
-    const fd = (await this.ensureOpen()).fd;
+  private writeChunk(chunk: Buffer): void {
+    if (this.fd === null) this.reopen();
+    const fd = this.fd as number;
     const before = this.bytes;
     let off = 0;
     try {

@@ -4,7 +4,7 @@
  */
 
 export type AuditErrorCode =
-  /** Another live process (or another AuditLog in this process) holds the log's `.lock` file. */
+  /** Another writer held the append lock (`<file>.lock.db`) longer than the busy timeout (5 s). */
   | 'AUDIT_LOCKED'
   /** The existing log's last line is not a valid chain line, so the chain cannot be continued. */
   | 'AUDIT_CORRUPT'

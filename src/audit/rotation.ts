@@ -3,8 +3,10 @@
  * most recent rotated one, up to `audit.jsonl.<keepFiles>`, the oldest. The chain runs through them
  * in that order (oldest number first), so the first line of a new live file links to the last line
  * of `.1`.
+ *
+ * Rotation runs inside the append lock (several processes may write one log), so it is synchronous.
  */
-import { readdir, rename, unlink } from 'node:fs/promises';
+import { readdirSync, renameSync, unlinkSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface RotatedFile {
@@ -17,12 +19,12 @@ function escapeRegExp(s: string): string {
 }
 
 /** The rotated files of `path` that exist, most recent (`.1`) first. */
-export async function listRotated(path: string): Promise<RotatedFile[]> {
+export function listRotatedSync(path: string): RotatedFile[] {
   const dir = dirname(path);
   const re = new RegExp(`^${escapeRegExp(basename(path))}\\.([1-9][0-9]{0,5})$`);
   let names: string[];
   try {
-    names = await readdir(dir);
+    names = readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -35,9 +37,14 @@ export async function listRotated(path: string): Promise<RotatedFile[]> {
   return out.sort((a, b) => a.n - b.n);
 }
 
-async function unlinkIfExists(path: string): Promise<void> {
+/** The rotated files of `path` that exist, most recent (`.1`) first. */
+export async function listRotated(path: string): Promise<RotatedFile[]> {
+  return listRotatedSync(path);
+}
+
+function unlinkIfExists(path: string): void {
   try {
-    await unlink(path);
+    unlinkSync(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -48,11 +55,11 @@ async function unlinkIfExists(path: string): Promise<void> {
  * `keepFiles`. Renames go from the oldest down, so a crash part-way leaves a gap in the numbers but
  * never overwrites a file; verify follows the chain across such a gap.
  */
-export async function rotateFiles(path: string, keepFiles: number): Promise<void> {
-  const rotated = await listRotated(path);
-  for (const file of rotated) if (file.n >= keepFiles) await unlinkIfExists(file.path);
+export function rotateFilesSync(path: string, keepFiles: number): void {
+  const rotated = listRotatedSync(path);
+  for (const file of rotated) if (file.n >= keepFiles) unlinkIfExists(file.path);
   for (const file of rotated.filter((f) => f.n < keepFiles).reverse()) {
-    await rename(file.path, `${path}.${file.n + 1}`);
+    renameSync(file.path, `${path}.${file.n + 1}`);
   }
-  await rename(path, `${path}.1`);
+  renameSync(path, `${path}.1`);
 }

@@ -10,10 +10,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { GuardConfig } from '../config/types.js';
 import { ANONYMOUS, type Principal } from '../core/principal.js';
-import { clientAddressOf } from '../server/client-address.js';
-import type { HttpAuthenticator } from '../server/mcp-endpoint.js';
+import { clientAddressOf } from '../http/client-address.js';
 import { ApiKeyVerifier } from './api-keys.js';
 import { AuthFailureLimiter } from './failure-limiter.js';
+import type { HttpAuthenticator } from './http-authenticator.js';
 import { JwtRejected, JwtVerifier } from './jwt.js';
 
 export class AuthFailure extends Error {
@@ -138,8 +138,15 @@ export class Authenticator {
               `Forbidden: ${err.message}`,
             );
           }
-          // With the built-in authorization server, the scope to ask for rides along (MCP scope selection).
-          const scopes = this.mode === 'oauth2' ? (this.config.auth.oauth2?.scopes ?? []) : [];
+          // With the built-in authorization server, the scope to ask for rides along (MCP scope selection):
+          // what /mcp needs, never the admin API's scope.
+          const oauth2 = this.config.auth.oauth2;
+          const scopes =
+            this.mode !== 'oauth2' || !oauth2
+              ? []
+              : oauth2.requiredScopes.length > 0
+                ? oauth2.requiredScopes
+                : oauth2.scopes.filter((s) => s !== 'admin');
           const scope = scopes.length > 0 ? `, scope="${scopes.join(' ')}"` : '';
           const challenge =
             err.kind === 'missing'

@@ -76,6 +76,11 @@ export class JwtVerifier {
     }
   }
 
+  /** The scopes every token must carry (for subclasses that check more about them). */
+  protected get requiredScopes(): readonly string[] {
+    return this.config.requiredScopes;
+  }
+
   /** Verifies a token; resolves to the principal or throws JwtRejected with the reason. */
   async verify(token: string): Promise<Principal> {
     if (!JWT_SHAPE.test(token)) throw new JwtRejected('not a JWT');

@@ -13,7 +13,7 @@
  * - `ping` and `roots/list` from the backend answered here; other server→client requests handed up.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { GatewayError, type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import { GatewayError, type JsonRpcErrorObject, markNeverSent, WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LIST_CHANGED, LIST_METHODS, type ListKind } from '../mcp/lists.js';
 import {
@@ -33,12 +33,28 @@ import {
   withProgressToken,
 } from '../mcp/messages.js';
 
-/** A JSON-RPC error answered by the backend itself; relayed to the agent unchanged. */
+/**
+ * A JSON-RPC error answered by the backend itself; relayed to the agent unchanged but for one thing: the
+ * MCP SDK's McpError writes its display prefix ("MCP error -32602: ") into the wire message, and the
+ * agent's SDK adds it again when it shows the error, so that prefix is taken off (code and data stay).
+ */
 export class BackendRpcError extends Error {
-  constructor(readonly error: JsonRpcErrorObject) {
-    super(error.message);
+  readonly error: JsonRpcErrorObject;
+
+  constructor(error: JsonRpcErrorObject) {
+    const relayed = withoutSdkPrefix(error);
+    super(relayed.message);
     this.name = 'BackendRpcError';
+    this.error = relayed;
   }
+}
+
+function withoutSdkPrefix(error: JsonRpcErrorObject): JsonRpcErrorObject {
+  const prefix = `MCP error ${error.code}: `;
+  if (typeof error.message !== 'string' || !error.message.startsWith(prefix)) return error;
+  let message = error.message;
+  while (message.startsWith(prefix)) message = message.slice(prefix.length);
+  return { ...error, message };
 }
 
 export interface InitializeInfo {
@@ -171,8 +187,10 @@ export class BackendConnection {
 
   /** Sends a request with a gateway-owned id; resolves with the backend's result object. */
   request(method: string, params: Params | undefined, options: RequestOptions): Promise<Params> {
-    if (this.closed) return Promise.reject(this.unavailable());
-    options.signal?.throwIfAborted();
+    // Refusals before anything is sent are marked so, and the spend stage gives the reservation back.
+    if (this.closed) return Promise.reject(markNeverSent(this.unavailable()));
+    if (options.signal?.aborted)
+      return Promise.reject(markNeverSent(options.signal.reason ?? new Error('aborted')));
     const id = this.nextId++;
     let outParams = params;
     if (params && options.onProgress && metaOf(params)?.['progressToken'] !== undefined) {
@@ -243,11 +261,14 @@ export class BackendConnection {
         if (this.settle(id)) {
           this.logger.warn({ server: this.server, err: err.message }, 'could not send to backend');
           // Upstream OAuth refusals say what to do (log in, a wider scope); other send errors stay internal.
-          reject(
-            this.unavailable(
-              err instanceof GatewayError && err.code === 'UPSTREAM_OAUTH' ? err.message : undefined,
-            ),
+          const unavailable = this.unavailable(
+            err instanceof GatewayError && err.code === 'UPSTREAM_OAUTH' ? err.message : undefined,
           );
+          // A serialisation failure (RangeError) or a child that is not running fails before any byte is
+          // written; a network error may come after the backend got the request, so it is not marked.
+          const before =
+            err instanceof RangeError || (err instanceof GatewayError && err.code === 'BACKEND_CLOSED');
+          reject(before ? markNeverSent(unavailable) : unavailable);
         }
       });
     });

@@ -24,6 +24,7 @@ import {
   paramsOf,
   type RequestId,
 } from '../mcp/messages.js';
+import type { BackendAuth } from './backend-auth.js';
 import type { BackendConnection, ConnectionHandlers, InitializeInfo } from './connection.js';
 import { type LogLevel, mostVerbose, passesLevel } from './log-levels.js';
 import type { BackendLease, BackendListener, LeaseRequestOptions } from './pool.js';
@@ -85,6 +86,8 @@ export abstract class MultiSessionBackend {
   private readonly subscriptions = new Map<string, Set<BackendListener>>();
   private readonly updates = new Map<string, { timer: NodeJS.Timeout; again: boolean }>();
   private readonly tasks = new Map<string, TaskOwner>();
+  /** Upstream credentials of the server's shared connections (upstream OAuth), if any. */
+  auth: BackendAuth | undefined;
   /** The level the backend's connections are set to (undefined: never set). */
   private backendLevel: LogLevel | undefined;
   protected closed = false;
@@ -148,6 +151,7 @@ export abstract class MultiSessionBackend {
       get up() {
         return backend.up;
       },
+      authIssue: () => this.auth?.refusal?.(),
       connect: async () => (await this.anyConnection(profile)).info as InitializeInfo,
       list: async (kind: ListKind) =>
         (await this.anyConnection(profile)).listAll(kind, this.server.timeoutMs),

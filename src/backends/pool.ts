@@ -71,6 +71,8 @@ export interface BackendLease {
   readonly info: InitializeInfo | undefined;
   /** False while the server is known to be down (it crashed, or failed to start). */
   readonly up: boolean;
+  /** Why upstream OAuth last kept this backend from being used, and what to do about it (for the agent). */
+  authIssue?(): string | undefined;
   /** Starts the server if needed and resolves with its initialize info; rejects with -32016. */
   connect(): Promise<InitializeInfo>;
   /** Every item of one list (all pages), cached until the server says it changed. */
@@ -200,8 +202,8 @@ export class BackendPool {
     return this.multiBackend(server, isolation).attach(listener);
   }
 
-  private transport(server: ServerConfig, agent?: string): () => BackendTransport {
-    return () => createBackendTransport(server, this.logger, this.options.authFor?.(server, agent));
+  private transport(server: ServerConfig, auth: BackendAuth | undefined): () => BackendTransport {
+    return () => createBackendTransport(server, this.logger, auth);
   }
 
   private multiBackend(server: ServerConfig, isolation: 'pooled' | 'shared'): MultiSessionBackend {
@@ -209,6 +211,8 @@ export class BackendPool {
     if (existing && existing.isolation === isolation && isDeepStrictEqual(existing.server, server))
       return existing;
     const report = (up: boolean) => this.onBackendStatus(server.name, up);
+    // A connection that sessions share uses the server's own credentials, not one user's.
+    const auth = this.options.authFor?.(server, undefined);
     const onIdle = () => {
       if (!this.multi.delete(created)) return;
       if (this.current.get(server.name) === created) this.current.delete(server.name);
@@ -220,11 +224,12 @@ export class BackendPool {
             server,
             this.logger,
             onIdle,
-            this.transport(server),
+            this.transport(server, auth),
             report,
             this.options.poolTiming,
           )
-        : new SharedBackend(server, this.logger, onIdle, this.transport(server), report);
+        : new SharedBackend(server, this.logger, onIdle, this.transport(server, auth), report);
+    created.auth = auth;
     this.current.set(server.name, created);
     this.multi.add(created);
     return created;
@@ -236,10 +241,11 @@ export class BackendPool {
     profile: SessionProfile,
   ): BackendLease {
     const name = server.name;
+    const auth = this.options.authFor?.(server, listener.principal?.agent);
     const slot: BackendSlot = new BackendSlot({
       server,
       logger: this.logger,
-      transport: this.transport(server, listener.principal?.agent),
+      transport: this.transport(server, auth),
       profile: () => ({
         protocolVersion: profile.protocolVersion,
         capabilities: backendCapabilities(profile.capabilities, server),
@@ -277,6 +283,7 @@ export class BackendPool {
       get up() {
         return slot.ready !== undefined;
       },
+      authIssue: () => auth?.refusal?.(),
       connect: async () => (await slot.get()).info as InitializeInfo,
       list: async (kind) => (await slot.get()).listAll(kind, server.timeoutMs),
       request,
@@ -312,7 +319,7 @@ export class BackendPool {
     }
     const conn = new BackendConnection({
       server: server.name,
-      transport: this.transport(server)(),
+      transport: this.transport(server, this.options.authFor?.(server, undefined))(),
       logger: this.logger,
       roots: server.roots,
       agentRoots: server.agentRoots,

@@ -5,7 +5,8 @@
  * Exit codes: 0 ok; 1 the command ran and found a problem; 2 usage error.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ExitError } from '../core/errors.js';
+import { AuditError } from '../audit/errors.js';
+import { ExitError, GatewayError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 
 function buildProgram(): Command {
@@ -52,8 +53,12 @@ function buildProgram(): Command {
         .default('high'),
     )
     .option('--no-home', 'scan only the given paths, not the home-folder client configs')
+    .option('--pins <file>', 'also check a pin file written by `mcp-guard tools pin --out`')
     .action(
-      async (paths: string[], opts: { format: 'text' | 'json' | 'sarif'; failOn: string; home: boolean }) => {
+      async (
+        paths: string[],
+        opts: { format: 'text' | 'json' | 'sarif'; failOn: string; home: boolean; pins?: string },
+      ) => {
         const { runScanCommand } = await import('./scan.js');
         await runScanCommand({
           paths,
@@ -61,6 +66,7 @@ function buildProgram(): Command {
           failOn: opts.failOn as 'high' | 'medium' | 'low' | 'never',
           home: opts.home,
           cwd: process.cwd(),
+          ...(opts.pins === undefined ? {} : { pins: opts.pins }),
         });
       },
     );
@@ -124,6 +130,69 @@ function buildProgram(): Command {
       await approvalsDecide({ ...opts, note: opts.reason, id, decision: 'denied', cwd: process.cwd() });
     });
 
+  const tools = program.command('tools').description('pinned tool definitions and the quarantine');
+  const kindOption = () =>
+    new Option('--kind <kind>', 'when a tool, prompt or resource template share the name').choices([
+      'tool',
+      'prompt',
+      'resource_template',
+    ]);
+  tools
+    .command('list')
+    .description('list pinned tools, prompts and resource templates')
+    .addOption(
+      new Option('--status <status>', 'which ones')
+        .choices(['pinned', 'changed', 'flagged', 'rejected', 'quarantined', 'all'])
+        .default('all'),
+    )
+    .option('--server <name>', 'only this server')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (opts: { status: string; server?: string; json?: boolean; config?: string }) => {
+      const { toolsList } = await import('./tools.js');
+      await toolsList({ ...opts, cwd: process.cwd() });
+    });
+  tools
+    .command('diff')
+    .description('show how a definition differs from its pin')
+    .argument('<server.name>', 'e.g. filesystem.read_file')
+    .addOption(kindOption())
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (target: string, opts: { kind?: string; json?: boolean; config?: string }) => {
+      const { toolsDiff } = await import('./tools.js');
+      await toolsDiff({ ...opts, target, cwd: process.cwd() });
+    });
+  for (const [command, decision, description] of [
+    ['approve', 'approved', 'approve the changed (or flagged) definition: it becomes the pin'],
+    ['reject', 'rejected', 'reject it: it stays quarantined and is not announced again'],
+  ] as const) {
+    tools
+      .command(command)
+      .description(description)
+      .argument('<server.name>', 'e.g. filesystem.read_file')
+      .addOption(kindOption())
+      .option('--sha256 <hex>', 'only if this is still the definition waiting (as shown by tools diff)')
+      .option('--json', 'print JSON')
+      .addOption(configOption())
+      .action(
+        async (target: string, opts: { kind?: string; sha256?: string; json?: boolean; config?: string }) => {
+          const { toolsDecide } = await import('./tools.js');
+          await toolsDecide({ ...opts, target, decision, cwd: process.cwd() });
+        },
+      );
+  }
+  tools
+    .command('pin')
+    .description('export every pin to a file (for a repository; scan --pins checks it in CI)')
+    .requiredOption('--out <file>', 'where to write (- for stdout)')
+    .option('--server <name>', 'only this server')
+    .addOption(configOption())
+    .action(async (opts: { out: string; server?: string; config?: string }) => {
+      const { toolsPin } = await import('./tools.js');
+      await toolsPin({ ...opts, cwd: process.cwd() });
+    });
+
   const audit = program.command('audit').description('the tamper-evident audit log');
   audit
     .command('verify')
@@ -167,6 +236,28 @@ function buildProgram(): Command {
     .action(async (opts: { agent?: string }) => {
       const { keysNew } = await import('./keys.js');
       await keysNew(opts);
+    });
+
+  const backends = program.command('backends').description('remote backends and their upstream OAuth');
+  backends
+    .command('list')
+    .description('list the backends and the state of their OAuth tokens')
+    .option('--json', 'print JSON')
+    .addOption(configOption())
+    .action(async (opts: { json?: boolean; config?: string }) => {
+      const { backendsList } = await import('./backends.js');
+      await backendsList({ ...opts, cwd: process.cwd() });
+    });
+  backends
+    .command('login')
+    .description('authorize mcp-guard at a remote backend once (prints a URL; listens on loopback)')
+    .argument('<name>', 'the server (servers.NAME with oauth:)')
+    .option('--device', 'use the device flow (enter a code on another device) where the server offers it')
+    .option('--user <name>', 'for tokens: per_user, the gateway user the token is for')
+    .addOption(configOption())
+    .action(async (name: string, opts: { device?: boolean; user?: string; config?: string }) => {
+      const { backendsLogin } = await import('./backends.js');
+      await backendsLogin({ ...opts, name, cwd: process.cwd() });
     });
 
   const config = program.command('config').description('configuration tools');
@@ -219,6 +310,13 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof ExitError) {
       if (err.message) process.stderr.write(`mcp-guard: ${err.message}\n`);
       process.exitCode = err.exitCode;
+      return;
+    }
+    // Expected failures at start (an audit log that cannot be continued, a store that cannot be reached):
+    // one line and exit 1 (SPEC §3a), not a stack trace.
+    if (err instanceof AuditError || (err instanceof GatewayError && err.code !== 'INTERNAL')) {
+      process.stderr.write(`mcp-guard: ${err.message.split('\n')[0]}\n`);
+      process.exitCode = 1;
       return;
     }
     process.stderr.write(

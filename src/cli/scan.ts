@@ -1,5 +1,5 @@
 /**
- * `mcp-guard scan [PATH...] [--format text|json|sarif] [--fail-on …] [--no-home]` (SPEC §1, §7).
+ * `mcp-guard scan [PATH...] [--format text|json|sarif] [--fail-on …] [--no-home] [--pins FILE]` (SPEC §1, §7).
  * The report goes to stdout, warnings to stderr; exit 1 when findings at or above --fail-on exist,
  * exit 2 for a path that does not exist.
  */
@@ -20,6 +20,8 @@ export interface ScanCommandOptions {
   failOn: Severity | 'never';
   home: boolean;
   cwd: string;
+  /** A pin file of `mcp-guard tools pin` to check (`--pins`). */
+  pins?: string;
 }
 
 /** What the command touches outside its options; tests replace it, the CLI uses the process's own. */
@@ -38,7 +40,7 @@ export async function runScanCommand(
   options: ScanCommandOptions,
   io: ScanCommandIo = processIo,
 ): Promise<void> {
-  for (const given of options.paths) {
+  for (const given of [...options.paths, ...(options.pins === undefined ? [] : [options.pins])]) {
     try {
       await stat(path.resolve(options.cwd, given));
     } catch (err) {
@@ -55,6 +57,7 @@ export async function runScanCommand(
     paths,
     cwd: options.cwd,
     ...(homeEnvironment ? { home: homeEnvironment } : {}),
+    ...(options.pins === undefined ? {} : { pins: options.pins }),
   });
 
   // Warnings name files: a line feed or control character in a file name must not reach the terminal.

@@ -25,6 +25,8 @@ export async function serveStdio(options: { config?: string; cwd: string }): Pro
     // The stdio caller is authenticated per request by the authenticate stage (MCP_GUARD_API_KEY).
     principal: config.auth.mode === 'none' ? ANONYMOUS : undefined,
     logger,
+    // One size limit at both doors (the HTTP front refuses larger bodies with 413).
+    maxLineBytes: config.http.maxBodyBytes,
   });
   const stop = () => process.stdin.destroy();
   process.once('SIGINT', stop);

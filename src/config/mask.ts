@@ -3,9 +3,13 @@
  * API keys appear only as a digest prefix, passwords, tokens and secret-looking env/header values as
  * `***`, URL passwords and webhook paths removed. Never print a config any other way.
  */
+import { REDACTED, redactText } from '../redact/secret-text.js';
 import type { ApiKeyRecord, GuardConfig, ServerConfig } from './types.js';
 
 const SECRET_NAME = /(token|secret|passw(or)?d|api[-_]?key|auth|credential|cookie|private)/i;
+/** A command-line flag whose value is the next argument: `--password x`, `-api-key x`, `--token x`. */
+const SECRET_FLAG =
+  /^--?[\w.-]*(token|secret|passw(or)?d|passphrase|api[-_]?key|credentials?|private[-_]?key)$/i;
 const MASK = '***';
 
 function maskKey(k: ApiKeyRecord): Record<string, string> {
@@ -36,8 +40,34 @@ function isolationOf(s: ServerConfig): Record<string, unknown> {
   return s.isolation === 'pooled' ? { isolation: 'pooled', ...pool } : { isolation: s.isolation };
 }
 
+/**
+ * Env and header values: a secret-named entry is masked whole; any other value still goes through the
+ * text redactor, because a secret often hides under an innocent name (DATABASE_URL=postgres://u:pw@…).
+ */
 function maskMap(map: Readonly<Record<string, string>>): Record<string, string> {
-  return Object.fromEntries(Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : v]));
+  return Object.fromEntries(
+    Object.entries(map).map(([k, v]) => [k, SECRET_NAME.test(k) ? MASK : redactText(v)]),
+  );
+}
+
+/**
+ * Server arguments: each one through the text redactor (`--api-key=sk-…`, URLs with a password), and the
+ * argument after a secret-named flag (`--password hunter2`) masked whole, since nothing in it says secret.
+ */
+function maskArgs(args: readonly string[]): string[] {
+  return args.map((arg, i) => {
+    const previous = i > 0 ? args[i - 1] : undefined;
+    if (previous !== undefined && SECRET_FLAG.test(previous) && !arg.startsWith('-')) return REDACTED;
+    return redactText(arg);
+  });
+}
+
+function maskState(state: GuardConfig['state']): Record<string, unknown> {
+  const { encryptionKey, ...rest } = state;
+  return {
+    ...(rest.store === 'sqlite' ? rest : { ...rest, url: maskUrl(rest.url) }),
+    ...(encryptionKey ? { encryption_key: MASK } : {}),
+  };
 }
 
 /** A display copy of the config with secrets masked (snake_case, like the file). */
@@ -105,6 +135,7 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
       deny: config.policies.deny,
       audit: config.policies.audit ?? null,
       tools: config.policies.tools,
+      pinning: config.policies.pinning,
     },
     agents: config.agents,
     servers: Object.fromEntries(
@@ -112,8 +143,8 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
         s.name,
         s.kind === 'stdio'
           ? {
-              command: s.command,
-              args: s.args,
+              command: redactText(s.command),
+              args: maskArgs(s.args),
               env: maskMap(s.env),
               cwd: s.cwd ?? null,
               ...isolationOf(s),
@@ -126,12 +157,24 @@ export function maskedConfig(config: GuardConfig): Record<string, unknown> {
               headers: maskMap(s.headers),
               ...isolationOf(s),
               timeout_ms: s.timeoutMs,
+              ...(s.oauth
+                ? {
+                    oauth: {
+                      client_id: s.oauth.clientId ?? null,
+                      ...(s.oauth.clientSecret ? { client_secret: MASK } : {}),
+                      scopes: s.oauth.scopes ?? 'auto',
+                      client_metadata_url: s.oauth.clientMetadataUrl ?? null,
+                      redirect_uri: s.oauth.redirectUri ?? null,
+                      tokens: s.oauth.tokens,
+                      refresh_before_ms: s.oauth.refreshBeforeMs,
+                    },
+                  }
+                : {}),
             },
       ]),
     ),
     routes: { ...config.routes, ...(config.defaultRoute ? { default: config.defaultRoute } : {}) },
-    state:
-      config.state.store === 'sqlite' ? config.state : { ...config.state, url: maskUrl(config.state.url) },
+    state: maskState(config.state),
     notify: config.notify
       ? {
           ...(config.notify.slackWebhookUrl

@@ -96,6 +96,18 @@ function toKeyRecord(entry: ApiKeyEntryFile): ApiKeyRecord {
   return { agent: entry.agent, sha256: Buffer.from(entry.key_sha256.replace(/^sha256:/, ''), 'hex') };
 }
 
+/** A loopback http redirect URI with an explicit port (where `backends login` listens). */
+function isLoopbackRedirect(uri: string): boolean {
+  const url = new URL(uri);
+  return (
+    url.protocol === 'http:' &&
+    url.port !== '' &&
+    ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) &&
+    !url.hash &&
+    !url.search
+  );
+}
+
 /** Turns a validated config file into the frozen internal form, or throws NormalizeError. */
 export function normalize(file: ConfigFile, source: string): GuardConfig {
   const problems: Array<{ path: readonly PropertyKey[]; message: string }> = [];
@@ -160,16 +172,28 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       deviceCodeTtlMs: ms(o.device_code_ttl, 600_000),
       sessionMaxAgeMs: ms(o.session_max_age, 30 * 86_400_000),
       scopes,
-      requiredScopes: o.required_scopes ?? scopes,
+      // The admin scope opens the admin API, not /mcp: never required there unless asked for.
+      requiredScopes: o.required_scopes ?? scopes.filter((s) => s !== 'admin'),
       users: (o.users ?? []).map((u, i) => {
         if ((u.password === undefined) === (u.password_sha256 === undefined)) {
           problem(['auth', 'oauth2', 'users', i], 'give exactly one of password or password_sha256');
+        }
+        for (const s of u.scopes ?? []) {
+          if (!scopes.includes(s))
+            problem(
+              ['auth', 'oauth2', 'users', i, 'scopes'],
+              `${s} is not in auth.oauth2.scopes (${scopes.join(', ')})`,
+            );
         }
         const digest =
           u.password !== undefined
             ? sha256(u.password)
             : Buffer.from((u.password_sha256 ?? '').replace(/^sha256:/, ''), 'hex');
-        return { name: u.name, password: scryptHash(digest) };
+        return {
+          name: u.name,
+          password: scryptHash(digest),
+          ...(u.scopes === undefined ? {} : { scopes: u.scopes }),
+        };
       }),
       clients: (o.clients ?? []).map((c) => ({
         clientId: c.client_id,
@@ -182,6 +206,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
       dynamicClientTtlMs: ms(o.dynamic_client_ttl, 30 * 86_400_000),
       authorizationRequestsPerMinute: o.authorization_requests_per_minute ?? 60,
       signingKeyFile: o.signing_key_file === undefined ? undefined : resolvePath(o.signing_key_file),
+      clientIdMetadataDocuments: o.client_id_metadata_documents ?? true,
     };
   } else if (authFile.oauth2 !== undefined) {
     problem(['auth', 'oauth2'], `auth.oauth2 is only used with mode oauth2 (mode is ${authFile.mode})`);
@@ -233,6 +258,29 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         roots: (s.roots ?? []).map((r) => pathToFileURL(resolvePath(r)).href),
       });
     } else {
+      const oauth = s.oauth === undefined ? undefined : s.oauth === 'auto' ? {} : s.oauth;
+      const at = (k: string) => ['servers', name, 'oauth', k];
+      if (oauth) {
+        if (Object.keys(s.headers ?? {}).some((h) => h.toLowerCase() === 'authorization'))
+          problem(
+            ['servers', name, 'headers'],
+            'an Authorization header and oauth both set: the gateway sends its OAuth token; remove one',
+          );
+        if (oauth.client_secret !== undefined && oauth.client_id === undefined)
+          problem(at('client_secret'), 'a client_secret needs its client_id');
+        if (oauth.redirect_uri !== undefined && !isLoopbackRedirect(oauth.redirect_uri))
+          problem(
+            at('redirect_uri'),
+            'must be http on a loopback address with an explicit port, e.g. http://127.0.0.1:8976/callback',
+          );
+        if (oauth.tokens === 'per_user' && s.isolation === 'shared')
+          problem(
+            at('tokens'),
+            'per_user tokens need isolation: per_session (a shared connection has no single user)',
+          );
+        if (oauth.tokens === 'per_user' && authFile.mode !== 'oauth2')
+          problem(at('tokens'), 'per_user tokens need auth.mode oauth2 (users who sign in to the gateway)');
+      }
       servers.push({
         ...common,
         kind: 'remote',
@@ -240,6 +288,21 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         headers: s.headers ?? {},
         transport: s.transport ?? 'streamable-http',
         roots: [],
+        ...(oauth
+          ? {
+              oauth: {
+                ...(oauth.client_id === undefined ? {} : { clientId: oauth.client_id }),
+                ...(oauth.client_secret === undefined ? {} : { clientSecret: oauth.client_secret }),
+                ...(oauth.scopes === undefined || oauth.scopes === 'auto' ? {} : { scopes: oauth.scopes }),
+                ...(oauth.client_metadata_url === undefined
+                  ? {}
+                  : { clientMetadataUrl: oauth.client_metadata_url }),
+                ...(oauth.redirect_uri === undefined ? {} : { redirectUri: oauth.redirect_uri }),
+                tokens: oauth.tokens ?? 'service',
+                refreshBeforeMs: ms(oauth.refresh_before, 60_000),
+              },
+            }
+          : {}),
       });
     }
   }
@@ -290,6 +353,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
             maxValueLength: p.audit?.max_value_length ?? DEFAULTS.auditMaxValueLength,
           },
     tools,
+    pinning: p.pinning ?? 'warn',
   };
   if (p.audit !== undefined && p.audit_log === undefined) {
     problem(['policies', 'audit'], 'audit settings need policies.audit_log (the file to write)');
@@ -313,10 +377,14 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
 
   // --- state, notify, http ---
   const stateFile = file.state ?? { store: 'sqlite' as const };
+  const { encryption_key: encryptionKey, ...stateRest } = stateFile as typeof stateFile & {
+    encryption_key?: string;
+  };
+  const keyPart = encryptionKey === undefined ? {} : { encryptionKey };
   const state: StateConfig =
-    stateFile.store === 'sqlite'
-      ? { store: 'sqlite', path: resolvePath(stateFile.path ?? DEFAULTS.sqlitePath) }
-      : stateFile;
+    stateRest.store === 'sqlite'
+      ? { store: 'sqlite', path: resolvePath(stateRest.path ?? DEFAULTS.sqlitePath), ...keyPart }
+      : { ...stateRest, ...keyPart };
   const h = file.http ?? {};
   const http: HttpConfig = {
     host: h.host ?? DEFAULTS.httpHost,

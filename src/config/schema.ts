@@ -65,6 +65,8 @@ const oauthUser = z.strictObject({
   name: nonEmpty,
   password: nonEmpty.optional(),
   password_sha256: sha256Hex.optional(),
+  /** Scopes this user may be granted (default: every offered scope but admin). */
+  scopes: scopeList.optional(),
 });
 
 const oauthClient = z.strictObject({
@@ -90,6 +92,8 @@ const oauth2Schema = z.strictObject({
   dynamic_client_ttl: duration.optional(),
   authorization_requests_per_minute: positiveInt.optional(),
   signing_key_file: nonEmpty.optional(),
+  /** Accept Client ID Metadata Documents (an https URL as client_id); default true. */
+  client_id_metadata_documents: z.boolean().optional(),
 });
 
 const authSchema = z.strictObject({
@@ -139,6 +143,8 @@ const policiesSchema = z.strictObject({
   audit_log: nonEmpty.optional(),
   audit: auditSchema.optional(),
   tools: z.record(nonEmpty, toolPolicySchema).optional(),
+  /** Tool pinning: off | warn (default: record changes) | enforce (quarantine changed definitions). */
+  pinning: z.enum(['off', 'warn', 'enforce']).optional(),
 });
 
 const agentSchema = z.strictObject({
@@ -179,10 +185,28 @@ const stdioServerSchema = z.strictObject({
   ...serverCommon,
 });
 
+/** Upstream OAuth for a remote server: the gateway is the OAuth client (everything else is discovered). */
+const upstreamOAuthSchema = z.strictObject({
+  /** A client pre-registered with the server's authorization server (else CIMD or dynamic registration). */
+  client_id: nonEmpty.optional(),
+  client_secret: nonEmpty.optional(),
+  /** Scopes to ask for, or auto (the server's 401 challenge, else its metadata's scopes_supported). */
+  scopes: z.union([z.literal('auto'), scopeList]).optional(),
+  /** The https URL of the gateway's Client ID Metadata Document, used where the server supports CIMD. */
+  client_metadata_url: z.url({ protocol: /^https$/ }).optional(),
+  /** The loopback redirect URI for `backends login` (a pre-registered client needs a fixed one). */
+  redirect_uri: z.url({ protocol: /^http$/ }).optional(),
+  /** One service token for everybody, or a token per user of the gateway (auth.mode oauth2). */
+  tokens: z.enum(['service', 'per_user']).optional(),
+  /** Refresh this long before the access token expires (default 60s). */
+  refresh_before: duration.optional(),
+});
+
 const remoteServerSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   headers: stringMap.optional(),
   transport: z.enum(['streamable-http', 'sse']).optional(),
+  oauth: z.union([z.literal('auto'), upstreamOAuthSchema]).optional(),
   ...serverCommon,
 });
 
@@ -203,17 +227,26 @@ const serverSchema = z.unknown().transform((value, ctx) => {
   return parsed.data;
 });
 
+/** Encrypts upstream OAuth tokens at rest (at least 32 characters; else $MCP_GUARD_ENCRYPTION_KEY). */
+const encryptionKey = z.string().min(32, 'must be at least 32 characters (e.g. openssl rand -base64 32)');
+
 const stateSchema = z.discriminatedUnion('store', [
-  z.strictObject({ store: z.literal('sqlite'), path: nonEmpty.optional() }),
+  z.strictObject({
+    store: z.literal('sqlite'),
+    path: nonEmpty.optional(),
+    encryption_key: encryptionKey.optional(),
+  }),
   z.strictObject({
     store: z.literal('redis'),
     url: z.url({ protocol: /^rediss?$/ }),
     prefix: nonEmpty.optional(),
+    encryption_key: encryptionKey.optional(),
   }),
   z.strictObject({
     store: z.literal('postgres'),
     url: z.url({ protocol: /^postgres(ql)?$/ }),
     schema: nonEmpty.optional(),
+    encryption_key: encryptionKey.optional(),
   }),
 ]);
 

@@ -129,7 +129,14 @@ export function parseConfigText(
   });
   if (problems.length > 0) throw new ConfigError(file, problems);
 
-  const data: unknown = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 100 }) ?? {};
+  } catch (err) {
+    // The yaml library throws (rather than reports) an alias to a missing anchor and an alias bomb
+    // ("billion laughs"); both are errors in the file, not crashes of the command.
+    throw new ConfigError(file, [{ path: '', message: `cannot read the YAML: ${(err as Error).message}` }]);
+  }
 
   const nodeAt = (path: readonly PropertyKey[]): Node | undefined => {
     for (let n = path.length; n >= 0; n--) {

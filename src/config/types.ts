@@ -45,6 +45,8 @@ export interface PasswordHash {
 export interface OAuthUser {
   readonly name: string;
   readonly password: PasswordHash;
+  /** Scopes this user may be granted; absent: every offered scope but `admin`. */
+  readonly scopes?: readonly string[];
 }
 
 export interface OAuthClientConfig {
@@ -64,7 +66,7 @@ export interface OAuth2Config {
   readonly sessionMaxAgeMs: number;
   /** Scopes the authorization server offers. */
   readonly scopes: readonly string[];
-  /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes`. */
+  /** Scopes every access token must carry on /mcp (else 403 insufficient_scope); default: all of `scopes` but admin. */
   readonly requiredScopes: readonly string[];
   readonly users: readonly OAuthUser[];
   readonly clients: readonly OAuthClientConfig[];
@@ -76,6 +78,8 @@ export interface OAuth2Config {
   /** Consent and device page loads plus device authorizations per client address per minute (each stores a pending entry). */
   readonly authorizationRequestsPerMinute: number;
   readonly signingKeyFile?: string;
+  /** Whether a client may introduce itself with a Client ID Metadata Document (an https URL as client_id). */
+  readonly clientIdMetadataDocuments: boolean;
 }
 
 export interface AuthConfig {
@@ -126,6 +130,11 @@ export interface PoliciesConfig {
   readonly deny: readonly string[];
   readonly audit?: AuditConfig;
   readonly tools: Readonly<Record<string, ToolPolicy>>;
+  /**
+   * Tool pinning (docs/pinning.md): `warn` records changed or poisoned definitions, `enforce` also hides
+   * and refuses them (-32017) until an operator approves; `off` leaves the stage out.
+   */
+  readonly pinning: 'off' | 'warn' | 'enforce';
 }
 
 export interface AgentConfig {
@@ -176,20 +185,36 @@ export interface StdioServerConfig extends ServerCommon {
   readonly roots: readonly string[];
 }
 
+/** The gateway as an OAuth client of a remote server (`servers.NAME.oauth`). */
+export interface UpstreamOAuthConfig {
+  readonly clientId?: string;
+  readonly clientSecret?: string;
+  /** Scopes to ask for; undefined: auto (the 401 challenge, else the resource's scopes_supported). */
+  readonly scopes?: readonly string[];
+  readonly clientMetadataUrl?: string;
+  readonly redirectUri?: string;
+  /** `service`: one token for the backend; `per_user`: a token per user of the gateway. */
+  readonly tokens: 'service' | 'per_user';
+  readonly refreshBeforeMs: number;
+}
+
 export interface RemoteServerConfig extends ServerCommon {
   readonly kind: 'remote';
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly transport: 'streamable-http' | 'sse';
   readonly roots: readonly string[];
+  readonly oauth?: UpstreamOAuthConfig;
 }
 
 export type ServerConfig = StdioServerConfig | RemoteServerConfig;
 
-export type StateConfig =
+/** `encryptionKey` encrypts upstream OAuth tokens at rest (else $MCP_GUARD_ENCRYPTION_KEY). */
+export type StateConfig = (
   | { readonly store: 'sqlite'; readonly path: string }
   | { readonly store: 'redis'; readonly url: string; readonly prefix?: string }
-  | { readonly store: 'postgres'; readonly url: string; readonly schema?: string };
+  | { readonly store: 'postgres'; readonly url: string; readonly schema?: string }
+) & { readonly encryptionKey?: string };
 
 export interface NotifyConfig {
   readonly slackWebhookUrl?: string;

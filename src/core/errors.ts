@@ -24,6 +24,8 @@ export const WIRE_ERRORS = {
   approval_denied: { code: -32014, httpStatus: 200 },
   approval_expired: { code: -32015, httpStatus: 200 },
   backend_unavailable: { code: -32016, httpStatus: 200 },
+  /** Tool pinning under enforce: the definition changed since it was pinned, or is flagged as poisoned. */
+  tool_quarantined: { code: -32017, httpStatus: 200 },
   /** The spec's own codes (2026-07-28), with the spec's meaning; never used for policy. */
   header_mismatch: { code: -32020, httpStatus: 400 },
   missing_client_capability: { code: -32021, httpStatus: 400 },
@@ -42,6 +44,7 @@ const POLICY_REASONS: ReadonlySet<WireReason> = new Set([
   'approval_denied',
   'approval_expired',
   'backend_unavailable',
+  'tool_quarantined',
 ]);
 
 export interface JsonRpcErrorObject {
@@ -101,6 +104,24 @@ export class GatewayError extends Error {
 export function toWireError(err: unknown): WireError {
   if (err instanceof WireError) return err;
   return new WireError('internal_error', 'Internal gateway error');
+}
+
+const NEVER_SENT = Symbol('mcp-guard.neverSent');
+
+/**
+ * Marks an error as raised before its request left the gateway (the connection was closed, the caller had
+ * already cancelled, the message could not even be serialised): the backend cannot have acted on it, so
+ * what was reserved for the call (spend) may be given back. Returns the same error.
+ */
+export function markNeverSent<E>(err: E): E {
+  if (err !== null && typeof err === 'object' && Object.isExtensible(err))
+    Object.defineProperty(err, NEVER_SENT, { value: true });
+  return err;
+}
+
+/** True for an error marked by markNeverSent. */
+export function wasNeverSent(err: unknown): boolean {
+  return err !== null && typeof err === 'object' && (err as { [NEVER_SENT]?: true })[NEVER_SENT] === true;
 }
 
 /** An expected end of a CLI command with an exit code (1: a problem found, 2: usage). */

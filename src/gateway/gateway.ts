@@ -9,10 +9,14 @@ import { AuditLog } from '../audit/audit-log.js';
 import { readLastLines } from '../audit/last-lines.js';
 import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { JwtVerifier } from '../auth/jwt.js';
+import { UpstreamRecords } from '../auth/upstream/records.js';
+import { ENCRYPTION_KEY_ENV, resolveVaultKey, TokenVault } from '../auth/upstream/token-vault.js';
+import { isOAuthServer, UpstreamOAuth, type UpstreamStatus } from '../auth/upstream/upstream-oauth.js';
 import { BackendPool } from '../backends/pool.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError } from '../config/source.js';
 import type { GuardConfig, Isolation } from '../config/types.js';
+import { ExitError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { Notifier } from '../notify/notifier.js';
@@ -64,6 +68,9 @@ export class Gateway {
   private readonly backendHealth = new Map<string, BackendHealth>();
   private readonly reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
+  /** Upstream OAuth of remote servers with `oauth:` (tokens in the state store). */
+  readonly upstream: UpstreamOAuth;
+  private adminTokens: JwtVerifier | undefined;
 
   private constructor(
     config: GuardConfig,
@@ -78,8 +85,13 @@ export class Gateway {
     this.env = options.env ?? process.env;
     this.validate = options.validate;
     this.audit = audit;
+    this.upstream = new UpstreamOAuth(
+      new UpstreamRecords(new TokenVault(options.store, resolveVaultKey(config.state, this.env))),
+      options.logger,
+    );
     this.pool = new BackendPool(options.logger, (server, up) => this.setBackendHealth(server, { up }), {
       defaultIsolation: options.defaultIsolation,
+      authFor: (server, agent) => this.upstream.authFor(server, agent),
     });
     this.metrics = new GatewayMetrics(config, {
       approvalsPending: () => this.store.countPending(Date.now()),
@@ -95,7 +107,11 @@ export class Gateway {
       metrics: this.metrics,
       notifier: this.notifier,
       onDecision: (approval) => this.recordDecision(approval),
-      authFailures: new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute),
+      authFailures: new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute, {
+        store: this.store,
+        scope: 'mcp',
+        logger: this.logger,
+      }),
     };
     this.runtime = createRuntime(config, this.services);
     // Decisions are made elsewhere (the CLI, another replica): the gateway records and announces them.
@@ -111,6 +127,8 @@ export class Gateway {
   static async open(config: GuardConfig, options: GatewayOptions): Promise<Gateway> {
     let audit: AuditLog | undefined;
     try {
+      const missing = upstreamKeyProblem(config, options.env ?? process.env);
+      if (missing) throw new ExitError(1, missing);
       const a = config.policies.audit;
       if (a) {
         audit = await AuditLog.open({
@@ -143,6 +161,8 @@ export class Gateway {
   probeBackends(): Promise<void> {
     this.probing ??= Promise.all(
       this.config.servers.map(async (server) => {
+        // Per-user OAuth backends connect with each user's token: there is nobody to probe as.
+        if (isOAuthServer(server) && server.oauth.tokens === 'per_user') return;
         try {
           await this.pool.probe(server);
           this.setBackendHealth(server.name, { up: true });
@@ -156,6 +176,11 @@ export class Gateway {
     return this.probing;
   }
 
+  /** The upstream OAuth state of every remote server with `oauth:` (no secrets; for /readyz and the admin API). */
+  upstreamStatus(): Promise<UpstreamStatus[]> {
+    return this.upstream.status(this.config);
+  }
+
   /** Each configured backend's last known state; undefined for one not started yet. */
   backends(): Map<string, BackendHealth | undefined> {
     return new Map(this.config.servers.map((s) => [s.name, this.backendHealth.get(s.name)]));
@@ -167,14 +192,28 @@ export class Gateway {
   }
 
   /** Turns on the built-in authorization server's tokens (serve-http with auth.mode oauth2). */
-  enableOAuth(oauth: { readonly issuer: string; readonly resource: string; verifier(): JwtVerifier }): void {
+  enableOAuth(oauth: {
+    readonly issuer: string;
+    readonly resource: string;
+    verifier(): JwtVerifier;
+    adminVerifier(): JwtVerifier;
+  }): void {
     this.services = {
       ...this.services,
       tokenVerifier: oauth.verifier(),
       oauthIssuer: oauth.issuer,
       oauthResource: oauth.resource,
     };
+    this.adminTokens = oauth.adminVerifier();
     this.runtime = createRuntime(this.runtime.config, this.services);
+  }
+
+  /**
+   * Verifies an access token of the built-in authorization server for the admin API: the `admin` scope,
+   * held by a user still allowed it (undefined when the authorization server is off).
+   */
+  get adminTokenVerifier(): JwtVerifier | undefined {
+    return this.adminTokens;
   }
 
   /** Issuer and resource of the built-in authorization server, when it is on. */
@@ -217,7 +256,7 @@ export class Gateway {
       return reject(
         `${file}: policies.audit_log: the audit file cannot change while running; restart the gateway`,
       );
-    const refusal = this.validate?.(next);
+    const refusal = this.validate?.(next) ?? upstreamKeyProblem(next, this.env);
     if (refusal) return reject(`${file}: ${refusal}`);
     if (isDeepStrictEqual(next, current)) return { ok: true, changed: false };
     let runtime: Runtime;
@@ -302,6 +341,7 @@ export class Gateway {
     ]);
     if (!settled) this.logger.warn('stopping with approval notifications still undelivered');
     await this.audit?.close();
+    await this.services.authFailures?.close();
     await this.store.close();
   }
 }
@@ -333,4 +373,16 @@ async function decisionResumePoint(
     }
   }
   return { sinceMs: lastTs === undefined ? now : Math.min(now, lastTs - 5_000), recorded };
+}
+
+/** Why upstream OAuth cannot run with this config: tokens need an encryption key. */
+function upstreamKeyProblem(config: GuardConfig, env: NodeJS.ProcessEnv): string | undefined {
+  const names = config.servers.filter(isOAuthServer).map((s) => s.name);
+  if (names.length === 0) return undefined;
+  try {
+    if (resolveVaultKey(config.state, env)) return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+  return `servers ${names.join(', ')} use oauth: set state.encryption_key or ${ENCRYPTION_KEY_ENV} (32+ characters) so their tokens are stored encrypted`;
 }

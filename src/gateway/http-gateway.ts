@@ -12,6 +12,7 @@ import { protectedResourceMetadata } from '../auth/authenticator.js';
 import { AuthFailureLimiter } from '../auth/failure-limiter.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import { OAuthServer } from '../auth/oauth/oauth-server.js';
+import { userLoginRoutes } from '../auth/upstream/user-login.js';
 import { liveChildCount } from '../backends/stdio-transport.js';
 import type { GuardConfig } from '../config/types.js';
 import { addressList } from '../core/address-list.js';
@@ -151,10 +152,13 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         ok = false;
       }
     }
+    // Upstream OAuth: who is logged in, what is missing (a backend without its token is also down above).
+    const upstream = await gateway.upstreamStatus().catch((err: Error) => [{ error: err.message }]);
     sendJson(res, ok ? 200 : 503, {
       status: ok ? 'ready' : 'not ready',
       checks,
       backends,
+      ...(upstream.length > 0 ? { upstream_oauth: upstream } : {}),
       sessions: endpoint.sessionCount,
       backend_processes: liveChildCount(),
       backend_load: gateway.pool.stats(),
@@ -219,7 +223,11 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
       (c.auth.oauth2?.issuer ?? c.http.publicUrl ?? url.replace(/\/mcp$/, '')).replace(/\/+$/, '');
     const issuer = issuerOf(config);
     // One count of failed sign-ins for the life of the process: a reload must not reset it.
-    const signInFailures = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute);
+    const signInFailures = new AuthFailureLimiter(config.rateLimit.authFailuresPerMinute, {
+      store: options.store,
+      scope: 'oauth',
+      logger,
+    });
     const open = (c: GuardConfig) =>
       OAuthServer.open({
         limiter: signInFailures,
@@ -231,13 +239,23 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         authFailuresPerMinute: c.rateLimit.authFailuresPerMinute,
         events: authFailureEvents({ audit: gateway.audit, metrics: gateway.metrics, logger }),
       });
-    const oauth = await open(config);
+    let oauth = await open(config);
     let oauthRoutes = oauth.routes();
     gateway.enableOAuth(oauth);
-    adminTokens = oauth.verifier(['admin']);
+    adminTokens = oauth.adminVerifier();
     // The routes ask for the current server, so a reload (users, clients, scopes) takes effect at once.
     for (const path of oauthRoutes.keys())
       routes.set(path, (req, res, u) => oauthRoutes.get(path)?.(req, res, u));
+    // Per-user upstream tokens: users connect their own accounts on /upstream/login, signed in as themselves.
+    gateway.upstream.enableUserLogin(issuer);
+    for (const [path, handler] of userLoginRoutes({
+      servers: () => gateway.config.servers,
+      records: gateway.upstream.records,
+      signIn: (req, form) => oauth.signIn(req, form),
+      base: issuer,
+      logger,
+    }))
+      routes.set(path, handler);
     gateway.onReload(async (next) => {
       if (issuerOf(next) !== issuer)
         throw new Error(
@@ -245,9 +263,10 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
         );
       const reopened = await open(next);
       return () => {
+        oauth = reopened;
         oauthRoutes = reopened.routes();
         gateway.enableOAuth(reopened);
-        adminTokens = reopened.verifier(['admin']);
+        adminTokens = reopened.adminVerifier();
       };
     });
     // The dashboard's "Sign in with OAuth" exchanges its code at our own /token, over loopback.

@@ -7,6 +7,7 @@
 import type { AuditLog } from '../audit/audit-log.js';
 import { type AuthEvents, Authenticator } from '../auth/authenticator.js';
 import type { AuthFailureLimiter } from '../auth/failure-limiter.js';
+import type { HttpAuthenticator } from '../auth/http-authenticator.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
@@ -18,7 +19,7 @@ import { compose, type Stage } from '../pipeline/compose.js';
 import type { RequestContext } from '../pipeline/context.js';
 import { buildStages, describePipeline } from '../pipeline/pipeline.js';
 import { createRedactor } from '../redact/redact-value.js';
-import type { HttpAuthenticator } from '../server/mcp-endpoint.js';
+import { guardStore } from '../stores/guarded-store.js';
 import type { Approval, StateStore } from '../stores/state-store.js';
 
 export interface Services {
@@ -75,12 +76,14 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
   const stages = buildStages({
     config,
     authenticator,
-    store: services.store,
+    // Store failures refuse calls with -32016 naming the state store, never an anonymous -32603.
+    store: guardStore(services.store),
     env: services.env,
     logger,
     audit,
     metrics,
     redact,
+    notifier,
     approvals: {
       created: async (approval, ctx) => {
         await audit?.append({

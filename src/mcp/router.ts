@@ -127,12 +127,21 @@ export class SessionRouter {
   ): Promise<Target> {
     const index = await this.index(kind);
     const item = index.byExposed.get(name);
-    if (item) return { kind: targetKind, server: item.server, name: item.name, exposed: item.exposed };
+    if (item)
+      return {
+        kind: targetKind,
+        server: item.server,
+        name: item.name,
+        exposed: item.exposed,
+        definition: item.definition,
+      };
     const down = this.servers.filter((s) => !this.leases.get(s.name)?.up).map((s) => s.name);
     if (down.length > 0) {
+      // An upstream OAuth refusal says what to do (log in, connect an account): worth passing on.
+      const issues = down.flatMap((s) => this.leases.get(s)?.authIssue?.() ?? []);
       throw new WireError(
         'backend_unavailable',
-        `Unknown ${targetKind} "${name}" (unavailable: ${down.join(', ')})`,
+        `Unknown ${targetKind} "${name}" (unavailable: ${down.join(', ')})${issues.length > 0 ? `; ${issues.join('; ')}` : ''}`,
         { server: down[0] },
       );
     }
@@ -154,7 +163,15 @@ export class SessionRouter {
     if (listed) return { kind: 'resource', server: listed.server, uri: listed.name, exposed };
     const templates = await this.index('resourceTemplates');
     for (const t of templates.items) {
-      if (matchesTemplate(t.name, uri)) return { kind: 'resource', server: t.server, uri, exposed };
+      if (matchesTemplate(t.name, uri))
+        return {
+          kind: 'resource',
+          server: t.server,
+          uri,
+          exposed,
+          definition: t.definition,
+          template: t.name,
+        };
     }
     const learned = this.learnedUris.get(uri);
     if (learned) return { kind: 'resource', server: learned, uri, exposed };

@@ -74,24 +74,24 @@ export class Notifier {
     return Boolean(this.config?.slackWebhookUrl || this.config?.webhookUrl);
   }
 
-  /** Queues the notifications for an approval event; returns at once. */
+  /** Queues the notifications for an approval event (with the approval's dashboard link); returns at once. */
   notify(event: ApprovalEvent, approval: Approval): void {
-    if (!this.config) return;
     const link = this.linkTo(approval.id);
+    this.notifyMessage(slackMessage(event, approval, link), webhookBody(event, approval, link));
+  }
+
+  /**
+   * Queues a notification whose Slack message and webhook body were built elsewhere (e.g. a changed
+   * tool definition, src/stages/pin/pin-notice.ts); returns at once. Webhook bodies are signed when
+   * `notify.webhook_secret` is set.
+   */
+  notifyMessage(slack: Record<string, unknown>, webhook: Record<string, unknown>): void {
+    if (!this.config) return;
     const deliveries: Array<Promise<void>> = [];
     if (this.config.slackWebhookUrl)
-      deliveries.push(
-        this.deliver('slack', this.config.slackWebhookUrl, slackMessage(event, approval, link), undefined),
-      );
+      deliveries.push(this.deliver('slack', this.config.slackWebhookUrl, slack, undefined));
     if (this.config.webhookUrl)
-      deliveries.push(
-        this.deliver(
-          'webhook',
-          this.config.webhookUrl,
-          webhookBody(event, approval, link),
-          this.config.webhookSecret,
-        ),
-      );
+      deliveries.push(this.deliver('webhook', this.config.webhookUrl, webhook, this.config.webhookSecret));
     for (const d of deliveries) {
       this.inflight.add(d);
       void d.finally(() => this.inflight.delete(d));

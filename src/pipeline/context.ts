@@ -7,11 +7,34 @@ import type { WireError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { JSONRPCRequest, Params } from '../mcp/messages.js';
 
-/** What a routed request addresses on which backend. */
+/**
+ * What a routed request addresses on which backend. `definition` is the listed definition the request
+ * was resolved against (tool pinning checks it); for a resource, it is set when the URI matched a
+ * resource template, named by `template` as the backend knows it.
+ */
 export type Target =
-  | { readonly kind: 'tool'; readonly server: string; readonly name: string; readonly exposed: string }
-  | { readonly kind: 'prompt'; readonly server: string; readonly name: string; readonly exposed: string }
-  | { readonly kind: 'resource'; readonly server: string; readonly uri: string; readonly exposed: string };
+  | {
+      readonly kind: 'tool';
+      readonly server: string;
+      readonly name: string;
+      readonly exposed: string;
+      readonly definition?: Params;
+    }
+  | {
+      readonly kind: 'prompt';
+      readonly server: string;
+      readonly name: string;
+      readonly exposed: string;
+      readonly definition?: Params;
+    }
+  | {
+      readonly kind: 'resource';
+      readonly server: string;
+      readonly uri: string;
+      readonly exposed: string;
+      readonly definition?: Params;
+      readonly template?: string;
+    };
 
 import type { ListKind } from '../mcp/lists.js';
 

@@ -10,6 +10,12 @@
  *                   `server.tool`, never on an exposed alias
  *   authorize       allow/deny (-32011) — before rate limits (as agentgateway orders them): a forbidden call
  *                   costs no quota and no store round trip; lists are filtered on the way back
+ *   pin             tool pinning (-32017 under enforce): after authorize, so a forbidden call is refused
+ *                   without a store round trip; before rate limits, cost and spend, so a quarantined call
+ *                   costs no quota and reserves nothing. It checks the definition a call was resolved to,
+ *                   and pins (and under enforce filters) every listed tool, prompt and resource template
+ *                   on the way back — all of a server's, whoever lists them: a definition changes for
+ *                   everyone at once
  *   rate_limit      per agent, per tool, global (-32012), one atomic store operation
  *   cost            the call's amount (-32602 for a bad one) — for approval, spend and audit
  *   spend           reserve the amount against the caps atomically (-32013) — before approval, so a call
@@ -33,6 +39,7 @@ import { authorizeStage } from '../stages/authorize/authorize-stage.js';
 import { NamePolicy } from '../stages/authorize/name-policy.js';
 import { costStage } from '../stages/cost/cost-stage.js';
 import { forwardStage } from '../stages/forward/forward-stage.js';
+import { type PinNotifier, pinStage } from '../stages/pin/pin-stage.js';
 import { rateLimitStage } from '../stages/rate-limit/rate-limit-stage.js';
 import { recordStages } from '../stages/record/record-stage.js';
 import { routeStage } from '../stages/route/route-stage.js';
@@ -53,6 +60,8 @@ export interface PipelineDeps {
   readonly approvals: ApprovalEvents;
   /** Redacts arguments kept for humans (approvals). */
   readonly redact: (value: unknown) => unknown;
+  /** Where a changed or flagged tool definition is announced (the gateway's notifier). */
+  readonly notifier?: PinNotifier;
 }
 
 /** Builds the ordered stage list for a config; stages that have nothing to do are left out. */
@@ -64,6 +73,7 @@ export function buildStages(deps: PipelineDeps): Stage<RequestContext>[] {
     record?.record,
     routeStage(),
     authorizeStage(new NamePolicy(config)),
+    pinStage({ config, store, logger: deps.logger, audit: deps.audit, notifier: deps.notifier }),
     rateLimitStage(config, store),
     costStage(config),
     spendStage(config, store),

@@ -322,6 +322,51 @@ const list = [
     description: 'Nothing in the file was checked.',
     fix: 'Make the file readable UTF-8 text under 5 MB, or remove it.',
   },
+  {
+    id: 'MCP-PIN-001',
+    name: 'InvalidPinFile',
+    severity: 'high',
+    securitySeverity: '7.0',
+    precision: 'very-high',
+    title: 'The pin file given to --pins cannot be read, parsed or understood',
+    description:
+      'Nothing in it was checked, so a CI job relying on it would pass a rug pull it was meant to catch.',
+    fix: 'Export the pins again with mcp-guard tools pin --out FILE and commit that file unchanged.',
+  },
+  {
+    id: 'MCP-PIN-002',
+    name: 'PinHashMismatch',
+    severity: 'high',
+    securitySeverity: '8.0',
+    precision: 'very-high',
+    title: "A pinned definition does not match its pin's SHA-256 (edited by hand)",
+    description:
+      'The definition a reviewer reads in the pull request is not the one the hash approves; the gateway enforces the hash.',
+    fix: 'Never edit a pin file by hand: review with mcp-guard tools diff, approve, then export again with mcp-guard tools pin --out FILE.',
+  },
+  {
+    id: 'MCP-PIN-003',
+    name: 'PoisonedPinnedDefinition',
+    severity: 'high',
+    securitySeverity: '8.5',
+    precision: 'high',
+    title:
+      'An approved definition carries poisoning markers (hidden characters, <IMPORTANT> blocks, instructions to read secrets or send data away)',
+    description:
+      'Models read tool descriptions and schemas; hidden instructions in them steer the agent behind the user’s back (tool poisoning).',
+    fix: 'Read the definition with mcp-guard tools diff SERVER.NAME; if the markers are real, reject it and stop using the server.',
+  },
+  {
+    id: 'MCP-PIN-004',
+    name: 'DefinitionAwaitingReview',
+    severity: 'medium',
+    securitySeverity: '5.5',
+    precision: 'very-high',
+    title: 'A server offers a definition that differs from its pin and waits for review (or was rejected)',
+    description:
+      'A tool, prompt or resource template changed after it was approved (a possible rug pull), or was flagged on first sight; under pinning: enforce it is quarantined.',
+    fix: 'Review with mcp-guard tools diff SERVER.NAME, then mcp-guard tools approve or reject it, and export the pins again.',
+  },
 ] as const satisfies readonly RuleMeta[];
 
 export type RuleId = (typeof list)[number]['id'];

@@ -12,6 +12,7 @@ import {
   type FindingPlace,
   fileFinding,
 } from './check-entry.js';
+import { checkPinFile } from './check-pins.js';
 import type { HomeEnvironment } from './clients.js';
 import { discover } from './discover.js';
 import { extractServers } from './extract.js';
@@ -26,6 +27,8 @@ export interface ScanOptions {
   readonly cwd: string;
   /** Where the clients' user configs live; undefined scans only `paths` (`--no-home`). */
   readonly home?: HomeEnvironment;
+  /** A pin file of `mcp-guard tools pin` to check as well (`--pins`), relative to `cwd` or absolute. */
+  readonly pins?: string;
 }
 
 const READ_CONCURRENCY = 32;
@@ -62,6 +65,11 @@ export async function scan(options: ScanOptions): Promise<ScanResult> {
       files++;
       findings.push(...r);
     }
+  }
+  if (options.pins !== undefined) {
+    const absolute = path.resolve(options.cwd, options.pins);
+    findings.push(...(await checkPinFile(absolute, displayPath(absolute, options.cwd))));
+    files++;
   }
   findings.sort(
     (a, b) =>

@@ -21,7 +21,9 @@ export type ClientId =
   | 'goose'
   | 'kiro'
   | 'lm-studio'
-  | 'mcp-json';
+  | 'mcp-json'
+  /** A pin file of `mcp-guard tools pin` (scan --pins). */
+  | 'mcp-guard-pins';
 
 export type Format = 'json' | 'yaml' | 'toml';
 

@@ -5,11 +5,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { Logger } from '../core/logger.js';
-import { resolveClientAddress } from './client-address.js';
+import { resolveClientAddress } from '../http/client-address.js';
+import type { RouteHandler } from '../http/route.js';
 import { sendWireError } from './http-errors.js';
 import { checkHostAndOrigin, type OriginPolicy } from './origin-checks.js';
 
-export type RouteHandler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void> | void;
+export type { RouteHandler };
 
 export interface HttpServerOptions {
   readonly originPolicy: OriginPolicy;

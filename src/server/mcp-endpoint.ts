@@ -14,29 +14,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HttpAuthenticator } from '../auth/http-authenticator.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
+import { readBody } from '../http/read-body.js';
+import { depthLimitMessage, exceedsJsonDepth } from '../mcp/json-limits.js';
 import { invalidMessage, isRequest, type JSONRPCMessage } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
 import { sendWireError } from './http-errors.js';
-import { readBody } from './read-body.js';
 import { EventStream, HttpReply } from './reply.js';
-
-/** Decides who is calling, per HTTP request (sessions are never a credential). */
-export interface HttpAuthenticator {
-  /**
-   * Authenticates a request; `alsoAccept` may accept credentials of its own (admin keys on /metrics)
-   * behind the same failure limiter, so no endpoint offers unlimited guessing.
-   */
-  authenticate(
-    req: IncomingMessage,
-    alsoAccept?: (credential: string) => Principal | undefined,
-  ): Promise<
-    | { ok: true; principal: Principal }
-    | { ok: false; status: number; headers: Record<string, string>; body: unknown }
-  >;
-}
 
 /** Serves the stateless 2026-07-28 era (src/server/modern-front.ts). */
 export interface ModernHandler {
@@ -148,7 +135,10 @@ export class McpEndpoint {
     } catch {
       return sendWireError(res, 400, 'parse_error', 'Parse error: the body is not valid JSON');
     }
-    const problem = invalidMessage(message);
+    // Nothing may walk a message nested deeper than the limit (B3: it overflowed the stack downstream).
+    const problem = exceedsJsonDepth(message)
+      ? depthLimitMessage().replace(/^Invalid Request: /, '')
+      : invalidMessage(message);
     if (problem) {
       const id = (message as { id?: unknown } | null)?.id;
       return sendWireError(res, 400, 'invalid_request', `Invalid Request: ${problem}`, {

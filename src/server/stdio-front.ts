@@ -8,6 +8,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
+import { depthLimitMessage, exceedsJsonDepth, MAX_JSON_DEPTH } from '../mcp/json-limits.js';
 import { errorResponse, invalidMessage, type JSONRPCMessage } from '../mcp/messages.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
 
@@ -17,14 +18,24 @@ export interface StdioFrontOptions {
   readonly runtime: () => SessionRuntime;
   readonly principal: Principal | undefined;
   readonly logger: Logger;
-  /** Longest accepted line (one message); longer lines are refused and skipped. */
+  /**
+   * Longest accepted line (one message); longer lines are refused and skipped. `serve` passes
+   * `http.max_body_bytes`, so one limit holds at both doors.
+   */
   readonly maxLineBytes?: number;
 }
+
+/** JSON-RPC 2.0: an error about a message whose id cannot be known carries `"id": null`. */
+function errorWithoutId(code: number, message: string): JSONRPCMessage {
+  return { jsonrpc: '2.0', id: null, error: { code, message } } as unknown as JSONRPCMessage;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Runs one session over stdin/stdout; resolves when stdin ends and the session has closed. */
 export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
   const { input, output, logger } = options;
-  const maxLine = options.maxLineBytes ?? 16 * 1024 * 1024;
+  const maxLine = options.maxLineBytes ?? 4 * 1024 * 1024;
   let writing: Promise<void> = Promise.resolve();
   const write = (message: JSONRPCMessage): Promise<void> => {
     // Serialised so that messages never interleave; JSON.stringify never emits a raw newline.
@@ -59,33 +70,37 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
   let discarding = false;
   const refuse = (bytes: number) => {
     logger.warn({ bytes }, 'message larger than the line limit; discarded');
-    void write(
-      errorResponse(undefined, {
-        code: -32600,
-        message: `Invalid Request: message larger than ${maxLine} bytes`,
-      }),
-    );
+    void write(errorWithoutId(-32600, `Invalid Request: message larger than ${maxLine} bytes`));
   };
   const onLine = (bytes: Buffer) => {
-    const text = bytes.toString('utf8').replace(/\r$/, '');
+    let text: string;
+    try {
+      // Strict: a replacement character slipped in for bad bytes would change what the agent sent.
+      text = utf8.decode(bytes).replace(/\r$/, '');
+    } catch {
+      void write(errorWithoutId(-32700, 'Parse error: the line is not valid UTF-8'));
+      return;
+    }
     if (text.trim() === '') return;
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
+      void write(errorWithoutId(-32700, 'Parse error: the line is not valid JSON'));
+      return;
+    }
+    const id = (parsed as { id?: unknown } | null)?.id;
+    const usableId = typeof id === 'string' || Number.isSafeInteger(id) ? (id as string | number) : undefined;
+    const refuse = (message: string) =>
       void write(
-        errorResponse(undefined, { code: -32700, message: 'Parse error: the line is not valid JSON' }),
+        usableId === undefined
+          ? errorWithoutId(-32600, message)
+          : errorResponse(usableId, { code: -32600, message }),
       );
-      return;
-    }
+    // Before anything walks the value: a message nested thousands deep would overflow the stack later.
+    if (exceedsJsonDepth(parsed, MAX_JSON_DEPTH)) return refuse(depthLimitMessage(MAX_JSON_DEPTH));
     const problem = invalidMessage(parsed);
-    if (problem) {
-      const id = (parsed as { id?: unknown })?.id;
-      const usableId =
-        typeof id === 'string' || Number.isSafeInteger(id) ? (id as string | number) : undefined;
-      void write(errorResponse(usableId, { code: -32600, message: `Invalid Request: ${problem}` }));
-      return;
-    }
+    if (problem) return refuse(`Invalid Request: ${problem}`);
     session.handleMessage(parsed as JSONRPCMessage);
   };
 

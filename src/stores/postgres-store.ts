@@ -9,7 +9,18 @@
  * Tables are `mcpg_*` in a configurable schema (default `public`), created on open under an advisory lock
  * and versioned in `mcpg_schema_version`.
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
+import {
+  checkObservation,
+  checkPinKey,
+  decidePin,
+  decodePin,
+  encodePin,
+  observePin,
+  pinId,
+  sortPins,
+} from './pin-math.js';
 import {
   type Approval,
   type ApprovalKey,
@@ -18,11 +29,17 @@ import {
   type DecideResult,
   effectiveStatus,
   type NewApproval,
+  type PinDecideResult,
+  type PinKey,
+  type PinObservation,
+  type PinObserved,
+  type PinRecord,
   type ReserveResult,
   type SpendBucket,
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvExpiry, listLimit } from './store-input.js';
 import { takeTokens } from './token-math.js';
 
@@ -40,7 +57,7 @@ const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 /** How often (at most) an instance deletes expired counters as a side effect of a write. */
 const PURGE_INTERVAL_MS = 60_000;
 
-type Tables = Record<'buckets' | 'spend' | 'approvals' | 'kv' | 'version', string>;
+type Tables = Record<'buckets' | 'spend' | 'approvals' | 'kv' | 'pins' | 'version', string>;
 
 /**
  * Schema migrations in order; the count is the version recorded in mcpg_schema_version. Version 1 uses
@@ -63,6 +80,11 @@ const MIGRATIONS: ReadonlyArray<(t: Tables) => string[]> = [
     `CREATE INDEX IF NOT EXISTS mcpg_approvals_decided ON ${t.approvals} (decided_ms)`,
     `CREATE TABLE IF NOT EXISTS ${t.kv} (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_ms BIGINT, PRIMARY KEY (ns, key))`,
     `CREATE INDEX IF NOT EXISTS mcpg_kv_expiry ON ${t.kv} (expires_ms) WHERE expires_ms IS NOT NULL`,
+  ],
+  // 2: tool pinning. The record is one JSON text (pin-math.ts owns its rules); NULL while a first
+  // observation's transaction holds the freshly inserted row.
+  (t) => [
+    `CREATE TABLE IF NOT EXISTS ${t.pins} (server TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, record TEXT, PRIMARY KEY (server, kind, name))`,
   ],
 ];
 
@@ -115,6 +137,11 @@ export class PostgresStateStore implements StateStore {
   private lastPurgeMs = Date.now();
   private purging: Promise<void> | undefined;
   private closed = false;
+  private readonly handlers = new ChannelHandlers();
+  /** The connection that LISTENs (a pooled one would be handed back); made on the first subscribe. */
+  private listener: Promise<pg.Client> | undefined;
+  private readonly pgNames = new Map<string, string>();
+  private connectionString = '';
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -126,6 +153,7 @@ export class PostgresStateStore implements StateStore {
       spend: `${q}.mcpg_spend`,
       approvals: `${q}.mcpg_approvals`,
       kv: `${q}.mcpg_kv`,
+      pins: `${q}.mcpg_pins`,
       version: `${q}.mcpg_schema_version`,
     };
   }
@@ -146,6 +174,7 @@ export class PostgresStateStore implements StateStore {
       // An idle client lost its connection; the pool replaces it and the next query reports any outage.
     });
     const store = new PostgresStateStore(pool, schema);
+    store.connectionString = options.url;
     try {
       await store.migrate();
     } catch (err) {
@@ -447,6 +476,95 @@ export class PostgresStateStore implements StateStore {
     return r.rows.map((row) => toApproval(row, nowMs));
   }
 
+  async observePins(observations: readonly PinObservation[], nowMs: number): Promise<PinObserved[]> {
+    for (const o of observations) checkObservation(o);
+    if (observations.length === 0) return [];
+    const t = this.t.pins;
+    // Rows are created and locked in key order, so two replicas observing overlapping lists never deadlock.
+    const keys = [...new Map(observations.map((o) => [pinId(o), o] as const)).values()].sort((a, b) =>
+      pinId(a) < pinId(b) ? -1 : 1,
+    );
+    const columns = [keys.map((k) => k.server), keys.map((k) => k.kind), keys.map((k) => k.name)];
+    return this.transaction(async (c) => {
+      await c.query(
+        `INSERT INTO ${t} (server, kind, name) SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) ON CONFLICT DO NOTHING`,
+        columns,
+      );
+      const rows = await c.query<{ server: string; kind: string; name: string; record: string | null }>(
+        `SELECT p.server, p.kind, p.name, p.record FROM ${t} p
+         JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(server, kind, name)
+           ON p.server = u.server AND p.kind = u.kind AND p.name = u.name
+         ORDER BY p.server, p.kind, p.name FOR UPDATE OF p`,
+        columns,
+      );
+      const current = new Map<string, PinRecord | undefined>(
+        rows.rows.map((r) => [pinId(r as PinKey), r.record === null ? undefined : decodePin(r.record)]),
+      );
+      const changed = new Map<string, PinRecord>();
+      const out = observations.map((o) => {
+        const id = pinId(o);
+        const { record, event, write } = observePin(current.get(id), o, nowMs);
+        if (write) {
+          current.set(id, record);
+          changed.set(id, record);
+        }
+        return { record, event };
+      });
+      if (changed.size > 0) {
+        const list = [...changed.values()];
+        await c.query(
+          `UPDATE ${t} AS p SET record = u.record
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(server, kind, name, record)
+           WHERE p.server = u.server AND p.kind = u.kind AND p.name = u.name`,
+          [list.map((r) => r.server), list.map((r) => r.kind), list.map((r) => r.name), list.map(encodePin)],
+        );
+      }
+      return out;
+    });
+  }
+
+  async getPin(key: PinKey): Promise<PinRecord | undefined> {
+    checkPinKey(key);
+    const r = await this.pool.query<{ record: string | null }>(
+      `SELECT record FROM ${this.t.pins} WHERE server = $1 AND kind = $2 AND name = $3`,
+      [key.server, key.kind, key.name],
+    );
+    const text = r.rows[0]?.record;
+    return text ? decodePin(text) : undefined;
+  }
+
+  async listPins(filter: { server?: string } = {}): Promise<PinRecord[]> {
+    const r = await this.pool.query<{ record: string }>(
+      `SELECT record FROM ${this.t.pins} WHERE record IS NOT NULL AND ($1::text IS NULL OR server = $1)`,
+      [filter.server ?? null],
+    );
+    return sortPins(r.rows.map((row) => decodePin(row.record)));
+  }
+
+  async decidePin(
+    key: PinKey,
+    input: { decision: 'approved' | 'rejected'; sha256?: string; by: string; nowMs: number },
+  ): Promise<PinDecideResult> {
+    checkPinKey(key);
+    const t = this.t.pins;
+    return this.transaction(async (c) => {
+      const r = await c.query<{ record: string | null }>(
+        `SELECT record FROM ${t} WHERE server = $1 AND kind = $2 AND name = $3 FOR UPDATE`,
+        [key.server, key.kind, key.name],
+      );
+      const text = r.rows[0]?.record;
+      const { write, ...result } = decidePin(text ? decodePin(text) : undefined, input);
+      if (write && result.ok)
+        await c.query(`UPDATE ${t} SET record = $4 WHERE server = $1 AND kind = $2 AND name = $3`, [
+          key.server,
+          key.kind,
+          key.name,
+          encodePin(result.record),
+        ]);
+      return result;
+    });
+  }
+
   async kvPut(
     ns: string,
     key: string,
@@ -505,10 +623,68 @@ export class PostgresStateStore implements StateStore {
     await this.pool.query('SELECT 1');
   }
 
+  /** PostgreSQL channel names are identifiers (63 bytes): ours are a hash of the schema and the channel. */
+  private pgChannel(channel: string): string {
+    return `mcpg_${createHash('sha256').update(`${this.schema}:${channel}`).digest('hex').slice(0, 40)}`;
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    await this.pool.query('SELECT pg_notify($1, $2)', [this.pgChannel(channel), message]);
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const client = await this.listen();
+    this.pgNames.set(this.pgChannel(channel), channel);
+    if (this.handlers.add(channel, onMessage)) await client.query(`LISTEN "${this.pgChannel(channel)}"`);
+    return async () => {
+      if (this.handlers.remove(channel, onMessage))
+        await (await this.listener)?.query(`UNLISTEN "${this.pgChannel(channel)}"`).catch(() => {});
+    };
+  }
+
+  /** The listening connection; after it is lost, a new one listens again to every channel (1 s later). */
+  private listen(): Promise<pg.Client> {
+    this.listener ??= (async () => {
+      const client = new pg.Client({ connectionString: this.connectionString });
+      client.on('notification', (n) => {
+        const channel = this.pgNames.get(n.channel);
+        if (channel !== undefined && n.payload !== undefined) this.handlers.deliver(channel, n.payload);
+      });
+      client.on('error', () => {
+        // Lost: messages until the next connection are lost (the bus is best effort); listen anew.
+        this.listener = undefined;
+        client.end().catch(() => {});
+        const retry = setTimeout(() => void this.relisten(), 1_000);
+        retry.unref();
+      });
+      await client.connect();
+      return client;
+    })();
+    this.listener.catch(() => {
+      this.listener = undefined;
+    });
+    return this.listener;
+  }
+
+  private async relisten(): Promise<void> {
+    if (this.closed || this.handlers.channels.length === 0) return;
+    try {
+      const client = await this.listen();
+      for (const channel of this.handlers.channels) await client.query(`LISTEN "${this.pgChannel(channel)}"`);
+    } catch {
+      setTimeout(() => void this.relisten(), 1_000).unref();
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.purging;
+    const listener = await this.listener?.catch(() => undefined);
+    await listener?.end().catch(() => {});
     await this.pool.end();
   }
 }

@@ -13,6 +13,8 @@
  *   bykey:<kh>              zset id → createdAt       (the call's approvals not consumed)
  *   decided                 zset id → decidedAt       (decisionsSince)
  *   kv:<ns>:<key>           string                    PX: the entry's TTL
+ *   pin:<server>:<kind>:<name>  the pin record as JSON (pin-math.ts)
+ *   pins                    set of the pin ids above  (listing)
  * The approval scripts build key names from the prefix inside Lua, so the store needs a standalone Redis
  * (or one primary with replicas), not Redis Cluster.
  *
@@ -22,6 +24,16 @@
 import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import {
+  checkObservation,
+  checkPinKey,
+  decidePin,
+  decodePin,
+  encodePin,
+  observePin,
+  pinId,
+  sortPins,
+} from './pin-math.js';
+import {
   type Approval,
   type ApprovalKey,
   type ApprovalStatus,
@@ -29,11 +41,17 @@ import {
   type DecideResult,
   effectiveStatus,
   type NewApproval,
+  type PinDecideResult,
+  type PinKey,
+  type PinObservation,
+  type PinObserved,
+  type PinRecord,
   type ReserveResult,
   type SpendBucket,
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvTtl, listLimit } from './store-input.js';
 
 /** Version of the key layout above; a newer one in the same Redis is refused. */
@@ -189,6 +207,17 @@ if #ids == 0 then return {} end
 return redis.call('HGETALL', ARGV[1] .. 'approval:' .. ids[1])
 `;
 
+// KEYS: the pin key. ARGV: the record this writer read ('' = none), the new record, the pin id, the
+// prefix. A compare-and-set: the rules live in pin-math.ts (shared with the SQL stores), and a writer
+// that lost a race reads again and re-applies them. Returns 1 when written.
+const PUT_PIN_IF = `
+local current = redis.call('GET', KEYS[1])
+if (current or '') ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', ARGV[4] .. 'pins', ARGV[3])
+return 1
+`;
+
 type Arg = string | number;
 interface Scripts {
   mcpgConsumeTokens(numKeys: number, ...args: Arg[]): Promise<[number, number?, number?]>;
@@ -199,7 +228,11 @@ interface Scripts {
   mcpgConsumeApproval(...args: Arg[]): Promise<string | null>;
   mcpgExpireApproval(...args: Arg[]): Promise<number>;
   mcpgLatest(...args: Arg[]): Promise<string[]>;
+  mcpgPutPinIf(numKeys: number, ...args: Arg[]): Promise<number>;
 }
+
+/** Compare-and-set attempts before an observation gives up (only under a storm of writers to one pin). */
+const PIN_CAS_ATTEMPTS = 20;
 
 export interface RedisStoreOptions {
   readonly url: string;
@@ -248,6 +281,8 @@ export class RedisStateStore implements StateStore {
   readonly kind = 'redis' as const;
   private readonly redis: Redis & Scripts;
   private readonly prefix: string;
+  private readonly handlers = new ChannelHandlers();
+  private subscribing: Promise<Redis> | undefined;
 
   private constructor(redis: Redis, prefix: string) {
     this.redis = redis as Redis & Scripts;
@@ -261,6 +296,7 @@ export class RedisStateStore implements StateStore {
     redis.defineCommand('mcpgConsumeApproval', { lua: CONSUME_APPROVAL, numberOfKeys: 0 });
     redis.defineCommand('mcpgExpireApproval', { lua: EXPIRE_APPROVAL, numberOfKeys: 0 });
     redis.defineCommand('mcpgLatest', { lua: LATEST, numberOfKeys: 0 });
+    redis.defineCommand('mcpgPutPinIf', { lua: PUT_PIN_IF });
   }
 
   /** Connects, checks the server version and the key layout; fails fast when Redis is unreachable. */
@@ -501,6 +537,68 @@ export class RedisStateStore implements StateStore {
     return this.loadMany(ids, nowMs);
   }
 
+  async observePins(observations: readonly PinObservation[], nowMs: number): Promise<PinObserved[]> {
+    for (const o of observations) checkObservation(o);
+    if (observations.length === 0) return [];
+    // One round trip reads every pin; only the (rare) changes are written, each by compare-and-set.
+    const ids = [...new Set(observations.map(pinId))];
+    const texts = await this.redis.mget(...ids.map((id) => this.k('pin', id)));
+    const current = new Map(ids.map((id, i) => [id, texts[i] ?? null]));
+    const out: PinObserved[] = [];
+    for (const o of observations) {
+      const id = pinId(o);
+      let text = current.get(id) ?? null;
+      for (let attempt = 0; ; attempt++) {
+        const { record, event, write } = observePin(text === null ? undefined : decodePin(text), o, nowMs);
+        if (!write) {
+          out.push({ record, event });
+          break;
+        }
+        const next = encodePin(record);
+        if ((await this.redis.mcpgPutPinIf(1, this.k('pin', id), text ?? '', next, id, this.prefix)) === 1) {
+          current.set(id, next);
+          out.push({ record, event });
+          break;
+        }
+        if (attempt >= PIN_CAS_ATTEMPTS) throw new Error(`pin ${id}: too many concurrent writers`);
+        text = await this.redis.get(this.k('pin', id));
+      }
+    }
+    return out;
+  }
+
+  async getPin(key: PinKey): Promise<PinRecord | undefined> {
+    checkPinKey(key);
+    const text = await this.redis.get(this.k('pin', pinId(key)));
+    return text === null ? undefined : decodePin(text);
+  }
+
+  async listPins(filter: { server?: string } = {}): Promise<PinRecord[]> {
+    const ids = (await this.redis.smembers(this.k('pins'))).filter(
+      (id) => filter.server === undefined || id.startsWith(`${filter.server}:`),
+    );
+    if (ids.length === 0) return [];
+    const texts = await this.redis.mget(...ids.map((id) => this.k('pin', id)));
+    return sortPins(texts.filter((t): t is string => t !== null).map(decodePin));
+  }
+
+  async decidePin(
+    key: PinKey,
+    input: { decision: 'approved' | 'rejected'; sha256?: string; by: string; nowMs: number },
+  ): Promise<PinDecideResult> {
+    checkPinKey(key);
+    const id = pinId(key);
+    for (let attempt = 0; attempt < PIN_CAS_ATTEMPTS; attempt++) {
+      const text = await this.redis.get(this.k('pin', id));
+      const { write, ...result } = decidePin(text === null ? undefined : decodePin(text), input);
+      if (!write || !result.ok) return result;
+      const next = encodePin(result.record);
+      if ((await this.redis.mcpgPutPinIf(1, this.k('pin', id), text ?? '', next, id, this.prefix)) === 1)
+        return result;
+    }
+    throw new Error(`pin ${id}: too many concurrent writers`);
+  }
+
   async kvPut(
     ns: string,
     key: string,
@@ -546,7 +644,51 @@ export class RedisStateStore implements StateStore {
     await this.redis.ping();
   }
 
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    await this.redis.publish(this.k('bus', channel), message);
+  }
+
+  /**
+   * One subscriber connection per store (a subscribed Redis connection can do nothing else); it
+   * re-subscribes by itself after a reconnect (ioredis keeps the list).
+   */
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const subscriber = await this.subscriber();
+    if (this.handlers.add(channel, onMessage)) await subscriber.subscribe(this.k('bus', channel));
+    return async () => {
+      if (this.handlers.remove(channel, onMessage))
+        await subscriber.unsubscribe(this.k('bus', channel)).catch(() => {});
+    };
+  }
+
+  private subscriber(): Promise<Redis> {
+    this.subscribing ??= (async () => {
+      const sub = this.redis.duplicate({
+        lazyConnect: true,
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+      });
+      sub.on('error', () => {
+        // Reconnects by itself; messages published meanwhile are lost (the bus is best effort).
+      });
+      const prefix = this.k('bus', '');
+      sub.on('message', (full: string, message: string) => {
+        if (full.startsWith(prefix)) this.handlers.deliver(full.slice(prefix.length), message);
+      });
+      await sub.connect();
+      return sub;
+    })();
+    return this.subscribing;
+  }
+
   async close(): Promise<void> {
+    if (this.subscribing) {
+      const sub = await this.subscribing.catch(() => undefined);
+      sub?.disconnect();
+    }
     if (this.redis.status === 'end') return;
     await this.redis.quit().catch(() => this.redis.disconnect());
   }

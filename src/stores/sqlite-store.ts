@@ -12,6 +12,15 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  checkObservation,
+  checkPinKey,
+  decidePin,
+  decodePin,
+  encodePin,
+  observePin,
+  sortPins,
+} from './pin-math.js';
+import {
   type Approval,
   type ApprovalKey,
   type ApprovalStatus,
@@ -19,11 +28,17 @@ import {
   type DecideResult,
   effectiveStatus,
   type NewApproval,
+  type PinDecideResult,
+  type PinKey,
+  type PinObservation,
+  type PinObserved,
+  type PinRecord,
   type ReserveResult,
   type SpendBucket,
   type StateStore,
   type TokenBucketSpec,
 } from './state-store.js';
+import { ChannelHandlers, checkChannel, checkMessage } from './store-bus.js';
 import { checkNamespace, checkSpend, checkTokenBuckets, kvExpiry, listLimit } from './store-input.js';
 import { takeTokens } from './token-math.js';
 
@@ -53,6 +68,11 @@ const MIGRATIONS: readonly string[] = [
   CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, expires_ms INTEGER, PRIMARY KEY (ns, key));
   CREATE INDEX IF NOT EXISTS kv_by_expiry ON kv (expires_ms) WHERE expires_ms IS NOT NULL;
   DROP TABLE IF EXISTS meta;
+  `,
+  // 2: tool pinning. The record is one JSON value; pin-math.ts owns its rules for every store.
+  `
+  CREATE TABLE IF NOT EXISTS pins (server TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (server, kind, name));
   `,
 ];
 
@@ -181,6 +201,16 @@ function prepare(db: Database.Database) {
       'DELETE FROM kv WHERE ns = ? AND key = ? RETURNING value, expires_ms',
     ),
     kvDelete: db.prepare('DELETE FROM kv WHERE ns = ? AND key = ?'),
+    getPin: db.prepare<[string, string, string], { record: string }>(
+      'SELECT record FROM pins WHERE server = ? AND kind = ? AND name = ?',
+    ),
+    putPin: db.prepare(
+      'INSERT INTO pins (server, kind, name, record) VALUES (?, ?, ?, ?) ON CONFLICT (server, kind, name) DO UPDATE SET record = excluded.record',
+    ),
+    listPins: db.prepare<[], { record: string }>('SELECT record FROM pins ORDER BY server, kind, name'),
+    listServerPins: db.prepare<[string], { record: string }>(
+      'SELECT record FROM pins WHERE server = ? ORDER BY kind, name',
+    ),
     purgeBuckets: db.prepare('DELETE FROM buckets WHERE expires_ms <= ?'),
     purgeSpend: db.prepare('DELETE FROM spend WHERE expires_ms <= ?'),
     purgeKv: db.prepare('DELETE FROM kv WHERE expires_ms IS NOT NULL AND expires_ms <= ?'),
@@ -190,6 +220,23 @@ function prepare(db: Database.Database) {
 export interface SqliteStoreOptions {
   /** How long to wait for another process's write lock before failing (default 2000 ms). */
   readonly busyTimeoutMs?: number;
+}
+
+/**
+ * SQLite has no notifications between processes: messages reach the stores of this process on the same
+ * file (several gateways in one process, as tests run them). Replicas in several processes need Redis or
+ * PostgreSQL (docs/replicas.md).
+ */
+const sqliteBuses = new Map<string, ChannelHandlers>();
+
+function sqliteBus(file: string): ChannelHandlers {
+  const key = path.resolve(file);
+  let bus = sqliteBuses.get(key);
+  if (!bus) {
+    bus = new ChannelHandlers();
+    sqliteBuses.set(key, bus);
+  }
+  return bus;
 }
 
 export class SqliteStateStore implements StateStore {
@@ -427,6 +474,44 @@ export class SqliteStateStore implements StateStore {
     return this.q.createdSince.all(sinceMs, listLimit(limit)).map((r) => toApproval(r, nowMs));
   }
 
+  async observePins(observations: readonly PinObservation[], nowMs: number): Promise<PinObserved[]> {
+    for (const o of observations) checkObservation(o);
+    if (observations.length === 0) return [];
+    return this.tx(() =>
+      observations.map((o) => {
+        const row = this.q.getPin.get(o.server, o.kind, o.name);
+        const { record, event, write } = observePin(row ? decodePin(row.record) : undefined, o, nowMs);
+        if (write) this.q.putPin.run(o.server, o.kind, o.name, encodePin(record));
+        return { record, event };
+      }),
+    );
+  }
+
+  async getPin(key: PinKey): Promise<PinRecord | undefined> {
+    checkPinKey(key);
+    const row = this.q.getPin.get(key.server, key.kind, key.name);
+    return row ? decodePin(row.record) : undefined;
+  }
+
+  async listPins(filter: { server?: string } = {}): Promise<PinRecord[]> {
+    const rows =
+      filter.server === undefined ? this.q.listPins.all() : this.q.listServerPins.all(filter.server);
+    return sortPins(rows.map((r) => decodePin(r.record)));
+  }
+
+  async decidePin(
+    key: PinKey,
+    input: { decision: 'approved' | 'rejected'; sha256?: string; by: string; nowMs: number },
+  ): Promise<PinDecideResult> {
+    checkPinKey(key);
+    return this.tx(() => {
+      const row = this.q.getPin.get(key.server, key.kind, key.name);
+      const { write, ...result } = decidePin(row ? decodePin(row.record) : undefined, input);
+      if (write && result.ok) this.q.putPin.run(key.server, key.kind, key.name, encodePin(result.record));
+      return result;
+    });
+  }
+
   async kvPut(
     ns: string,
     key: string,
@@ -466,6 +551,23 @@ export class SqliteStateStore implements StateStore {
 
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
+  }
+
+  async publish(channel: string, message: string): Promise<void> {
+    checkChannel(channel);
+    checkMessage(message);
+    // Delivered after the caller's turn, as a networked store would.
+    const bus = sqliteBus(this.file);
+    setImmediate(() => bus.deliver(channel, message));
+  }
+
+  async subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>> {
+    checkChannel(channel);
+    const bus = sqliteBus(this.file);
+    bus.add(channel, onMessage);
+    return async () => {
+      bus.remove(channel, onMessage);
+    };
   }
 
   async close(): Promise<void> {

@@ -71,6 +71,64 @@ export type DecideResult =
   | { ok: true; approval: Approval }
   | { ok: false; reason: 'not_found' | 'not_pending' | 'expired'; approval?: Approval };
 
+/** What a pin is of: a tool, a prompt or a resource template (tool pinning, docs/pinning.md). */
+export type PinKind = 'tool' | 'prompt' | 'resource_template';
+
+/** One pinned definition, as a server offers it (its own name, not the exposed one). */
+export interface PinKey {
+  readonly server: string;
+  readonly kind: PinKind;
+  readonly name: string;
+}
+
+/**
+ * What the store keeps per pinned definition. The approved definition is the one calls may use; a
+ * different one seen since waits in `pending*` until an operator approves or rejects it.
+ */
+export interface PinRecord extends PinKey {
+  /** SHA-256 of the canonical definition that is approved (null: none yet — flagged on first sight). */
+  readonly approvedSha256: string | null;
+  /** That definition as canonical JSON (for `tools diff` and `tools pin`). */
+  readonly approvedDefinition: string | null;
+  readonly approvedAt: number | null;
+  /** `first-sight` when pinned automatically the first time it was seen. */
+  readonly approvedBy: string | null;
+  /** The definition seen since that differs from the approved one (quarantined under enforce). */
+  readonly pendingSha256: string | null;
+  readonly pendingDefinition: string | null;
+  /** Poisoning markers found in the pending definition. */
+  readonly pendingMarkers: readonly string[];
+  readonly pendingSince: number | null;
+  /** A definition an operator rejected: it stays refused and is not announced again. */
+  readonly rejectedSha256: string | null;
+  readonly rejectedBy: string | null;
+  readonly firstSeenAt: number;
+  readonly updatedAt: number;
+}
+
+/** A definition as a gateway sees it now. */
+export interface PinObservation extends PinKey {
+  readonly sha256: string;
+  /** Canonical JSON of the definition. */
+  readonly definition: string;
+  /** Poisoning markers found in it (empty: none). */
+  readonly markers: readonly string[];
+}
+
+/**
+ * The outcome of observing one definition: the record after the observation, and `event` when this
+ * observation changed what the store knows in a way humans must hear of — returned to exactly one of
+ * several racing observers (replicas), so the audit line and the notification are written once.
+ */
+export interface PinObserved {
+  readonly record: PinRecord;
+  readonly event: 'pinned' | 'changed' | 'flagged' | null;
+}
+
+export type PinDecideResult =
+  | { ok: true; record: PinRecord }
+  | { ok: false; reason: 'not_found' | 'nothing_pending' | 'stale'; record?: PinRecord };
+
 export interface StateStore {
   /** Which implementation (for logs and /readyz). */
   readonly kind: 'sqlite' | 'redis' | 'postgres';
@@ -150,6 +208,24 @@ export interface StateStore {
    */
   createdSince(sinceMs: number, limit: number, nowMs?: number): Promise<Approval[]>;
 
+  /**
+   * Tool pinning: records what the gateway sees now, for each observation, atomically per definition
+   * (pin-math.ts `observePin` says what changes). A batch is one round trip where the store allows.
+   */
+  observePins(observations: readonly PinObservation[], nowMs: number): Promise<PinObserved[]>;
+  /** One pin, or undefined. */
+  getPin(key: PinKey): Promise<PinRecord | undefined>;
+  /** Every pin (of one server when given), ordered by server, kind and name. */
+  listPins(filter?: { server?: string }): Promise<PinRecord[]>;
+  /**
+   * Approves or rejects the pending definition of a pin (pin-math.ts `decidePin`); with `sha256`, only if
+   * that is still the pending one (an operator approves what they looked at).
+   */
+  decidePin(
+    key: PinKey,
+    input: { decision: 'approved' | 'rejected'; sha256?: string; by: string; nowMs: number },
+  ): Promise<PinDecideResult>;
+
   /** Stores a value; with ifAbsent, only when no live value exists (returns false then). */
   kvPut(
     ns: string,
@@ -171,6 +247,17 @@ export interface StateStore {
   purgeExpired(nowMs: number): Promise<void>;
   /** Throws when the store cannot be reached (for /readyz). */
   ping(): Promise<void>;
+
+  /**
+   * Messages between the gateways on one store (replicas): what one replica must tell the others at once
+   * (a session's message for the replica holding its stream, a session ended, a client blocked).
+   * Best effort: at most once, never kept, delivered to every subscriber of the channel on this store,
+   * the publishing process included. Redis pub/sub, PostgreSQL LISTEN/NOTIFY; SQLite: within one process
+   * only (replicas that share state need Redis or PostgreSQL). A message is at most 7,000 bytes.
+   */
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `onMessage` for each message on `channel`; resolves once listening, with a way to stop. */
+  subscribe(channel: string, onMessage: (message: string) => void): Promise<() => Promise<void>>;
   /** Releases the file or connections; calling it twice is harmless. */
   close(): Promise<void>;
 }

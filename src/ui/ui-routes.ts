@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdminAuth } from '../admin/admin-auth.js';
 import { AdminError } from '../admin/admin-errors.js';
 import type { Logger } from '../core/logger.js';
-import { readBody } from '../server/read-body.js';
+import { readBody } from '../http/read-body.js';
 import type { DashboardOAuthLogin } from './oauth-login.js';
 
 const STATIC_DIR = new URL('./static/', import.meta.url);

@@ -42,7 +42,7 @@ auth:
     issuer: ${base}
     scopes: [mcp, admin]
     required_scopes: [mcp]
-    users: [{ name: ${USER}, password: "${PASSWORD}" }]
+    users: [{ name: ${USER}, password: "${PASSWORD}", scopes: [mcp, admin] }]
     clients:
       - { client_id: mcp-guard-dashboard, name: mcp-guard dashboard, redirect_uris: ["${base}/ui/oauth/callback"] }
 servers:
@@ -101,7 +101,7 @@ auth:
   mode: oauth2
   oauth2:
     scopes: [mcp, admin]
-    users: [{ name: ${USER}, password: "${PASSWORD}" }]
+    users: [{ name: ${USER}, password: "${PASSWORD}", scopes: [mcp, admin] }]
 servers:
 ${stdioTestServer('tools')}`);
     const plainBase = plain.url.replace(/\/mcp$/, '');

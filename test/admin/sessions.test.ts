@@ -240,7 +240,9 @@ describe('OAuth tokens at /admin', () => {
   let clientId: string;
 
   beforeAll(async () => {
-    gw = await startGateway(oauthConfig('    scopes: [mcp, admin]\n    required_scopes: [mcp]'));
+    gw = await startGateway(
+      oauthConfig('    scopes: [mcp, admin]\n    required_scopes: [mcp]', '', ['mcp', 'admin']),
+    );
     clientId = (await register(gw)).body['client_id'] as string;
   });
   afterAll(async () => {

@@ -199,3 +199,43 @@ ${stdioTestServer('wallet')}`);
     }
   });
 });
+
+describe('approval_mode: wait, a 2026-07-28 client', () => {
+  it("is shown the approval's page as an input_required URL elicitation, and gets the result once approved", async () => {
+    const { Client: ClientV2, StreamableHTTPClientTransport: TransportV2 } = await import(
+      '@modelcontextprotocol/client'
+    );
+    const gw = await startGateway(`
+policies:
+  require_approval_above: 5
+  approval_mode: wait
+  approval_wait: 30s
+servers:
+${stdioTestServer('wallet')}`);
+    const client = new ClientV2(
+      { name: 'modern-waiting-agent', version: '1.0.0' },
+      { capabilities: { elicitation: { url: {} } }, versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    const shown: Array<Record<string, unknown>> = [];
+    client.setRequestHandler('elicitation/create', async (request) => {
+      shown.push(request.params as Record<string, unknown>);
+      return { action: 'accept' };
+    });
+    await client.connect(new TransportV2(new URL(gw.url)));
+    try {
+      const call = client.callTool({ name: 'pay', arguments: { amount_usd: 30, to: 'modern' } });
+      const held = await pendingFor(gw, 'modern');
+      await waitFor(() => shown.length >= 1, 5_000, 'the URL elicitation');
+      expect(shown[0]).toMatchObject({
+        mode: 'url',
+        url: expect.stringContaining(`/ui/approvals/${held.id}`),
+      });
+      expect((await runCli(['approvals', 'approve', held.id, '--config', gw.configFile])).code).toBe(0);
+      const result = await call;
+      expect(JSON.stringify(result.content)).toContain('paid 30');
+    } finally {
+      await client.close();
+      await gw.close();
+    }
+  });
+});

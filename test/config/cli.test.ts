@@ -42,8 +42,43 @@ servers:
     // The printed body is YAML; the pipeline line lists the stages in order, audit included.
     expect(parse(stdout)).toMatchObject({ auth: { mode: 'api_key' } });
     expect(stdout).toContain(
-      '# pipeline: authenticate → record → route → rate_limit → cost → approval → record_decision → forward',
+      '# pipeline: authenticate → record → route → pin → rate_limit → cost → approval → record_decision → forward',
     );
+  });
+
+  it('masks secrets inside server args and env values, whatever their names (B2)', async () => {
+    const file = writeConfig(`
+servers:
+  db:
+    command: node
+    args:
+      - server.js
+      - --api-key=sk-proj-abcDEF1234567890abcdefXYZ
+      - postgres://app:db-pw-9876@db.example.com/prod
+      - --password
+      - hunter2-hunter2
+      - --verbose
+    env:
+      DATABASE_URL: "postgres://app:db-pw-9876@db.example.com/prod"
+      UPSTREAM: "Bearer abcdefghij0123456789"
+      HARMLESS: "plain-value"
+`);
+    const { code, stdout } = await runCli(['config', 'check', '--config', file]);
+    expect(code).toBe(0);
+    for (const secret of ['abcDEF1234567890', 'db-pw-9876', 'hunter2-hunter2', 'abcdefghij0123456789'])
+      expect(stdout).not.toContain(secret);
+    const shown = parse(stdout) as { servers: { db: { args: string[]; env: Record<string, string> } } };
+    // What is not secret stays readable: the operator must still recognise the command line.
+    expect(shown.servers.db.args).toEqual([
+      'server.js',
+      '--api-key=sk-proj-…[redacted]', // the public prefix stays as a hint, as in the audit log
+      'postgres://app:[redacted]@db.example.com/prod',
+      '--password',
+      '[redacted]',
+      '--verbose',
+    ]);
+    expect(shown.servers.db.env['HARMLESS']).toBe('plain-value');
+    expect(shown.servers.db.env['DATABASE_URL']).toBe('postgres://app:[redacted]@db.example.com/prod');
   });
 
   it('exits 1 and names the file, line and key of a typo', async () => {

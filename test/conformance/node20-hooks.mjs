@@ -1,5 +1,5 @@
-// Module hooks: send the conformance CLI's `fs` import to fs-shim.mjs (see there). Other modules keep
-// the real `node:fs`.
+// Module hooks: send the conformance CLIs' (conformance and conformance-next) `fs` import to fs-shim.mjs
+// (see there). Other modules keep the real `node:fs`.
 const SHIM = new URL('./fs-shim.mjs', import.meta.url).href;
 
 export async function resolve(specifier, context, nextResolve) {

@@ -9,6 +9,9 @@ export const INSPECTOR = `${ROOT}node_modules/@modelcontextprotocol/inspector/cl
 export const TEST_SERVERS = `${ROOT}dist/test-servers`;
 export const TEST_SERVER = `${TEST_SERVERS}/test-server.js`;
 export const CONFORMANCE_SERVER = `${TEST_SERVERS}/conformance-server.js`;
+export const RUG_SERVER = `${TEST_SERVERS}/rug-server.js`;
+export const HOSTILE_SERVER = `${TEST_SERVERS}/hostile-server.js`;
 export const CONFORMANCE_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
-/** 0.2.0-alpha.12, installed under an npm alias next to 0.1.16: the 2026-07-28 requirements. */
+/** @modelcontextprotocol/conformance 0.2.0-alpha.12 (installed as conformance-next): client auth and authorization-server scenarios. */
 export const CONFORMANCE_NEXT_CLI = `${ROOT}node_modules/@modelcontextprotocol/conformance-next/dist/index.js`;
+export const OAUTH_SERVER = `${TEST_SERVERS}/oauth-server.js`;

@@ -61,6 +61,7 @@ export async function waitFor(
 export async function runCli(
   args: string[],
   env: NodeJS.ProcessEnv = {},
+  cwd?: string,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const { execFile } = await import('node:child_process');
   const { CLI } = await import('./paths.js');
@@ -68,7 +69,11 @@ export async function runCli(
     execFile(
       process.execPath,
       [CLI, ...args],
-      { env: { ...process.env, MCP_GUARD_LOG_LEVEL: 'warn', ...env }, timeout: 60_000 },
+      {
+        env: { ...process.env, MCP_GUARD_LOG_LEVEL: 'warn', ...env },
+        timeout: 60_000,
+        ...(cwd ? { cwd } : {}),
+      },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },

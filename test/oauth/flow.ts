@@ -45,6 +45,7 @@ export async function approve(
   authorizeUrl: string,
   decision = 'approve',
   password = PASSWORD,
+  user = USER,
 ): Promise<{ status: number; location: string; body: string; headers: Headers }> {
   const page = await fetch(authorizeUrl, { redirect: 'manual', headers: { connection: 'close' } });
   if (page.status !== 200)
@@ -58,7 +59,7 @@ export async function approve(
   const res = await postForm(new URL('/authorize', authorizeUrl).toString(), {
     request_id: field(html, 'request_id'),
     csrf: field(html, 'csrf'),
-    username: USER,
+    username: user,
     password,
     decision,
   });
@@ -200,12 +201,15 @@ export async function submitDevice(
   return { status: res.status, body: await res.text(), headers: res.headers };
 }
 
-/** An oauth2 config with the test user and a stdio backend; extra lines go under `oauth2:` and at the top level. */
-export const oauthConfig = (oauth2Extra = '', rest = '') => `
+/**
+ * An oauth2 config with the test user and a stdio backend; extra lines go under `oauth2:` and at the top
+ * level; `userScopes` are the scopes the test user may be granted (default: all but admin).
+ */
+export const oauthConfig = (oauth2Extra = '', rest = '', userScopes?: readonly string[]) => `
 auth:
   mode: oauth2
   oauth2:
-    users: [{ name: ${USER}, password: "${PASSWORD}" }]
+    users: [{ name: ${USER}, password: "${PASSWORD}"${userScopes ? `, scopes: [${userScopes.join(', ')}]` : ''} }]
 ${oauth2Extra}
 ${rest}
 servers:

@@ -23,7 +23,9 @@ describe('oauth2 after a config reload', () => {
   let gw: TestGateway;
   let clientId: string;
   beforeAll(async () => {
-    gw = await startGateway(oauthConfig('    scopes: [mcp, admin]\n    required_scopes: [mcp]'));
+    gw = await startGateway(
+      oauthConfig('    scopes: [mcp, admin]\n    required_scopes: [mcp]', '', ['mcp', 'admin']),
+    );
     clientId = (await register(gw)).body['client_id'] as string;
   });
   afterAll(async () => {

@@ -19,6 +19,7 @@ describe('oauth2: scopes are enforced and a refresh never widens them', () => {
       oauthConfig(
         '    scopes: [mcp, admin]\n    required_scopes: [mcp]',
         'rate_limit:\n  auth_failures_per_minute: 1000',
+        ['mcp', 'admin'],
       ),
     );
     clientId = (await register(gw)).body['client_id'] as string;

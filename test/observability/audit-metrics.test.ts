@@ -235,7 +235,7 @@ describe('durability', () => {
       .map((l) => JSON.parse(l));
     expect(lines.at(-1)).toMatchObject({ event: 'result', tool: 'echo', outcome: 'ok' });
     expect(JSON.stringify(lines.at(-1))).toContain('the last words');
-    // The killed gateway left its lock behind; verify reads without it.
+    // verify needs no lock: it reads what the killed gateway left.
     expect(
       (await runCli(['audit', 'verify', '--file', path.join(path.dirname(configFile), 'audit.jsonl')])).code,
     ).toBe(0);

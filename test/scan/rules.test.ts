@@ -18,7 +18,7 @@ describe('rule registry', () => {
     const ids = RULES.map((r) => r.id);
     expect(new Set(ids).size).toBe(ids.length);
     for (const r of RULES) {
-      expect(r.id).toMatch(/^MCP-(SEC|NET|EXEC|SUP|DOCK|FS|APPR|GW|NAME|CFG)-\d{3}$/);
+      expect(r.id).toMatch(/^MCP-(SEC|NET|EXEC|SUP|DOCK|FS|APPR|GW|NAME|CFG|PIN)-\d{3}$/);
       expect(['high', 'medium', 'low']).toContain(r.severity);
       const score = Number(r.securitySeverity);
       expect(score).toBeGreaterThan(0);

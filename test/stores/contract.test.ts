@@ -6,55 +6,15 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PostgresStateStore } from '../../src/stores/postgres-store.js';
-import { RedisStateStore } from '../../src/stores/redis-store.js';
 import { SqliteStateStore } from '../../src/stores/sqlite-store.js';
-import type { NewApproval, StateStore } from '../../src/stores/state-store.js';
+import type { NewApproval, PinObservation, StateStore } from '../../src/stores/state-store.js';
+import { waitFor } from '../helpers/processes.js';
+import { storeHarnesses } from '../helpers/stores.js';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
-const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
-const runId = randomUUID().slice(0, 8);
-const cleanups: Array<() => Promise<void>> = [];
+const { harnesses, cleanup } = storeHarnesses();
 
-afterAll(async () => {
-  for (const c of cleanups) await c();
-});
-
-interface Harness {
-  name: string;
-  /** A store; calling it again gives another connection to the SAME data. */
-  open(): Promise<StateStore>;
-}
-
-function sqliteHarness(): Harness {
-  const file = path.join(mkdtempSync(path.join(tmpdir(), 'mcpg-store-')), 'state.db');
-  return { name: 'sqlite', open: async () => new SqliteStateStore(file) };
-}
-
-function redisHarness(): Harness {
-  const prefix = `mcpg-test-${runId}-${randomUUID().slice(0, 6)}:`;
-  cleanups.push(async () => {
-    const r = new Redis(REDIS_URL);
-    const keys = await r.keys(`${prefix}*`);
-    if (keys.length) await r.del(...keys);
-    await r.quit();
-  });
-  return { name: 'redis', open: () => RedisStateStore.open({ url: REDIS_URL, prefix }) };
-}
-
-function postgresHarness(): Harness {
-  const schema = `mcpg_test_${runId}_${randomUUID().slice(0, 6)}`;
-  cleanups.push(async () => {
-    const c = new pg.Client(PG_URL);
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
-  });
-  return { name: 'postgres', open: () => PostgresStateStore.open({ url: PG_URL, schema }) };
-}
+afterAll(cleanup);
 
 const approval = (over: Partial<NewApproval> = {}): NewApproval => ({
   id: randomUUID(),
@@ -69,8 +29,17 @@ const approval = (over: Partial<NewApproval> = {}): NewApproval => ({
   ...over,
 });
 
-for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
-  const harness = make();
+const sha = (c: string) => c.repeat(64);
+const seen = (over: Partial<PinObservation> & { name: string }): PinObservation => ({
+  server: 'rug',
+  kind: 'tool',
+  sha256: sha('1'),
+  definition: '{"description":"v1"}',
+  markers: [],
+  ...over,
+});
+
+for (const harness of harnesses) {
   describe(`${harness.name} state store`, () => {
     const opened: StateStore[] = [];
     const open = async () => {
@@ -81,6 +50,12 @@ for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
     afterAll(async () => {
       for (const s of opened) await s.close();
     });
+    // The pin tests share two connections: PostgreSQL's connection slots are shared with every suite.
+    let pair: StateStore[] | undefined;
+    const shared = async () => {
+      pair ??= await Promise.all([open(), open()]);
+      return pair;
+    };
 
     it('is reachable (a stopped service is a failure, never a skip)', async () => {
       const store = await open();
@@ -358,6 +333,171 @@ for (const make of [sqliteHarness, redisHarness, postgresHarness]) {
       expect(mine(await reader.createdSince(base, 1_000, base + 7)).map((x) => x.id)).toEqual([newer.id]);
       expect((await reader.createdSince(base - 1, 1, base + 7)).map((x) => x.id)).toEqual([older.id]);
       expect(mine(await reader.createdSince(base + 5, 1_000, base + 7))).toEqual([]);
+    });
+
+    it('pins: first sight pins, a change waits as pending and is announced once among racing observers', async () => {
+      const stores = await shared();
+      const store = stores[0] as StateStore;
+      const name = `lookup-${randomUUID()}`;
+      const [first] = await store.observePins([seen({ name })], 1_000);
+      expect(first).toMatchObject({
+        event: 'pinned',
+        record: {
+          approvedSha256: sha('1'),
+          approvedBy: 'first-sight',
+          pendingSha256: null,
+          firstSeenAt: 1_000,
+        },
+      });
+      // Seen again: nothing to say.
+      expect((await store.observePins([seen({ name })], 2_000))[0]?.event).toBeNull();
+      // Ten replicas see the new definition at once: one of them announces it.
+      const changed = seen({ name, sha256: sha('2'), definition: '{"description":"v2"}' });
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) => (stores[i % 2] as StateStore).observePins([changed], 3_000 + i)),
+      );
+      expect(results.flat().filter((r) => r.event === 'changed')).toHaveLength(1);
+      const pin = await store.getPin({ server: 'rug', kind: 'tool', name });
+      expect(pin).toMatchObject({
+        approvedSha256: sha('1'),
+        approvedDefinition: '{"description":"v1"}',
+        pendingSha256: sha('2'),
+        pendingDefinition: '{"description":"v2"}',
+      });
+      // The server goes back to the approved definition: the pending one is dropped, quietly.
+      const back = await store.observePins([seen({ name })], 4_000);
+      expect(back[0]).toMatchObject({ event: null, record: { pendingSha256: null } });
+    });
+
+    it('pins: racing first sights pin once; a definition with markers is flagged, never approved', async () => {
+      const stores = await shared();
+      const name = `new-${randomUUID()}`;
+      const results = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          (stores[i % 2] as StateStore).observePins([seen({ name })], 1_000),
+        ),
+      );
+      expect(results.flat().filter((r) => r.event === 'pinned')).toHaveLength(1);
+      const poisoned = `poisoned-${randomUUID()}`;
+      const flagged = await (stores[0] as StateStore).observePins(
+        [seen({ name: poisoned, sha256: sha('3'), markers: ['pseudo_tag <IMPORTANT> in description'] })],
+        1_000,
+      );
+      expect(flagged[0]).toMatchObject({
+        event: 'flagged',
+        record: {
+          approvedSha256: null,
+          pendingSha256: sha('3'),
+          pendingMarkers: ['pseudo_tag <IMPORTANT> in description'],
+        },
+      });
+      expect(
+        (await (stores[1] as StateStore).observePins([seen({ name: poisoned, sha256: sha('3') })], 2_000))[0]
+          ?.event,
+      ).toBeNull();
+    });
+
+    it('pins: approve and reject the pending definition, only the one the operator looked at', async () => {
+      const store = (await shared())[0] as StateStore;
+      const name = `decide-${randomUUID()}`;
+      const key = { server: 'rug', kind: 'tool' as const, name };
+      expect(await store.decidePin(key, { decision: 'approved', by: 'op', nowMs: 1 })).toMatchObject({
+        ok: false,
+        reason: 'not_found',
+      });
+      await store.observePins([seen({ name })], 1_000);
+      expect(await store.decidePin(key, { decision: 'approved', by: 'op', nowMs: 2 })).toMatchObject({
+        ok: false,
+        reason: 'nothing_pending',
+      });
+      await store.observePins([seen({ name, sha256: sha('2'), definition: 'v2' })], 3_000);
+      expect(
+        await store.decidePin(key, { decision: 'approved', sha256: sha('9'), by: 'op', nowMs: 4_000 }),
+      ).toMatchObject({ ok: false, reason: 'stale' });
+      // Rejected: it stays pending-and-refused, and seeing it again is not news.
+      const rejected = await store.decidePin(key, {
+        decision: 'rejected',
+        sha256: sha('2'),
+        by: 'op',
+        nowMs: 5_000,
+      });
+      expect(rejected).toMatchObject({
+        ok: true,
+        record: { rejectedSha256: sha('2'), approvedSha256: sha('1') },
+      });
+      expect(
+        (await store.observePins([seen({ name, sha256: sha('2'), definition: 'v2' })], 6_000))[0]?.event,
+      ).toBeNull();
+      // A third version is news again; approving it makes it the pin.
+      expect(
+        (await store.observePins([seen({ name, sha256: sha('4'), definition: 'v4' })], 7_000))[0]?.event,
+      ).toBe('changed');
+      const approved = await store.decidePin(key, { decision: 'approved', by: 'alice', nowMs: 8_000 });
+      expect(approved).toMatchObject({
+        ok: true,
+        record: {
+          approvedSha256: sha('4'),
+          approvedDefinition: 'v4',
+          approvedBy: 'alice',
+          approvedAt: 8_000,
+          pendingSha256: null,
+        },
+      });
+      expect((await store.observePins([seen({ name, sha256: sha('4') })], 9_000))[0]?.event).toBeNull();
+    });
+
+    it('pins: a batch with repeated keys applies in order; list sorts and filters by server', async () => {
+      const store = (await shared())[0] as StateStore;
+      const server = `s${randomUUID().slice(0, 8)}`;
+      const out = await store.observePins(
+        [
+          seen({ server, name: 'b' }),
+          seen({ server, name: 'a', kind: 'prompt' }),
+          seen({ server, name: 'b', sha256: sha('2') }),
+          seen({ server, name: 'test://{id}', kind: 'resource_template' }),
+        ],
+        1_000,
+      );
+      expect(out.map((o) => o.event)).toEqual(['pinned', 'pinned', 'changed', 'pinned']);
+      const listed = await store.listPins({ server });
+      expect(listed.map((p) => `${p.kind}:${p.name}`)).toEqual([
+        'prompt:a',
+        'resource_template:test://{id}',
+        'tool:b',
+      ]);
+      expect(listed[2]).toMatchObject({ approvedSha256: sha('1'), pendingSha256: sha('2') });
+      expect((await store.listPins()).filter((p) => p.server === server)).toHaveLength(3);
+      await expect(store.observePins([seen({ server, name: 'x', sha256: 'nope' })], 1)).rejects.toThrow(
+        /sha256/,
+      );
+    });
+
+    it('bus: a message published through one connection reaches the subscribers of its channel on another', async () => {
+      const [a, b] = (await shared()) as [StateStore, StateStore];
+      const channel = `test-${randomUUID().slice(0, 8)}`;
+      const heard: string[] = [];
+      const other: string[] = [];
+      const stop = await b.subscribe(channel, (m) => heard.push(m));
+      const stopOther = await b.subscribe(`${channel}-other`, (m) => other.push(m));
+      const alsoA: string[] = [];
+      const stopA = await a.subscribe(channel, (m) => alsoA.push(m));
+      await a.publish(channel, 'hello');
+      await a.publish(channel, JSON.stringify({ session: 's1', message: { method: 'x' } }));
+      await waitFor(
+        () => heard.length === 2 && alsoA.length === 2,
+        5_000,
+        'both subscribers to hear both messages',
+      );
+      expect(heard).toEqual(['hello', '{"session":"s1","message":{"method":"x"}}']);
+      expect(other).toEqual([]);
+      await stop();
+      await a.publish(channel, 'after');
+      await waitFor(() => alsoA.length === 3, 5_000, 'the remaining subscriber');
+      expect(heard).toHaveLength(2);
+      await stopOther();
+      await stopA();
+      await expect(a.publish('bad channel!', 'x')).rejects.toThrow(/must match/);
+      await expect(a.publish(channel, 'x'.repeat(7_001))).rejects.toThrow(/larger than/);
     });
 
     it('kv: put, ifAbsent, TTL, and one winner for racing takes', async () => {

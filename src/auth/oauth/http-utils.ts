@@ -1,6 +1,6 @@
 /** Small HTTP helpers for the authorization server's form and JSON endpoints. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readBody } from '../../server/read-body.js';
+import { readBody } from '../../http/read-body.js';
 
 const MAX_FORM_BYTES = 64 * 1024;
 

@@ -7,6 +7,9 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { OAuthUser, PasswordHash } from '../../config/types.js';
 
+/** The scope of the admin API (/admin, /ui): granted only to users whose `scopes` name it. */
+export const ADMIN_SCOPE = 'admin';
+
 function scryptOf(digest: Buffer, record: PasswordHash): Promise<Buffer> {
   const { N, r, p } = record;
   return new Promise((resolve, reject) =>
@@ -21,9 +24,16 @@ export class UserDirectory {
   /** Stands in for a user that does not exist: same cost, never matches. */
   private readonly decoy: PasswordHash;
   private readonly names: ReadonlySet<string>;
+  private readonly scopes: ReadonlyMap<string, ReadonlySet<string>>;
 
-  constructor(private readonly users: readonly OAuthUser[]) {
+  /** `offered`: the scopes of the authorization server; a user without `scopes` may have all but admin. */
+  constructor(
+    private readonly users: readonly OAuthUser[],
+    offered: readonly string[] = [],
+  ) {
     this.names = new Set(users.map((u) => u.name));
+    const byDefault = offered.filter((s) => s !== ADMIN_SCOPE);
+    this.scopes = new Map(users.map((u) => [u.name, new Set(u.scopes ?? byDefault)]));
     const model = users[0]?.password;
     this.decoy = {
       algorithm: 'scrypt',
@@ -38,6 +48,19 @@ export class UserDirectory {
   /** Whether `name` is a configured user (a grant of a removed user is not honoured any more). */
   has(name: string): boolean {
     return this.names.has(name);
+  }
+
+  /** Whether `name` may be granted `scope` (admin only when the user's `scopes` names it). */
+  mayHold(name: string, scope: string): boolean {
+    return this.scopes.get(name)?.has(scope) ?? false;
+  }
+
+  /** The part of a space-separated `scope` that `name` may be granted. */
+  grantable(name: string, scope: string): string {
+    return scope
+      .split(' ')
+      .filter((s) => s && this.mayHold(name, s))
+      .join(' ');
   }
 
   /** The user's name when `name` and `password` match a configured user, else undefined. */

@@ -126,6 +126,20 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
       sent: false,
       decision: {},
       relay: this,
+      client: {
+        capabilities: this.envelope.clientCapabilities,
+        // Progress rides this request's answer; other notifications (elicitation/complete) left the era.
+        notify: (method, p) => {
+          if (method === 'notifications/progress') this.send(notification(method, p));
+        },
+        // A stage's question (wait mode's URL elicitation) becomes an input_required round, as a backend's.
+        request: (method, p, signal) =>
+          this.onServerRequest(
+            'mcp-guard',
+            { jsonrpc: '2.0', id: 0, method, params: p } as JSONRPCRequest,
+            signal,
+          ),
+      },
     };
     try {
       await this.deps.runtime.run(ctx);

@@ -28,6 +28,7 @@ const DECISION_OF_REASON: Partial<Record<string, AuditDecision>> = {
   approval_expired: 'denied',
   spend_cap_exceeded: 'spend_capped',
   unauthenticated: 'denied',
+  tool_quarantined: 'denied',
 };
 
 const FORWARDED = Symbol('forwarded');

@@ -4,13 +4,14 @@
  * right before the call is forwarded — every bucket or none — so N concurrent calls can never overshoot a
  * cap together, and replicas on a shared store share the caps. Money is counted in integer micro-dollars.
  *
- * A reservation is given back only when the call provably never reached the backend: it was held for
- * approval (or refused by it), or the backend was unavailable before the request was sent. Once a call
- * was sent, its amount stays spent even if the backend fails or times out: it may have been paid, and a
- * cap must not be bypassable by failing calls.
+ * A reservation is given back only when the call provably never reached the backend: a later stage refused
+ * it (held for approval, audit write failed), the backend was unavailable before the request was sent, or
+ * the request failed before a byte of it left (closed connection, cancelled first, unserialisable — marked
+ * by markNeverSent). Once a call was sent, its amount stays spent even if the backend fails or times out:
+ * it may have been paid, and a cap must not be bypassable by failing calls.
  */
 import type { GuardConfig } from '../../config/types.js';
-import { WireError } from '../../core/errors.js';
+import { WireError, wasNeverSent } from '../../core/errors.js';
 import { namedStage, type Stage } from '../../pipeline/compose.js';
 import type { RequestContext } from '../../pipeline/context.js';
 import { fromMicros, type SpendBucket, type StateStore, toMicros } from '../../stores/state-store.js';
@@ -61,7 +62,7 @@ export function spendStage(config: GuardConfig, store: StateStore): Stage<Reques
       await next();
     } catch (err) {
       // Only a call that never reached its backend gives its reservation back.
-      if (!ctx.sent && ctx.result === undefined) {
+      if ((!ctx.sent || wasNeverSent(err)) && ctx.result === undefined) {
         await store.releaseSpend({ amountMicros, windowStartMs: start, keys: buckets.map((b) => b.key) });
       }
       throw err;
