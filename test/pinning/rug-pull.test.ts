@@ -14,7 +14,9 @@ import { runCli, waitFor } from '../helpers/processes.js';
 import { type Receiver, startReceiver } from '../helpers/receiver.js';
 import { failure, textOf } from '../helpers/results.js';
 
-const rug = (extra = '') => `  rug:\n    command: ${process.execPath}\n    args: ["${RUG_SERVER}"${extra}]\n`;
+// The rug server keeps state (pulled or not): each session gets its own, as the tests expect.
+const rug = (extra = '') =>
+  `  rug:\n    command: ${process.execPath}\n    args: ["${RUG_SERVER}"${extra}]\n    isolation: per_session\n`;
 
 function auditRecords(gw: TestGateway): Array<Record<string, unknown>> {
   return readFileSync(path.join(gw.dir, 'audit.jsonl'), 'utf8')
