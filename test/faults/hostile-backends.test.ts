@@ -13,7 +13,8 @@ import { waitFor, zombiesOf } from '../helpers/processes.js';
 import { failure, textOf } from '../helpers/results.js';
 
 const hostile = (name: string, extra = '') =>
-  `  ${name}:\n    command: ${process.execPath}\n    args: ["${HOSTILE_SERVER}"${extra}]\n    prefix: true\n    timeout: 2s\n    connect_timeout: 2s\n`;
+  // per_session: each session's children are its own, so ending the session must leave none behind.
+  `  ${name}:\n    command: ${process.execPath}\n    args: ["${HOSTILE_SERVER}"${extra}]\n    prefix: true\n    timeout: 2s\n    connect_timeout: 2s\n    isolation: per_session\n`;
 
 const rssMb = () => process.memoryUsage().rss / 1024 / 1024;
 
