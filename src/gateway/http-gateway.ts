@@ -19,10 +19,12 @@ import { addressList } from '../core/address-list.js';
 import { ExitError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactText } from '../redact/secret-text.js';
+import { SessionContinuityService } from '../server/continuity.js';
 import { createHttpServer, type RouteHandler, sendJson } from '../server/http-server.js';
 import { McpEndpoint } from '../server/mcp-endpoint.js';
 import { ModernFront } from '../server/modern/modern-front.js';
 import { isLoopbackHost } from '../server/origin-checks.js';
+import { SessionSealer, sharedSessionKey } from '../server/session-seal.js';
 import type { StateStore } from '../stores/state-store.js';
 import { Gateway } from './gateway.js';
 import { authFailureEvents } from './runtime.js';
@@ -85,7 +87,15 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
     // Many sessions share a few children per stdio server unless a server asks otherwise.
     defaultIsolation: 'pooled',
   });
+  // Sessions any replica on the store can continue (their ids are sealed with a key the store holds).
+  const continuity = new SessionContinuityService(
+    new SessionSealer(await sharedSessionKey(options.store)),
+    options.store,
+    config.http.sessionIdleTtlMs,
+    logger,
+  );
   const endpoint = new McpEndpoint({
+    continuity,
     runtime: () => gateway.current(),
     modern: new ModernFront({ runtime: () => gateway.current(), logger }),
     maxBodyBytes: config.http.maxBodyBytes,

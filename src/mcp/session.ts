@@ -33,6 +33,21 @@ import {
 import { pageOf } from './paging.js';
 import { namespaceTasks, SessionRouter } from './router.js';
 
+/**
+ * What a session served by several replicas needs from its front (src/server/continuity.ts): ids of its
+ * requests to the agent that no other replica uses, answers for another replica's requests passed on,
+ * and the state other replicas must know recorded.
+ */
+export interface SessionContinuity {
+  /** This replica's tag (prefixes the ids of server→client requests). */
+  readonly replica: string;
+  forwardResponse(message: JSONRPCResponse): void;
+  stateChanged(
+    method: 'logging/setLevel' | 'resources/subscribe' | 'resources/unsubscribe',
+    params: Params,
+  ): void;
+}
+
 /** How a session reaches its agent outside the reply to a request (HTTP: the GET stream; stdio: stdout). */
 export interface ClientChannel {
   /** Sends a message unrelated to any open request; false when it could not be delivered. */
@@ -88,8 +103,9 @@ export class ClientSession implements BackendListener, SessionInfo {
   private initialized = false;
   private clientCapabilities: Params = {};
   private readonly inflight = new Map<RequestId, Running>();
-  private readonly outgoing = new Map<number, Outgoing>();
+  private readonly outgoing = new Map<RequestId, Outgoing>();
   private nextOutgoingId = 1;
+  private readonly continuity: SessionContinuity | undefined;
   private readonly pendingListChanged = new Map<ListKind, NodeJS.Timeout>();
   private closed = false;
   private readonly closeListeners: Array<() => void> = [];
@@ -100,12 +116,15 @@ export class ClientSession implements BackendListener, SessionInfo {
     channel: ClientChannel;
     runtime: () => SessionRuntime;
     principal?: Principal;
+    /** Set where a session may also be served by other replicas (serve-http on a shared store). */
+    continuity?: SessionContinuity;
   }) {
     this.id = options.id;
     this.transport = options.transport;
     this.channel = options.channel;
     this.runtime = options.runtime;
     this.principal = options.principal;
+    this.continuity = options.continuity;
     const runtime = options.runtime();
     this.logger = runtime.logger.child({ session: options.id });
     // Servers are fixed for the life of a session; policy and pipeline follow reloads.
@@ -114,6 +133,11 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   get isInitialized(): boolean {
     return this.initialized;
+  }
+
+  /** Whether the session holds processes of its own (per_session stdio children): reaped sooner when idle. */
+  get holdsChildren(): boolean {
+    return this.router.holdsChildren;
   }
 
   /** Requests of this session still running (an idle session has none). */
@@ -235,11 +259,16 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
   }
 
-  private handleResponse(message: JSONRPCResponse): void {
-    const id = typeof message.id === 'number' ? message.id : Number(message.id);
+  /**
+   * The agent's answer to a server→client request. One this process did not send is another replica's
+   * (the agent may post it to any): handed to continuity, which passes it on.
+   */
+  handleResponse(message: JSONRPCResponse, fromElsewhere = false): void {
+    const id = message.id as RequestId;
     const pending = this.outgoing.get(id);
     if (!pending) {
-      this.logger.debug({ id: message.id }, 'response from the agent to an unknown request; dropped');
+      if (!fromElsewhere && this.continuity) this.continuity.forwardResponse(message);
+      else this.logger.debug({ id: message.id }, 'response from the agent to an unknown request; dropped');
       return;
     }
     this.outgoing.delete(id);
@@ -271,6 +300,54 @@ export class ClientSession implements BackendListener, SessionInfo {
     };
   }
 
+  /**
+   * Continues a session that another replica opened (its id carries what initialize settled): no
+   * handshake again, the same version and capabilities, the backends of this replica.
+   */
+  restore(state: { protocolVersion: string; capabilities: Params; clientInfo: Params }): void {
+    if (this.initialized) return;
+    this.initialized = true;
+    this.clientCapabilities = state.capabilities;
+    this.router.open({
+      protocolVersion: state.protocolVersion,
+      capabilities: state.capabilities,
+      clientInfo: state.clientInfo,
+    });
+  }
+
+  /**
+   * Runs a request the session made before on another replica (its log level, a subscription) through
+   * the pipeline again, so this replica's backends know it too. Failures are logged, not fatal.
+   */
+  async replay(method: string, params: Params): Promise<void> {
+    const request = {
+      jsonrpc: '2.0',
+      id: `replay-${this.nextOutgoingId++}`,
+      method,
+      params,
+    } as JSONRPCRequest;
+    try {
+      await this.runtime().run({
+        session: this,
+        request,
+        method,
+        params,
+        signal: new AbortController().signal,
+        startedAt: Date.now(),
+        principal: this.principal,
+        target: undefined,
+        result: undefined,
+        listing: undefined,
+        error: undefined,
+        sent: false,
+        decision: {},
+        relay: this,
+      });
+    } catch (err) {
+      this.logger.warn({ method, err: (err as Error).message }, 'could not carry session state over');
+    }
+  }
+
   /** Routing for the route stage. */
   resolve(ctx: RequestContext) {
     this.requireInitialized(ctx.method);
@@ -291,6 +368,14 @@ export class ClientSession implements BackendListener, SessionInfo {
     await this.router.forward(ctx, {
       onProgress: (p, related) => this.send(notification('notifications/progress', p), related),
     });
+    // What another replica must know to go on with this session.
+    if (
+      this.continuity &&
+      (ctx.method === 'logging/setLevel' ||
+        ctx.method === 'resources/subscribe' ||
+        ctx.method === 'resources/unsubscribe')
+    )
+      this.continuity.stateChanged(ctx.method, ctx.params);
   }
 
   private requireInitialized(method: string): void {
@@ -338,7 +423,9 @@ export class ClientSession implements BackendListener, SessionInfo {
       throw new WireError('method_not_found', `The agent does not support ${message.method}`);
     }
     if (this.closed) throw new WireError('internal_error', 'The agent session has ended');
-    const id = this.nextOutgoingId++;
+    // Unique across the replicas that may serve this session: the agent's answer names it.
+    const n = this.nextOutgoingId++;
+    const id: RequestId = this.continuity ? `${this.continuity.replica}-${n}` : n;
     const result = new Promise<Params>((resolve, reject) =>
       this.outgoing.set(id, { server, resolve, reject }),
     );

@@ -15,13 +15,16 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpAuthenticator } from '../auth/http-authenticator.js';
+import { shouldReap } from '../backends/session-reaping.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { readBody } from '../http/read-body.js';
 import { depthLimitMessage, exceedsJsonDepth } from '../mcp/json-limits.js';
-import { invalidMessage, isRequest, type JSONRPCMessage } from '../mcp/messages.js';
+import { negotiateLegacyVersion } from '../mcp/lifecycle.js';
+import { invalidMessage, isRequest, type JSONRPCMessage, type Params, paramsOf } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
+import { nextState, type SessionContinuityService, type SessionState } from './continuity.js';
 import { sendWireError } from './http-errors.js';
 import { EventStream, HttpReply } from './reply.js';
 
@@ -41,6 +44,8 @@ export interface McpEndpointOptions {
   readonly idleTtlMs: number;
   readonly logger: Logger;
   readonly modern?: ModernHandler;
+  /** Sessions any replica on the store can serve (serve-http); without it, sessions are this process's. */
+  readonly continuity?: SessionContinuityService;
 }
 
 interface Entry {
@@ -50,6 +55,19 @@ interface Entry {
   readonly createdAt: number;
   /** The session's GET stream, while the agent holds one. */
   stream: EventStream | undefined;
+  /** With continuity: the session's name in the store and on the bus, and what is kept there. */
+  readonly nonce?: string;
+  state: SessionState;
+  /** Another replica holds the session's GET stream (it writes what this one cannot). */
+  remoteStream: boolean;
+  /** Replaying the session's state after taking it over (not recorded again). */
+  restoring: boolean;
+  stopListening?: Promise<() => Promise<void>>;
+}
+
+/** Why a session cannot be served here, for the 404 that says so. */
+class SessionNotHere {
+  constructor(readonly message: string) {}
 }
 
 const UNINITIALIZED_GRACE_MS = 60_000;
@@ -161,8 +179,8 @@ export class McpEndpoint {
         { id: isRequest(message) ? message.id : null },
       );
     }
-    const entry = this.lookup(sessionId, principal);
-    if (!entry) return sessionNotFound(res);
+    const entry = await this.lookup(sessionId, principal);
+    if (!(entry instanceof Object) || entry instanceof SessionNotHere) return sessionNotFound(res, entry);
     if (!this.checkVersionHeader(req, res)) return;
     this.deliver(entry, message, principal, res);
   }
@@ -178,7 +196,13 @@ export class McpEndpoint {
     res.end();
   }
 
-  private open(req: IncomingMessage, res: ServerResponse, principal: Principal, message: JSONRPCMessage) {
+  private async open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    principal: Principal,
+    message: JSONRPCMessage,
+  ) {
+    void req;
     if (this.sessions.size >= this.options.maxSessions) {
       this.options.logger.warn(
         { max: this.options.maxSessions },
@@ -192,12 +216,50 @@ export class McpEndpoint {
         { headers: { 'Retry-After': '5' }, id: isRequest(message) ? message.id : null },
       );
     }
-    const id = randomUUID();
+    const continuity = this.options.continuity;
+    let id: string = randomUUID();
+    let nonce: string | undefined;
+    if (continuity) {
+      // What initialize will settle is known from the request: sealed into the id, any replica can go on.
+      const params = paramsOf(message as { params?: unknown });
+      try {
+        ({ id, nonce } = await continuity.create({
+          agent: principal.agent,
+          protocolVersion: negotiateLegacyVersion(params['protocolVersion']),
+          capabilities: asObject(params['capabilities']),
+          clientInfo: shortClientInfo(params['clientInfo']),
+        }));
+      } catch (err) {
+        this.options.logger.warn({ err: (err as Error).message }, 'cannot record a new session in the store');
+        return sendWireError(
+          res,
+          503,
+          'backend_unavailable',
+          'The state store is unreachable: the session could not be opened',
+          {
+            id: isRequest(message) ? message.id : null,
+            data: { reason: 'backend_unavailable', server: 'state_store' },
+          },
+        );
+      }
+    }
+    const entry = this.addEntry(id, principal, nonce);
+    this.options.logger.info({ session: id.slice(0, 24), agent: principal.agent }, 'session opened');
+    this.deliver(entry, message, principal, res);
+  }
+
+  /** A session's entry here: its ClientSession, and with continuity its channel on the bus. */
+  private addEntry(id: string, principal: Principal, nonce: string | undefined): Entry {
+    const continuity = this.options.continuity;
     const entry: Entry = {
       id,
       principal,
       createdAt: Date.now(),
       stream: undefined,
+      nonce,
+      state: { subscriptions: [] },
+      remoteStream: false,
+      restoring: false,
       session: new ClientSession({
         id,
         transport: 'http',
@@ -206,22 +268,55 @@ export class McpEndpoint {
         channel: {
           send: (m) => {
             const stream = entry.stream;
-            if (!stream?.open) return false;
-            stream.send(m);
-            return true;
+            if (stream?.open) {
+              stream.send(m);
+              return true;
+            }
+            // The agent listens on another replica: that one writes it.
+            if (continuity && nonce && entry.remoteStream) {
+              void continuity.toAgent(nonce, m).catch(() => {});
+              return true;
+            }
+            return false;
           },
         },
+        ...(continuity && nonce
+          ? {
+              continuity: {
+                replica: continuity.replica,
+                forwardResponse: (m) => void continuity.fromAgent(nonce, m).catch(() => {}),
+                stateChanged: (method, params) => {
+                  if (entry.restoring) return;
+                  entry.state = nextState(entry.state, method, params);
+                  void continuity.save(nonce, entry.state).catch(() => {});
+                },
+              },
+            }
+          : {}),
       }),
     };
     this.sessions.set(id, entry);
-    this.options.logger.info({ session: id, agent: principal.agent }, 'session opened');
-    void req;
-    this.deliver(entry, message, principal, res);
+    if (continuity && nonce)
+      entry.stopListening = continuity.listen(nonce, {
+        toAgent: (m) => {
+          if (entry.stream?.open) entry.stream.send(m);
+        },
+        fromAgent: (m) => entry.session.handleResponse(m, true),
+        ended: () => void this.closeSession(id, 'ended on another replica', false),
+        stream: (open) => {
+          entry.remoteStream = open;
+        },
+      });
+    // Not hearing the other replicas (the store is away) costs cross-replica delivery only.
+    entry.stopListening?.catch((err: Error) =>
+      this.options.logger.warn({ err: err.message }, 'cannot listen for this session on the store'),
+    );
+    return entry;
   }
 
   // ---------------------------------------------------------------- GET and DELETE
 
-  private get(req: IncomingMessage, res: ServerResponse, principal: Principal) {
+  private async get(req: IncomingMessage, res: ServerResponse, principal: Principal) {
     if (!(req.headers.accept ?? '').includes('text/event-stream'))
       return sendWireError(
         res,
@@ -238,8 +333,8 @@ export class McpEndpoint {
         'Method Not Allowed: a GET stream belongs to a session (Mcp-Session-Id); the 2026-07-28 era has none',
         { headers: { Allow: 'POST' } },
       );
-    const entry = this.lookup(sessionId, principal);
-    if (!entry) return sessionNotFound(res);
+    const entry = await this.lookup(sessionId, principal);
+    if (!(entry instanceof Object) || entry instanceof SessionNotHere) return sessionNotFound(res, entry);
     if (!this.checkVersionHeader(req, res)) return;
     if (entry.stream?.open)
       return sendWireError(
@@ -249,9 +344,26 @@ export class McpEndpoint {
         'Conflict: this session already has a GET stream open',
       );
     entry.session.lastActivity = Date.now();
+    const continuity = this.options.continuity;
+    const nonce = entry.nonce;
+    // Where the stream is goes into the session's state (a replica taking the session over reads it)
+    // and onto the bus (replicas already holding the session hear it).
+    const announce = async (open: boolean) => {
+      if (!continuity || !nonce) return;
+      entry.state = { ...entry.state, stream: open ? continuity.replica : undefined };
+      await continuity.save(nonce, entry.state).catch(() => {});
+      await continuity.streamChanged(nonce, open).catch(() => {});
+    };
+    // Recorded before the agent sees the stream open: what it does next may land on another replica.
+    await announce(true);
+    if (res.destroyed) {
+      void announce(false); // the agent left meanwhile
+      return;
+    }
     const stream = new EventStream(res, { 'mcp-session-id': entry.id }, () => {
       if (entry.stream === stream) entry.stream = undefined;
       entry.session.lastActivity = Date.now();
+      void announce(false);
     });
     entry.stream = stream;
   }
@@ -260,22 +372,86 @@ export class McpEndpoint {
     const sessionId = headerOnce(req, 'mcp-session-id');
     if (sessionId === undefined)
       return sendWireError(res, 400, 'invalid_request', 'Bad Request: Mcp-Session-Id header is required');
-    const entry = this.lookup(sessionId, principal);
-    if (!entry) return sessionNotFound(res);
+    const entry = await this.lookup(sessionId, principal);
+    if (!(entry instanceof Object) || entry instanceof SessionNotHere) return sessionNotFound(res, entry);
     if (!this.checkVersionHeader(req, res)) return;
+    // Ended for every replica: gone from the store, and the others drop their copies.
+    if (this.options.continuity && entry.nonce)
+      await this.options.continuity.end(entry.nonce).catch(() => {});
     res.writeHead(200);
     res.end();
-    await this.closeSession(sessionId, 'ended by the client (DELETE)');
+    await this.closeSession(sessionId, 'ended by the client (DELETE)', false);
   }
 
   // ---------------------------------------------------------------- sessions
 
-  /** The session, if it exists and belongs to `principal` (another principal's id is "not found"). */
-  private lookup(id: string, principal: Principal): Entry | undefined {
-    const entry = this.sessions.get(id);
-    if (!entry || entry.principal.agent !== principal.agent) return undefined;
+  /**
+   * The session, if it exists and belongs to `principal` (another principal's id is "not found"). With
+   * continuity, a session this replica has not seen is taken over from its id and the store.
+   */
+  private async lookup(id: string, principal: Principal): Promise<Entry | SessionNotHere | undefined> {
+    const entry = this.sessions.get(id) ?? (await this.takeOver(id, principal));
+    if (!entry || entry instanceof SessionNotHere) return entry;
+    if (entry.principal.agent !== principal.agent) return undefined;
     entry.session.lastActivity = Date.now();
+    if (this.options.continuity && entry.nonce) this.options.continuity.touch(entry.nonce, entry.state);
     return entry;
+  }
+
+  /** Continues here a session another replica opened (or this one forgot). */
+  private async takeOver(id: string, principal: Principal): Promise<Entry | SessionNotHere | undefined> {
+    const continuity = this.options.continuity;
+    if (!continuity) return undefined;
+    let opened: Awaited<ReturnType<SessionContinuityService['open']>>;
+    try {
+      opened = await continuity.open(id);
+    } catch (err) {
+      this.options.logger.warn({ err: (err as Error).message }, 'cannot look a session up in the store');
+      return new SessionNotHere(
+        'Session unknown here and the state store is unreachable: retry, or initialize a new session',
+      );
+    }
+    if (!opened || opened.sealed.agent !== principal.agent) return undefined;
+    const here = this.sessions.get(id);
+    if (here) return here; // another request took it over meanwhile
+    const pinned = this.pinnedServers();
+    if (pinned.length > 0)
+      return new SessionNotHere(
+        `Session not found here: it holds its own backend processes (${pinned.join(', ')}: isolation per_session) on the replica that opened it, and such a session cannot move to another replica; initialize a new session (or use isolation pooled)`,
+      );
+    if (this.sessions.size >= this.options.maxSessions)
+      return new SessionNotHere(
+        `Too many sessions on this replica (limit ${this.options.maxSessions}): retry later`,
+      );
+    const { sealed, state } = opened;
+    const entry = this.addEntry(id, principal, sealed.nonce);
+    entry.state = state;
+    entry.remoteStream = state.stream !== undefined && state.stream !== continuity.replica;
+    entry.session.restore({
+      protocolVersion: sealed.protocolVersion,
+      capabilities: sealed.capabilities,
+      clientInfo: sealed.clientInfo,
+    });
+    entry.restoring = true;
+    try {
+      if (state.logLevel) await entry.session.replay('logging/setLevel', { level: state.logLevel });
+      for (const uri of state.subscriptions) await entry.session.replay('resources/subscribe', { uri });
+    } finally {
+      entry.restoring = false;
+    }
+    this.options.logger.info(
+      { session: id.slice(0, 24), agent: principal.agent },
+      'session taken over from another replica',
+    );
+    return entry;
+  }
+
+  /** Servers whose sessions hold their own processes here (per_session stdio): such sessions cannot move. */
+  private pinnedServers(): string[] {
+    const runtime = this.options.runtime();
+    return runtime.config.servers
+      .filter((s) => s.kind === 'stdio' && runtime.pool.isolationOf(s) === 'per_session')
+      .map((s) => s.name);
   }
 
   /** An MCP-Protocol-Version header, when sent, must name a legacy revision (sessions are legacy). */
@@ -286,12 +462,19 @@ export class McpEndpoint {
     return false;
   }
 
-  private async closeSession(id: string, reason: string): Promise<void> {
+  /**
+   * Drops this replica's copy of a session. `mayGoOn`: the session itself lives on (idle here, shutdown)
+   * and another replica may continue it; otherwise it ended.
+   */
+  private async closeSession(id: string, reason: string, mayGoOn = true): Promise<void> {
     const entry = this.sessions.get(id);
     if (!entry) return;
     this.sessions.delete(id);
-    this.options.logger.info({ session: id, reason }, 'session closed');
+    this.options.logger.info({ session: id.slice(0, 24), reason }, 'session closed');
     entry.stream?.close();
+    if (entry.nonce && mayGoOn) this.options.continuity?.forget(entry.nonce);
+    const stop = await entry.stopListening?.catch(() => undefined);
+    await stop?.().catch(() => {});
     await entry.session.close(reason);
   }
 
@@ -299,11 +482,19 @@ export class McpEndpoint {
   async sweep(now = Date.now()): Promise<void> {
     const expired: string[] = [];
     for (const [id, entry] of this.sessions) {
-      if (entry.session.inflightCount > 0) continue;
-      const idle = now - entry.session.lastActivity;
+      const idleMs = now - entry.session.lastActivity;
+      const reap = shouldReap({
+        holdsChildren: entry.session.holdsChildren,
+        hasGetStream: entry.stream?.open === true,
+        inflight: entry.session.inflightCount,
+        idleMs,
+        idleTtlMs: this.options.idleTtlMs,
+      });
       if (
-        idle >= this.options.idleTtlMs ||
-        (!entry.session.isInitialized && now - entry.createdAt >= UNINITIALIZED_GRACE_MS)
+        reap ||
+        (entry.session.inflightCount === 0 &&
+          !entry.session.isInitialized &&
+          now - entry.createdAt >= UNINITIALIZED_GRACE_MS)
       )
         expired.push(id);
     }
@@ -332,6 +523,19 @@ function isJsonContentType(value: string | undefined): boolean {
   return (semi === -1 ? value : value.slice(0, semi)).trim().toLowerCase() === 'application/json';
 }
 
-function sessionNotFound(res: ServerResponse) {
-  sendWireError(res, 404, 'invalid_request', 'Session not found: initialize a new session');
+function sessionNotFound(res: ServerResponse, why?: SessionNotHere) {
+  sendWireError(res, 404, 'invalid_request', why?.message ?? 'Session not found: initialize a new session');
+}
+
+function asObject(value: unknown): Params {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
+}
+
+/** The parts of clientInfo a backend is told (sealed into the id: kept short). */
+function shortClientInfo(value: unknown): Params {
+  const info = asObject(value);
+  const out: Params = {};
+  for (const key of ['name', 'title', 'version'])
+    if (typeof info[key] === 'string') out[key] = (info[key] as string).slice(0, 200);
+  return out;
 }

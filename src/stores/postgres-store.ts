@@ -213,6 +213,13 @@ export class PostgresStateStore implements StateStore {
     keep: (result: T) => boolean = () => true,
   ): Promise<T> {
     const client = await this.pool.connect();
+    // A connection lost while the client is checked out is emitted on the client (the pool only listens
+    // to idle ones): without a listener that would end the process. The lost client is not reused.
+    let lost: Error | undefined;
+    const onError = (err: Error) => {
+      lost = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const result = await fn(client);
@@ -222,7 +229,8 @@ export class PostgresStateStore implements StateStore {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(lost);
     }
   }
 
