@@ -269,6 +269,13 @@ function buildProgram(): Command {
       const { configCheck } = await import('./config-check.js');
       await configCheck({ config: opts.config, cwd: process.cwd() });
     });
+  config
+    .command('schema')
+    .description("print the config file's JSON Schema (for editors: yaml-language-server, VS Code)")
+    .action(async () => {
+      const { configSchema } = await import('./config-schema.js');
+      await configSchema();
+    });
 
   return program;
 }
