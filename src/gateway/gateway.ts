@@ -70,6 +70,8 @@ export class Gateway {
   private readonly backendHealth = new Map<string, BackendHealth>();
   private readonly reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
+  /** Backends being probed: closed by close(), so a start that fails later does not wait for them. */
+  private readonly probes = new Set<BackendConnection>();
   /** Upstream OAuth of remote servers with `oauth:` (tokens in the state store). */
   readonly upstream: UpstreamOAuth;
   private adminTokens: JwtVerifier | undefined;
@@ -166,6 +168,7 @@ export class Gateway {
           logger: this.logger,
           roots: server.roots,
         });
+        this.probes.add(conn);
         try {
           await conn.open(
             {
@@ -177,10 +180,12 @@ export class Gateway {
           );
           this.setBackendHealth(server.name, { up: true });
         } catch (err) {
+          if (!this.probes.has(conn)) return; // closed by close(): not a backend failure
           const error = (err as Error).message;
           this.logger.warn({ server: server.name, err: error }, 'backend failed its start-up probe');
           this.setBackendHealth(server.name, { up: false, error });
         } finally {
+          this.probes.delete(conn);
           await conn.close().catch(() => {});
         }
       }),
@@ -344,6 +349,9 @@ export class Gateway {
   /** Closes shared backends, the audit log and the store (sessions close their own backends). */
   async close(): Promise<void> {
     clearInterval(this.decisionTimer);
+    const probes = [...this.probes];
+    this.probes.clear();
+    await Promise.all(probes.map((conn) => conn.close().catch(() => {})));
     await this.pool.close();
     await this.pollDecisions();
     // Notifications under way get a few seconds; a receiver that never answers must not hold up a stop.
