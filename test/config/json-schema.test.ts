@@ -41,9 +41,13 @@ describe('the config JSON Schema', () => {
     const files = [
       ...RICH_CONFIGS.map((name) => path.join(CONFIG_FIXTURES, name)),
       path.join(ROOT, 'docker/mcp-guard.yaml'),
+      path.join(ROOT, 'deploy/compose/mcp-guard.redis.yaml'),
+      path.join(ROOT, 'deploy/compose/mcp-guard.postgres.yaml'),
     ];
     expect(errorsOf(parse(SEED_CONFIG))).toEqual([]);
     for (const file of files) expect(errorsOf(parse(readFileSync(file, 'utf8'))), file).toEqual([]);
+    const chart = parse(readFileSync(path.join(ROOT, 'deploy/helm/mcp-guard/values.yaml'), 'utf8'));
+    expect(errorsOf(chart.config), 'the Helm chart config').toEqual([]);
   });
 
   it('accepts ${VAR} references where the loader expands them, even in enums and URLs', async () => {
