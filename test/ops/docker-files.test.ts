@@ -230,8 +230,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives the balancer the fixed address inside the network that the gateways trust', () => {
-    const [subnet] = compose.networks['mcp']?.ipam.config ?? [];
-    const [base, bits] = (subnet?.subnet as string).split('/');
+    const subnet = compose.networks['mcp']?.ipam.config[0]?.subnet as string;
+    const [base, bits] = subnet.split('/');
     const toInt = (ip: string) => ip.split('.').reduce((n, part) => n * 256 + Number(part), 0);
     const mask = 2 ** 32 - 2 ** (32 - Number(bits));
     expect((toInt(lbAddress) & mask) >>> 0).toBe((toInt(base as string) & mask) >>> 0);
