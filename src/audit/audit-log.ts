@@ -202,7 +202,15 @@ export class AuditLog {
     checkOptions(options);
     const redactor = createRedactor(options.redact); // bad redact options fail before any file is touched
     const path = resolve(options.path);
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((err: unknown) => {
+      throw new AuditError(
+        'AUDIT_WRITE_FAILED',
+        `cannot create the folder of audit log ${path}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    });
     const lock = AppendLock.open(path);
     const log = new AuditLog(path, options, redactor, lock);
     try {

@@ -171,6 +171,8 @@ export class BackendPool {
   /** Per-session links alive, by server. */
   private readonly perSession = new Map<string, Set<BackendSlot>>();
   private readonly defaultIsolation: Isolation;
+  /** Per-session readiness probes under way. */
+  private readonly probing = new Set<BackendConnection>();
 
   constructor(
     private readonly logger: Logger,
@@ -324,6 +326,8 @@ export class BackendPool {
       roots: server.roots,
       agentRoots: server.agentRoots,
     });
+    // Tracked, so that a gateway stopping mid-probe (its port was taken) does not wait for the child.
+    this.probing.add(conn);
     try {
       await conn.open(
         {
@@ -334,6 +338,7 @@ export class BackendPool {
         server.connectTimeoutMs,
       );
     } finally {
+      this.probing.delete(conn);
       await conn.close().catch(() => {});
     }
   }
@@ -382,6 +387,8 @@ export class BackendPool {
     const all = [...this.multi];
     this.multi.clear();
     this.current.clear();
-    await Promise.all(all.map((b) => b.close()));
+    const probes = [...this.probing];
+    this.probing.clear();
+    await Promise.all([...all.map((b) => b.close()), ...probes.map((c) => c.close().catch(() => {}))]);
   }
 }

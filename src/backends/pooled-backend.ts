@@ -65,6 +65,8 @@ interface Member {
   lessee: Attribution | undefined;
   lastUsed: number;
   restUntil: number;
+  /** The connection while it is being opened (closed at once on shutdown, not waited for). */
+  starting?: BackendConnection;
 }
 
 interface Waiter {
@@ -441,14 +443,19 @@ export class PooledBackend extends MultiSessionBackend {
         agentRoots: this.server.agentRoots,
       });
       const openedAt = Date.now();
-      await conn.open(
-        {
-          protocolVersion: '2025-11-25',
-          capabilities: profile.capabilities,
-          clientInfo: { name: 'mcp-guard', version: VERSION },
-        },
-        this.server.connectTimeoutMs,
-      );
+      member.starting = conn;
+      try {
+        await conn.open(
+          {
+            protocolVersion: '2025-11-25',
+            capabilities: profile.capabilities,
+            clientInfo: { name: 'mcp-guard', version: VERSION },
+          },
+          this.server.connectTimeoutMs,
+        );
+      } finally {
+        member.starting = undefined;
+      }
       if (this.closed || !this.members.includes(member)) {
         await conn.close();
         throw unavailable(name, 'the gateway is shutting down');
@@ -589,15 +596,7 @@ export class PooledBackend extends MultiSessionBackend {
       waiter.reject(error);
     }
     const members = this.members.splice(0);
-    await Promise.all(
-      members.map((m) =>
-        m.conn
-          ? m.conn.close()
-          : m.opening?.then(
-              (c) => c.close(),
-              () => {},
-            ),
-      ),
-    );
+    // A child still starting is stopped now rather than waited for (its connect timeout may be long).
+    await Promise.all(members.map((m) => (m.conn ?? m.starting)?.close()));
   }
 }

@@ -44,6 +44,8 @@ export function unavailable(server: string, detail: string): WireError {
 export class BackendSlot {
   private current: BackendConnection | undefined;
   private opening: Promise<BackendConnection> | undefined;
+  /** The connection being opened right now. */
+  private starting: BackendConnection | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private nextAttemptAt = 0;
   private failures = 0;
@@ -91,7 +93,12 @@ export class BackendSlot {
         agentRoots: server.agentRoots,
       });
       const openedAt = Date.now();
-      await conn.open(this.options.profile(), server.connectTimeoutMs);
+      this.starting = conn;
+      try {
+        await conn.open(this.options.profile(), server.connectTimeoutMs);
+      } finally {
+        if (this.starting === conn) this.starting = undefined;
+      }
       if (this.closed) {
         await conn.close();
         throw this.unavailable('the session has ended');
@@ -159,8 +166,12 @@ export class BackendSlot {
     const opening = this.opening;
     const current = this.current;
     this.current = undefined;
+    // A backend still starting is stopped now, not waited for (its connect timeout may be a minute).
+    const starting = this.starting;
+    this.starting = undefined;
     await Promise.all([
       current?.close(),
+      starting?.close(),
       opening?.then(
         (c) => c.close(),
         () => {},

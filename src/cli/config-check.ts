@@ -1,15 +1,17 @@
-import { stringify } from 'yaml';
 import { Authenticator } from '../auth/authenticator.js';
-import { maskedConfig } from '../config/mask.js';
+import { printConfig } from '../config/print-config.js';
 import { silentLogger } from '../core/logger.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { buildStages, describePipeline } from '../pipeline/pipeline.js';
 import type { StateStore } from '../stores/state-store.js';
-import { loadConfigForCommand } from './config-source.js';
+import { loadConfigAndText } from './config-source.js';
 
-/** `mcp-guard config check`: validates and prints the effective config, secrets masked. */
+/**
+ * `mcp-guard config check`: validates and prints the effective config in config syntax, secrets masked
+ * (the output, fed back, loads to the same config: see print-config.ts).
+ */
 export async function configCheck(options: { config?: string; cwd: string }): Promise<void> {
-  const config = await loadConfigForCommand(options.config, options.cwd);
+  const { config, text } = await loadConfigAndText(options.config, options.cwd);
   // Building the stages checks what only a compiled pipeline can (keys, algorithms). Nothing is opened
   // or started: the store below refuses every call, and config check makes none.
   const notForUse = new Proxy(
@@ -28,6 +30,6 @@ export async function configCheck(options: { config?: string; cwd: string }): Pr
     approvals: { created: async () => {} },
   });
   process.stdout.write(`# ${config.source}: ok\n`);
-  process.stdout.write(stringify(maskedConfig(config), { lineWidth: 0 }));
+  process.stdout.write(printConfig(config, text));
   process.stdout.write(`# pipeline: ${describePipeline(stages).join(' → ')}\n`);
 }

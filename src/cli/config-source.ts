@@ -1,5 +1,5 @@
-import { loadConfig, resolveConfigPath } from '../config/load.js';
-import { ConfigError, type ReadOptions } from '../config/source.js';
+import { resolveConfigPath, validateSource } from '../config/load.js';
+import { ConfigError, parseConfigText, type ReadOptions, readConfigText } from '../config/source.js';
 import type { GuardConfig } from '../config/types.js';
 import { ExitError } from '../core/errors.js';
 
@@ -9,6 +9,15 @@ export async function loadConfigForCommand(
   cwd: string,
   options: ReadOptions = {},
 ): Promise<GuardConfig> {
+  return (await loadConfigAndText(option, cwd, options)).config;
+}
+
+/** loadConfigForCommand, with the file's text as it was read (for `config check`, which quotes it). */
+export async function loadConfigAndText(
+  option: string | undefined,
+  cwd: string,
+  options: ReadOptions = {},
+): Promise<{ config: GuardConfig; text: string }> {
   const file = resolveConfigPath(option, cwd);
   if (!file) {
     throw new ExitError(
@@ -17,7 +26,8 @@ export async function loadConfigForCommand(
     );
   }
   try {
-    return await loadConfig(file, process.env, options);
+    const text = await readConfigText(file);
+    return { config: validateSource(parseConfigText(file, text, process.env, options)), text };
   } catch (err) {
     if (err instanceof ConfigError) throw new ExitError(1, `invalid config:\n${err.message}`);
     throw err;

@@ -5,8 +5,7 @@
  * Exit codes: 0 ok; 1 the command ran and found a problem; 2 usage error.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { AuditError } from '../audit/errors.js';
-import { ExitError, GatewayError } from '../core/errors.js';
+import { ExitError } from '../core/errors.js';
 import { VERSION } from '../core/version.js';
 
 function buildProgram(): Command {
@@ -16,7 +15,12 @@ function buildProgram(): Command {
     // SPEC §1: an error is one readable line on stderr (commander's own form takes two).
     .configureOutput({
       outputError: (text, write) =>
-        write(`mcp-guard: ${text.replace(/^error: /, '').trim()} (run with --help for usage)\n`),
+        write(
+          `mcp-guard: ${text
+            .replace(/^error: /, '')
+            .trim()
+            .replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`,
+        ),
     })
     .exitOverride();
 
@@ -269,6 +273,13 @@ function buildProgram(): Command {
       const { configCheck } = await import('./config-check.js');
       await configCheck({ config: opts.config, cwd: process.cwd() });
     });
+  config
+    .command('schema')
+    .description("print the config file's JSON Schema (for editors: yaml-language-server, VS Code)")
+    .action(async () => {
+      const { configSchema } = await import('./config-schema.js');
+      await configSchema();
+    });
 
   return program;
 }
@@ -312,17 +323,14 @@ async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode;
       return;
     }
-    // Expected failures at start (an audit log that cannot be continued, a store that cannot be reached):
-    // one line and exit 1 (SPEC §3a), not a stack trace.
-    if (err instanceof AuditError || (err instanceof GatewayError && err.code !== 'INTERNAL')) {
-      process.stderr.write(`mcp-guard: ${err.message.split('\n')[0]}\n`);
-      process.exitCode = 1;
-      return;
-    }
-    process.stderr.write(
-      `mcp-guard: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
-    );
-    process.exitCode = 70;
+    // Anything else: one line saying what failed and what to do (exit 1), or, for a bug, exit 70 (SPEC
+    // §3a; failure.ts). The stack trace only when asked for.
+    const { describeFailure } = await import('./failure.js');
+    const failure = describeFailure(err);
+    process.stderr.write(`mcp-guard: ${failure.line}\n`);
+    if (/^(debug|trace)$/.test(process.env['MCP_GUARD_LOG_LEVEL'] ?? '') && err instanceof Error && err.stack)
+      process.stderr.write(`${err.stack}\n`);
+    process.exitCode = failure.exitCode;
   }
 }
 

@@ -50,9 +50,20 @@ export async function runScanCommand(
         throw new ExitError(2, `scan: no such file or folder: ${escapeLine(given)}`);
     }
   }
-  // With --no-home and no paths there is nothing else to scan: the current folder is the repo.
-  const paths = options.paths.length === 0 && !options.home ? ['.'] : options.paths;
   const homeEnvironment = options.home ? (io.homeEnvironment ?? currentHomeEnvironment(io.env)) : undefined;
+  // No path: the current folder (a project's .mcp.json, .vscode/mcp.json…) besides the home configs —
+  // unless it is the home folder itself or the file-system root, whose walk would read everything.
+  let paths = options.paths;
+  if (paths.length === 0) {
+    const here = path.resolve(options.cwd);
+    const tooWide =
+      homeEnvironment && (here === path.resolve(homeEnvironment.home) || here === path.parse(here).root);
+    if (tooWide)
+      io.stderr.write(
+        `mcp-guard scan: note: the current folder (${escapeLine(here)}) was not walked, being the ${here === path.parse(here).root ? 'file-system root' : 'home folder'}: only the clients' config files were read. Name a folder to walk it (mcp-guard scan PATH).\n`,
+      );
+    else paths = ['.'];
+  }
   const result = await scan({
     paths,
     cwd: options.cwd,

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { NormalizeError, normalize } from './normalize.js';
-import { configFileSchema, SERVER_KEYS } from './schema.js';
+import { configFileSchema, REMOTE_SERVER_KEYS, STDIO_SERVER_KEYS } from './schema.js';
 import {
   ConfigError,
   type ConfigProblem,
@@ -83,7 +83,7 @@ function issueToProblems(issue: z.core.$ZodIssue, source: ConfigSource): ConfigP
     return issue.keys.map((key) => ({
       path: formatPath([...at, key]),
       line: source.lineOfKey(at, key),
-      message: `unknown key${suggest(key, knownKeysAt(source, at))}`,
+      message: `unknown key${unknownKeyHint(key, source, at)}`,
     }));
   }
   if (issue.code === 'invalid_union' && 'errors' in issue && issue.errors.length > 0) {
@@ -109,6 +109,7 @@ function describe(issue: z.core.$ZodIssue, source: ConfigSource, at: readonly Pr
   if (issue.code === 'invalid_value') {
     const value = valueAt(source.data, at);
     const choices = issue.values.map((v) => String(v)).join(', ');
+    if (value === undefined) return `is required (expected one of: ${choices})`;
     return `invalid value ${JSON.stringify(value)} (expected one of: ${choices})${suggest(String(value), issue.values.map(String))}`;
   }
   if (issue.code === 'invalid_type' && valueAt(source.data, at) === undefined) {
@@ -126,9 +127,27 @@ function valueAt(data: unknown, at: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/**
+ * What to say after "unknown key": a server entry is stdio or remote by its keys, so a key of the other
+ * kind (`headers` next to `command`) is named as such rather than "did you mean" itself.
+ */
+function unknownKeyHint(key: string, source: ConfigSource, at: readonly PropertyKey[]): string {
+  if (at.length === 2 && at[0] === 'servers') {
+    const entry = valueAt(source.data, at);
+    const remote = entry !== null && typeof entry === 'object' && 'url' in entry && !('command' in entry);
+    const own = remote ? REMOTE_SERVER_KEYS : STDIO_SERVER_KEYS;
+    const other = remote ? STDIO_SERVER_KEYS : REMOTE_SERVER_KEYS;
+    if (other.includes(key) && !own.includes(key))
+      return remote
+        ? ` (${key} is for stdio servers, which have command:; this one has url:)`
+        : ` (${key} is for remote servers, which have url:; a stdio server takes command, args, env and cwd)`;
+    return suggest(key, own);
+  }
+  return suggest(key, knownKeysAt(at));
+}
+
 // Known keys per section, for "did you mean" on unknown keys. Derived from the schema's own shapes.
-function knownKeysAt(source: ConfigSource, at: readonly PropertyKey[]): string[] {
-  if (at.length === 2 && at[0] === 'servers') return [...SERVER_KEYS];
+function knownKeysAt(at: readonly PropertyKey[]): string[] {
   let schema: unknown = configFileSchema;
   for (const key of at) {
     const def = (
@@ -148,15 +167,22 @@ function knownKeysAt(source: ConfigSource, at: readonly PropertyKey[]): string[]
     schema as { def?: { type?: string; innerType?: { def?: { shape?: object } }; shape?: object } }
   )?.def;
   const shape = final?.type === 'optional' ? final.innerType?.def?.shape : final?.shape;
-  void source;
   return shape ? Object.keys(shape) : [];
 }
 
+/**
+ * " (did you mean "x"?)" for the closest known key or value, or nothing. Never the word itself, and a
+ * word that is a known key cut short at an underscore (`spend_cap` for `spend_cap_usd`) counts as close.
+ */
 function suggest(word: string, candidates: readonly string[]): string {
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
+  const lower = word.toLowerCase();
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (c === word) continue;
+    const cl = c.toLowerCase();
+    const shortened = lower.length >= 4 && (cl.startsWith(`${lower}_`) || lower.startsWith(`${cl}_`));
+    const d = shortened ? 1 : editDistance(lower, cl);
     if (d < bestDistance) {
       bestDistance = d;
       best = c;

@@ -116,7 +116,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
   const resolvePath = (p: string) => path.resolve(baseDir, p);
 
   // --- auth ---
-  const authFile = file.auth ?? { mode: 'none' as const };
+  const authFile = { ...file.auth, mode: file.auth?.mode ?? 'none' };
   const keys = (authFile.keys ?? []).map(toKeyRecord);
   const seen = new Map<string, number>();
   keys.forEach((k, i) => {

@@ -9,7 +9,7 @@ import { parseDuration } from './duration.js';
 const nonEmpty = z.string().min(1, 'must not be empty');
 const amountUsd = z.number().finite().nonnegative();
 const positiveInt = z.number().int().positive();
-const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
+export const duration = z.union([z.string(), z.number()]).refine((v) => parseDuration(v) !== undefined, {
   message: 'must be a duration such as 500ms, 30s, 5m, 1h or 1d',
 });
 const nameList = z.array(nonEmpty);
@@ -97,7 +97,8 @@ const oauth2Schema = z.strictObject({
 });
 
 const authSchema = z.strictObject({
-  mode: z.enum(['none', 'api_key', 'jwt', 'oauth2']),
+  /** Absent (`auth: {}`) means none, as when the whole block is absent. */
+  mode: z.enum(['none', 'api_key', 'jwt', 'oauth2']).optional(),
   keys: z.array(apiKeyEntry).optional(),
   jwt: jwtSchema.optional(),
   oauth2: oauth2Schema.optional(),
@@ -176,7 +177,7 @@ const serverCommon = {
   agent_roots: z.boolean().optional(),
 };
 
-const stdioServerSchema = z.strictObject({
+export const stdioServerSchema = z.strictObject({
   command: nonEmpty,
   args: z.array(z.string()).optional(),
   env: stringMap.optional(),
@@ -202,7 +203,7 @@ const upstreamOAuthSchema = z.strictObject({
   refresh_before: duration.optional(),
 });
 
-const remoteServerSchema = z.strictObject({
+export const remoteServerSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }),
   headers: stringMap.optional(),
   transport: z.enum(['streamable-http', 'sse']).optional(),
@@ -211,7 +212,7 @@ const remoteServerSchema = z.strictObject({
 });
 
 // Chosen by the key present rather than a union, so an error names the right key (not "no union member").
-const serverSchema = z.unknown().transform((value, ctx) => {
+export const serverSchema = z.unknown().transform((value, ctx) => {
   const shape = value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : undefined;
   const schema = shape && 'url' in shape && !('command' in shape) ? remoteServerSchema : stdioServerSchema;
   if (shape && 'url' in shape && 'command' in shape) {
@@ -298,10 +299,9 @@ export const configFileSchema = z.strictObject({
   admin: adminSchema.optional(),
 });
 
-/** Keys a server entry may have (stdio or remote), for "did you mean" hints. */
-export const SERVER_KEYS: readonly string[] = [
-  ...new Set([...Object.keys(stdioServerSchema.shape), ...Object.keys(remoteServerSchema.shape)]),
-];
+/** Keys of a stdio and of a remote server entry, for "did you mean" hints. */
+export const STDIO_SERVER_KEYS: readonly string[] = Object.keys(stdioServerSchema.shape);
+export const REMOTE_SERVER_KEYS: readonly string[] = Object.keys(remoteServerSchema.shape);
 
 export type ConfigFile = z.infer<typeof configFileSchema>;
 export type StdioServerFile = z.infer<typeof stdioServerSchema>;

@@ -50,6 +50,9 @@ export interface ConfigSource {
 
 const MAX_CONFIG_BYTES = 1024 * 1024;
 
+/** The tag `config check` puts on a value it had to hide; a config holding one does not load. */
+export const MASKED_TAG = '!masked';
+
 /** Reads and parses a config file; throws ConfigError with file and line on any problem. */
 export interface ReadOptions {
   /**
@@ -67,6 +70,11 @@ export async function readConfigSource(
   env: NodeJS.ProcessEnv,
   options: ReadOptions = {},
 ): Promise<ConfigSource> {
+  return parseConfigText(file, await readConfigText(file), env, options);
+}
+
+/** The text of a config file (at most 1 MiB); throws ConfigError naming the file when it cannot be read. */
+export async function readConfigText(file: string): Promise<string> {
   let text: string;
   try {
     const bytes = await readFile(file);
@@ -81,7 +89,7 @@ export async function readConfigSource(
       code === 'ENOENT' ? 'file not found' : code === 'EACCES' ? 'permission denied' : String(err);
     throw new ConfigError(file, [{ path: '', message: `cannot read config: ${reason}` }]);
   }
-  return parseConfigText(file, text, env, options);
+  return text;
 }
 
 /** Parses config text (YAML 1.2, which also reads JSON) and expands variables. */
@@ -106,6 +114,14 @@ export function parseConfigText(
   const problems: ConfigProblem[] = [];
   visit(doc, {
     Scalar(_key, node, ancestry) {
+      if (node.tag === MASKED_TAG) {
+        problems.push({
+          path: pathOf(ancestry, node),
+          line: node.range ? lineAt(node.range[0]) : undefined,
+          message: `was hidden by config check (${MASKED_TAG}): write the value here, best as \${VAR}`,
+        });
+        return;
+      }
       if (typeof node.value !== 'string') return;
       // Only values are expanded; a mapping key stays as written.
       const parent = ancestry[ancestry.length - 1];

@@ -68,6 +68,7 @@ export class Gateway {
   private readonly backendHealth = new Map<string, BackendHealth>();
   private readonly reloadHooks: ReloadHook[] = [];
   private probing: Promise<void> | undefined;
+  private closing = false;
   /** Upstream OAuth of remote servers with `oauth:` (tokens in the state store). */
   readonly upstream: UpstreamOAuth;
   private adminTokens: JwtVerifier | undefined;
@@ -167,6 +168,7 @@ export class Gateway {
           await this.pool.probe(server);
           this.setBackendHealth(server.name, { up: true });
         } catch (err) {
+          if (this.closing) return; // stopped by close(): not a backend failure
           const error = (err as Error).message;
           this.logger.warn({ server: server.name, err: error }, 'backend failed its start-up probe');
           this.setBackendHealth(server.name, { up: false, error });
@@ -331,6 +333,7 @@ export class Gateway {
 
   /** Closes shared backends, the audit log and the store (sessions close their own backends). */
   async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.decisionTimer);
     await this.pool.close();
     await this.pollDecisions();

@@ -174,7 +174,11 @@ export function checkCommand(entry: ServerEntry, argv: readonly string[], home: 
     }
   }
 
-  const gateway = gatewayVerdict(argv, { original, env: entry.env });
+  // The servers of mcp-guard's own config are behind it by definition.
+  const gateway =
+    entry.client === 'mcp-guard'
+      ? { wrapped: true as const }
+      : gatewayVerdict(argv, { original, env: entry.env });
   if (!gateway.wrapped) {
     issues.push({
       rule: 'MCP-GW-001',

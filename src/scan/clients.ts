@@ -118,6 +118,8 @@ export function classifyFile(filePath: string): { client: ClientId; format: Form
   const p = filePath.split(path.sep).join('/');
   const base = p.slice(p.lastIndexOf('/') + 1);
   const ends = (suffix: string) => p === suffix || p.endsWith(`/${suffix}`);
+  const gateway = /^mcp-guard\.(ya?ml|json)$/.exec(base);
+  if (gateway) return { client: 'mcp-guard', format: gateway[1] === 'json' ? 'json' : 'yaml' };
   switch (base) {
     case '.mcp.json':
     case '.claude.json':

@@ -74,6 +74,9 @@ function rawEntries(client: ClientId, doc: Obj): RawEntry[] {
         }
       }
       break;
+    case 'mcp-guard':
+      fromMap(doc['servers'], ['servers']);
+      break;
     case 'mcp-json':
       // A file we know only by its name: accept every shape clients use.
       fromMap(doc['mcpServers'], ['mcpServers']);
@@ -134,6 +137,32 @@ function inputEntries(client: ClientId, doc: Obj, config: ParsedConfig): InputEn
   return inputs;
 }
 
+/** mcp-guard's top-level config keys (src/config/schema.ts). */
+const GATEWAY_KEYS = new Set([
+  'auth',
+  'rate_limit',
+  'policies',
+  'agents',
+  'servers',
+  'routes',
+  'state',
+  'notify',
+  'http',
+  'metrics',
+  'admin',
+  'telemetry',
+]);
+
+/**
+ * True for an mcp-guard config under another name (a file named on the command line): `servers` with
+ * gateway keys beside it and nothing else. A bare `servers` map stays a client's mcp.json (VS Code's).
+ */
+export function isGatewayConfig(value: unknown): boolean {
+  if (!isObj(value) || !isObj(value['servers'])) return false;
+  const keys = Object.keys(value);
+  return keys.length > 1 && keys.every((k) => GATEWAY_KEYS.has(k));
+}
+
 /** Every server entry of a parsed file in the common shape, plus client-wide consent flags and inputs. */
 export function extractServers(
   client: ClientId,
@@ -178,6 +207,8 @@ function normalise(client: ClientId, name: string, at: KeyPath, line: number, ra
   }
   const declaredAuth =
     auth !== undefined ||
+    // mcp-guard's `oauth: auto` (or a block): the gateway logs in to the server with OAuth.
+    (client === 'mcp-guard' && raw['oauth'] !== undefined) ||
     (oauth !== undefined && oauth['enabled'] !== false) ||
     typeof raw['bearer_token_env_var'] === 'string' ||
     isObj(raw['env_http_headers']) ||

@@ -15,8 +15,8 @@ import {
 import { checkPinFile } from './check-pins.js';
 import type { HomeEnvironment } from './clients.js';
 import { discover } from './discover.js';
-import { extractServers } from './extract.js';
-import { parseConfig } from './parse.js';
+import { extractServers, isGatewayConfig } from './extract.js';
+import { type ParsedConfig, parseConfig } from './parse.js';
 import { readConfigText } from './read-config.js';
 import { type ConfigCandidate, type ScanFinding, type ScanResult, SEVERITY_RANK } from './types.js';
 
@@ -126,7 +126,13 @@ async function scanFile(
   }
   const parsed = parseConfig(read.text, candidate.format);
   if (!parsed.ok) return [fileFinding('MCP-CFG-001', place, parsed.line, parsed.message)];
-  const { servers, flags, inputs } = extractServers(candidate.client, parsed.config);
+  if (candidate.client === 'mcp-json' && isGatewayConfig(parsed.config.value))
+    return scanParsed({ ...place, client: 'mcp-guard' }, parsed.config, home);
+  return scanParsed(place, parsed.config, home);
+}
+
+function scanParsed(place: FindingPlace, config: ParsedConfig, home: string): ScanFinding[] {
+  const { servers, flags, inputs } = extractServers(place.client, config);
   return [
     ...servers.flatMap((s) => checkEntry(s, place, home)),
     ...checkFileFlags(flags, place),

@@ -22,6 +22,8 @@ export type ClientId =
   | 'kiro'
   | 'lm-studio'
   | 'mcp-json'
+  /** mcp-guard's own config (mcp-guard.yaml): its servers run behind the gateway. */
+  | 'mcp-guard'
   /** A pin file of `mcp-guard tools pin` (scan --pins). */
   | 'mcp-guard-pins';
 

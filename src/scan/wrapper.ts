@@ -1,13 +1,13 @@
 /**
  * Recognises a server that is already started through mcp-guard's stdio front (`mcp-guard serve`).
  * Only launches a repository cannot redirect count: `mcp-guard` found on PATH (with PATH not
- * overridden by the entry), an absolute path to it, a package runner with an exact version
- * (`npx -y mcp-guard@0.1.0 serve`) from the default registry, or node running the built entry point
- * by absolute path. A relative path to something named mcp-guard (`./tools/mcp-guard`,
+ * overridden by the entry), an absolute path to it, a package runner of `mcp-guard` from the default
+ * registry (`npx -y mcp-guard@0.1.0 serve`; without an exact version it is still the gateway, and
+ * MCP-SUP-001 reports the missing pin), or node running the built entry point by absolute path. A relative path to something named mcp-guard (`./tools/mcp-guard`,
  * `node ./x/mcp-guard/dist/cli/main.js`) is a file a pull request can commit, so it is not the gateway.
  */
 import { programName } from './argv.js';
-import { packageRun, pinOf } from './runners.js';
+import { packageRun } from './runners.js';
 
 /** What the scan concluded about the gateway in front of a stdio server. */
 export type GatewayVerdict =
@@ -59,9 +59,10 @@ export function gatewayVerdict(argv: readonly string[], context: LaunchContext):
 
   const run = packageRun(argv);
   if (run) {
-    if (!/^mcp-guard@/.test(run.spec) || !pinOf(run).pinned) return { wrapped: false };
+    if (!/^mcp-guard(?:@|$)/.test(run.spec)) return { wrapped: false };
     // A registry (or npm config) other than the default could serve any package under that name.
-    if (argv.some((a) => /^--(?:registry|userconfig)(?:=|$)/.test(a))) return { wrapped: false };
+    if (argv.some((a) => /^--(?:registry|userconfig)(?:=|$)/.test(a)))
+      return { wrapped: false, lookalike: run.spec, why: 'from a registry the entry chooses' };
     // `npx -p mcp-guard@1.0.0 mcp-guard serve`: the rest starts with the binary's name.
     const rest = run.rest[0] === 'mcp-guard' ? run.rest.slice(1) : run.rest;
     return firstPositional(rest) === 'serve' ? { wrapped: true } : { wrapped: false };

@@ -1,5 +1,6 @@
 import type { StateConfig } from '../config/types.js';
 import { GatewayError } from '../core/errors.js';
+import { causes, explainSystemError, isSystemError, nativeModuleProblem } from '../core/system-errors.js';
 import { PostgresStateStore } from './postgres-store.js';
 import { RedisStateStore } from './redis-store.js';
 import { SqliteStateStore } from './sqlite-store.js';
@@ -33,14 +34,44 @@ export async function openStateStore(config: StateConfig, opts: OpenStoreOptions
         });
     }
   } catch (err) {
+    const native = nativeModuleProblem(err);
+    if (native) throw new GatewayError('STORE_UNAVAILABLE', native, { cause: err });
     const where = config.store === 'sqlite' ? config.path : redactUrl(config.url);
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = ((err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '').replace(
+      /\.$/,
+      '',
+    );
     throw new GatewayError(
       'STORE_UNAVAILABLE',
-      `cannot open the ${config.store} state store at ${where}: ${config.store === 'sqlite' ? reason : scrubSecret(reason, config.url)}`,
+      `cannot open the ${config.store} state store at ${where}: ${config.store === 'sqlite' ? reason : scrubSecret(reason, config.url)}; ${storeHint(config.store, err)}`,
       { cause: err },
     );
   }
+}
+
+/** What to do about a store that cannot be opened (one clause, for the one-line start-up error). */
+function storeHint(store: StateConfig['store'], err: unknown): string {
+  const codes = causes(err).map((e) => String((e as { code?: unknown })?.code ?? ''));
+  const system = causes(err).find(isSystemError);
+  const message = causes(err)
+    .map((e) => (e instanceof Error ? e.message : String(e)))
+    .join(' ');
+  if (store === 'sqlite') {
+    if (codes.some((c) => c === 'SQLITE_NOTADB' || c === 'SQLITE_CORRUPT'))
+      return 'state.path is not a usable SQLite database: move it aside (a new one is created; what it held is lost) or point state.path elsewhere';
+    if (codes.some((c) => c === 'SQLITE_BUSY' || c === 'SQLITE_LOCKED'))
+      return 'another process holds the database locked: stop it or wait';
+    if (codes.includes('SQLITE_READONLY'))
+      return 'the database or its folder is read-only for the user running mcp-guard';
+    if (system) return `${explainSystemError(system).hint ?? 'check state.path'} (state.path)`;
+    return 'check state.path and that the user running mcp-guard may write its folder';
+  }
+  if (codes.some((c) => c === '28P01' || c === '28000') || /NOAUTH|WRONGPASS|password/i.test(message))
+    return 'check the user name and password in state.url';
+  if (codes.includes('3D000')) return 'create that database, or fix its name in state.url';
+  if (codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN'))
+    return 'the host name in state.url does not resolve here';
+  return `is ${store === 'redis' ? 'Redis' : 'PostgreSQL'} running at that address, and reachable from here? Check state.url`;
 }
 
 /** The URL with its password replaced by `***` (for messages and logs). */

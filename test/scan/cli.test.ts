@@ -3,7 +3,7 @@
  * where warnings go. In process through runScanCommand, plus the built CLI for the real exit codes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runScanCommand, type ScanCommandIo, type ScanCommandOptions } from '../../src/cli/scan.js';
@@ -84,14 +84,52 @@ describe('runScanCommand', () => {
     expect(out).toMatchObject({ exit: 2, error: 'scan: no such file or folder: no/such/dir', stdout: '' });
   });
 
-  it('scans the current folder with --no-home and no paths, and only the home configs with home and no paths', async () => {
+  it('scans the current folder when no path is given, with or without the home configs', async () => {
     const noHome = JSON.parse((await run({ home: false })).stdout) as { findings: Array<{ file: string }> };
     expect(noHome.findings.some((f) => f.file === '.mcp.json')).toBe(true);
-    const homeOnly = JSON.parse((await run({ home: true, cwd: FIXTURES })).stdout) as {
-      findings: Array<{ file: string }>;
-    };
-    const files = new Set(homeOnly.findings.map((f) => f.file.split('/')[0]));
-    expect([...files].sort()).toEqual(['home', 'system']);
+    // A project folder: its configs and the clients' home and system configs.
+    const both = await run({ home: true, cwd: path.join(FIXTURES, 'repo') });
+    expect(both.stderr).toBe('');
+    const files = (JSON.parse(both.stdout) as { findings: Array<{ file: string }> }).findings.map(
+      (f) => f.file,
+    );
+    expect(files).toContain('.mcp.json');
+    expect(files.some((f) => f.startsWith(path.join(FIXTURES, 'home')))).toBe(true);
+    expect(files.some((f) => f.startsWith(path.join(FIXTURES, 'system')))).toBe(true);
+  });
+
+  it('does not walk the home folder itself (or the root), and says so', async () => {
+    const home = tempDir();
+    try {
+      const server = JSON.stringify({ mcpServers: { s: { command: 'node', args: ['a.js'] } } });
+      mkdirSync(path.join(home, '.cursor'));
+      writeFileSync(path.join(home, '.cursor', 'mcp.json'), server); // a client's home location
+      mkdirSync(path.join(home, 'project'));
+      writeFileSync(path.join(home, 'project', '.mcp.json'), server); // found only by walking
+      const homeEnvironment = {
+        home,
+        platform: 'linux' as const,
+        env: {},
+        systemRoot: path.join(home, 'none'),
+      };
+      const filesOf = (out: Captured) =>
+        (JSON.parse(out.stdout) as { findings: Array<{ file: string }> }).findings.map((f) => f.file).sort();
+
+      const atHome = await run({ home: true, cwd: home }, { homeEnvironment });
+      expect(atHome.stderr).toBe(
+        `mcp-guard scan: note: the current folder (${home}) was not walked, being the home folder: only the clients' config files were read. Name a folder to walk it (mcp-guard scan PATH).\n`,
+      );
+      expect(filesOf(atHome)).toEqual(['.cursor/mcp.json']);
+
+      const inProject = await run({ home: true, cwd: path.join(home, 'project') }, { homeEnvironment });
+      expect(inProject.stderr).toBe('');
+      expect(filesOf(inProject)).toEqual(['.mcp.json', path.join(home, '.cursor', 'mcp.json')].sort());
+
+      const atRoot = await run({ home: true, cwd: path.parse(home).root }, { homeEnvironment });
+      expect(atRoot.stderr).toContain('was not walked, being the file-system root');
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 
   it('writes SARIF when asked', async () => {

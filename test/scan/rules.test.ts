@@ -402,11 +402,8 @@ describe('MCP-GW-001 direct stdio servers', () => {
       'MCP-GW-001',
     ]);
     expect(rulesOf({ command: 'npx', args: ['-y', 'not-mcp-guard@1.0.0', 'serve'] })).toEqual(['MCP-GW-001']);
-    // Only an exact version counts: an unpinned wrapper is whatever the registry serves today.
-    expect(rulesOf({ command: 'npx', args: ['-y', 'mcp-guard', 'serve'] })).toEqual([
-      'MCP-GW-001',
-      'MCP-SUP-001',
-    ]);
+    // An unpinned wrapper is still the gateway; what is wrong with it is the missing pin.
+    expect(rulesOf({ command: 'npx', args: ['-y', 'mcp-guard', 'serve'] })).toEqual(['MCP-SUP-001']);
   });
 });
 

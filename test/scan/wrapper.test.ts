@@ -12,7 +12,7 @@ async function gatewayFindings(server: Record<string, unknown>) {
 }
 
 describe('the gateway wrapper', () => {
-  it('is recognised on PATH, by absolute path, pinned through npx, or as node running the absolute entry point', async () => {
+  it('is recognised on PATH, by absolute path, through npx, or as node running the absolute entry point', async () => {
     for (const server of [
       { command: 'mcp-guard', args: ['serve'] },
       { command: 'mcp-guard.cmd', args: ['serve', '--config', 'g.yaml'] },
@@ -21,6 +21,9 @@ describe('the gateway wrapper', () => {
       { command: 'npx', args: ['-y', 'mcp-guard@0.1.0', 'serve'] },
       { command: 'npx', args: ['mcp-guard@0.1.0', 'serve', '--config', 'g.yaml'] },
       { command: 'npx', args: ['--yes', '--package', 'mcp-guard@0.1.0', 'mcp-guard', 'serve'] },
+      // Unpinned, it is still mcp-guard (MCP-SUP-001 reports the missing pin, below).
+      { command: 'npx', args: ['-y', 'mcp-guard', 'serve'] },
+      { command: 'npx', args: ['-y', 'mcp-guard@latest', 'serve', '--config', 'g.yaml'] },
       { command: 'node', args: ['/opt/mcp-guard/dist/cli/main.js', 'serve'] },
       { command: 'node', args: ['D:/mcp-guard/dist/cli/main.js', 'serve'] },
     ]) {
@@ -57,21 +60,24 @@ describe('the gateway wrapper', () => {
     ).toHaveLength(1);
   });
 
-  it('is not recognised through npx without an exact version or from another registry', async () => {
+  it('reports an unpinned wrapper as unpinned, not as missing', async () => {
+    const result = await scanFiles({
+      '.mcp.json': { mcpServers: { s: { command: 'npx', args: ['-y', 'mcp-guard', 'serve'] } } },
+    });
+    expect(result.findings.map((f) => f.rule)).toEqual(['MCP-SUP-001']);
+  });
+
+  it('is not recognised from another registry or a local path through npx', async () => {
     const direct = (program: string) =>
       `stdio server started directly (${program}), not through mcp-guard serve`;
-    expect(await gatewayFindings({ command: 'npx', args: ['-y', 'mcp-guard', 'serve'] })).toEqual([
-      direct('npx'),
-    ]);
-    expect(await gatewayFindings({ command: 'npx', args: ['-y', 'mcp-guard@latest', 'serve'] })).toEqual([
-      direct('npx'),
-    ]);
     expect(
       await gatewayFindings({
         command: 'npx',
         args: ['--registry', 'https://npm.evil.example', '-y', 'mcp-guard@0.1.0', 'serve'],
       }),
-    ).toEqual([direct('npx')]);
+    ).toEqual([
+      'runs mcp-guard@0.1.0, named like mcp-guard but from a registry the entry chooses: not counted as the gateway',
+    ]);
     expect(await gatewayFindings({ command: 'npx', args: ['-y', './evil/mcp-guard', 'serve'] })).toEqual([
       direct('npx'),
     ]);
