@@ -172,7 +172,14 @@ export class StdioBackendTransport implements Transport {
     if (!stdin || stdin.destroyed || !stdin.writable) {
       return Promise.reject(new GatewayError('BACKEND_CLOSED', 'backend process is not running'));
     }
-    this.outgoing.push(JSON.stringify(message));
+    let line: string;
+    try {
+      line = JSON.stringify(message);
+    } catch (err) {
+      // Too deep or not serialisable (RangeError, TypeError): nothing was written.
+      return Promise.reject(err);
+    }
+    this.outgoing.push(line);
     if (!this.batch) {
       let resolve!: () => void;
       let reject!: (e: Error) => void;
