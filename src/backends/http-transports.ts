@@ -259,9 +259,17 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       const requestId = (message.params as { requestId?: RequestId } | undefined)?.requestId;
       if (requestId !== undefined) this.awaiting.delete(requestId);
     }
+    // Serialised before the request: a message that cannot be (too deep) fails here, backend untouched.
+    let body: string;
+    try {
+      body = JSON.stringify(message);
+    } catch (err) {
+      if (id !== undefined) this.awaiting.delete(id);
+      throw err;
+    }
     let res: ResponseData;
     try {
-      res = await this.call('POST', this.path, this.postHeaders, JSON.stringify(message));
+      res = await this.call('POST', this.path, this.postHeaders, body);
     } catch (err) {
       if (id !== undefined) this.awaiting.delete(id);
       if (this.closed) throw this.closedError();
@@ -592,9 +600,11 @@ export class SseBackendTransport extends RemoteTransport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed || this.endpoint === undefined) throw this.closedError();
+    // Serialised before the request: a message that cannot be (too deep) fails here, backend untouched.
+    const body = JSON.stringify(message);
     let res: ResponseData;
     try {
-      res = await this.call('POST', this.endpoint, this.postHeaders, JSON.stringify(message));
+      res = await this.call('POST', this.endpoint, this.postHeaders, body);
     } catch (err) {
       if (this.closed) throw this.closedError();
       if (!refusedCredentials(err)) this.lost(`the backend cannot be reached (${errorText(err)})`);

@@ -176,7 +176,7 @@ export class StdioBackendTransport implements Transport {
     try {
       line = JSON.stringify(message);
     } catch (err) {
-      // A value that cannot be serialised (too deep, a cycle) fails this message alone, before any write.
+      // Too deep or not serialisable (RangeError, TypeError): nothing was written.
       return Promise.reject(err);
     }
     this.outgoing.push(line);

@@ -12,6 +12,7 @@ import { HOSTILE_SERVER } from '../helpers/paths.js';
 import { waitFor, zombiesOf } from '../helpers/processes.js';
 import { failure, textOf } from '../helpers/results.js';
 
+// per_session: the last test checks that a session's end takes its children with it.
 const hostile = (name: string, extra = '') =>
   // per_session: each session's children are its own, so ending the session must leave none behind.
   `  ${name}:\n    command: ${process.execPath}\n    args: ["${HOSTILE_SERVER}"${extra}]\n    prefix: true\n    timeout: 2s\n    connect_timeout: 2s\n    isolation: per_session\n`;

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackendAuth } from '../../src/backends/backend-auth.js';
 import { BackendConnection } from '../../src/backends/connection.js';
 import { SseBackendTransport, StreamableHttpBackendTransport } from '../../src/backends/http-transports.js';
+import { wasNeverSent } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { type HttpBackend, startHttpTestServer, startSseTestServer } from '../helpers/backends.js';
 import { connectHttp, startGateway, type TestGateway } from '../helpers/gateway.js';
@@ -21,6 +22,44 @@ const INIT = {
   capabilities: {},
   clientInfo: { name: 'remote-client-test', version: '1' },
 };
+
+describe('a message too deep to serialise', () => {
+  let backend: HttpBackend;
+  beforeAll(async () => {
+    backend = await startHttpTestServer(['--name', 'deep']);
+  });
+  afterAll(async () => {
+    await backend?.stop();
+  });
+
+  it('fails its request as never sent, and the remote connection stays up', async () => {
+    const conn = new BackendConnection({
+      server: 'deep',
+      transport: new StreamableHttpBackendTransport(new URL(backend.url), {}),
+      logger: silentLogger,
+      roots: [],
+    });
+    try {
+      await conn.open(INIT, 5_000);
+      let deep: Record<string, unknown> = { end: true };
+      for (let i = 0; i < 100_000; i++) deep = { a: deep };
+      const err = await conn
+        .request('tools/call', { name: 'echo', arguments: { message: 'x', deep } }, { timeoutMs: 5_000 })
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: -32016 });
+      expect(wasNeverSent(err)).toBe(true);
+      expect(conn.isOpen).toBe(true);
+      const echo = await conn.request(
+        'tools/call',
+        { name: 'echo', arguments: { message: 'still up' } },
+        { timeoutMs: 5_000 },
+      );
+      expect(textOf(echo)).toBe('still up');
+    } finally {
+      await conn.close();
+    }
+  });
+});
 
 describe('a backend that answers with JSON bodies', () => {
   let backend: HttpBackend;
