@@ -214,7 +214,7 @@ export class AuditLog {
     const lock = AppendLock.open(path);
     const log = new AuditLog(path, options, redactor, lock);
     try {
-      lock.run(() => {
+      lock.run(log, () => {
         log.catchUp();
         const fd = log.fd as number;
         const mode = fstatSync(fd).mode;
@@ -367,12 +367,15 @@ export class AuditLog {
       if (errnoCode(err) !== 'ENOENT') throw err;
     }
     let reopened = false;
+    const firstLook = this.fd === null;
     if (this.fd === null || !atPath || atPath.ino !== this.ino || atPath.dev !== this.dev) {
       this.reopen();
       reopened = true;
     }
     const fd = this.fd as number;
     if (reopened || fstatSync(fd).size !== this.bytes) {
+      // Someone else writes this file too: the lock is shared per batch for a while (append-lock.ts).
+      if (!firstLook) this.lock.othersWrite();
       repairTornTail(this.path, fd, this.warn);
       this.head = readChainHead(this.path, fd);
       this.bytes = fstatSync(fd).size;
@@ -429,8 +432,9 @@ export class AuditLog {
   private async writeBatch(batch: Pending[]): Promise<void> {
     let done = 0; // appends whose line is in the file
     try {
-      this.lock.run(() => {
-        this.catchUp();
+      this.lock.run(this, (mayHaveChanged) => {
+        // Within one tenure of the lock nobody else wrote since this writer did: no need to look.
+        if (mayHaveChanged) this.catchUp();
         let prev = this.head;
         const lines = batch.map((p) => {
           const sealed = sealLine(p.prefix, prev);

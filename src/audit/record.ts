@@ -64,6 +64,10 @@ export interface AuditRecord {
   hash: string;
 }
 
+function own(value: string | null | undefined): string | null {
+  return value === undefined || value === null ? null : String(value);
+}
+
 function text(redact: Redactor, value: string | null | undefined): string | null {
   if (value === undefined || value === null) return null;
   return redact(String(value)) as string;
@@ -106,22 +110,25 @@ export function serializeEvent(ev: AuditEvent, redact: Redactor): string {
     typeof ev.request_id === 'number' ? finite(ev.request_id) : text(redact, ev.request_id as string | null);
   const errorCode =
     typeof ev.error_code === 'number' ? finite(ev.error_code) : text(redact, ev.error_code as string | null);
+  // The gateway's own words (event and decision names, its session and approval ids, configured server
+  // names, the JSON-RPC method) are written as they are: the redactor is for what agents and backends
+  // send, and must never mangle an id that happens to look like a key.
   const body = {
     ts: (ev.ts ?? new Date()).toISOString(),
-    event: text(redact, ev.event),
+    event: own(ev.event),
     agent: text(redact, ev.agent),
-    session: text(redact, ev.session),
-    server: text(redact, ev.server),
+    session: own(ev.session),
+    server: own(ev.server),
     tool: text(redact, ev.tool),
     method: text(redact, ev.method),
     request_id: requestId,
     args_sha256: hash,
     args: hasArgs ? (redact(ev.args) ?? null) : null,
     amount_usd: finite(ev.amount_usd),
-    decision: text(redact, ev.decision),
+    decision: own(ev.decision),
     reason: text(redact, ev.reason),
-    approval_id: text(redact, ev.approval_id),
-    outcome: text(redact, ev.outcome),
+    approval_id: own(ev.approval_id),
+    outcome: own(ev.outcome),
     error_code: errorCode,
     latency_ms: finite(ev.latency_ms, 3),
     detail: ev.detail === undefined || ev.detail === null ? null : (redact(ev.detail) ?? null),

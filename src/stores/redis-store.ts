@@ -59,29 +59,30 @@ const REDIS_LAYOUT_VERSION = 1;
 /** Spend counters outlive their window by this much, for replicas whose clocks differ a little. */
 const SPEND_GRACE_MS = 60_000;
 
-// KEYS: bucket keys. ARGV: now, then capacity and refill-per-ms for each bucket.
+// KEYS: bucket keys. ARGV: now, then capacity, refill-per-ms and tokens to take for each bucket.
 // Returns {1} or {0, index, retryAfterMs}.
 const CONSUME_TOKENS = `
 local now = tonumber(ARGV[1])
 local levels = {}
 for i, key in ipairs(KEYS) do
-  local cap = tonumber(ARGV[2 * i])
-  local rate = tonumber(ARGV[2 * i + 1])
+  local cap = tonumber(ARGV[3 * i - 1])
+  local rate = tonumber(ARGV[3 * i])
+  local take = tonumber(ARGV[3 * i + 1])
   local state = redis.call('HMGET', key, 't', 'u')
   local level = cap
   if state[1] then
     local elapsed = math.max(0, now - tonumber(state[2]))
     level = math.min(cap, tonumber(state[1]) + elapsed * rate)
   end
-  if level < 1 then
-    return {0, i - 1, math.ceil((1 - level) / rate)}
+  if level < take then
+    return {0, i - 1, math.ceil((take - level) / rate)}
   end
   levels[i] = level
 end
 for i, key in ipairs(KEYS) do
-  local cap = tonumber(ARGV[2 * i])
-  local rate = tonumber(ARGV[2 * i + 1])
-  local left = levels[i] - 1
+  local cap = tonumber(ARGV[3 * i - 1])
+  local rate = tonumber(ARGV[3 * i])
+  local left = levels[i] - tonumber(ARGV[3 * i + 1])
   redis.call('HSET', key, 't', string.format('%.17g', left), 'u', ARGV[1])
   redis.call('PEXPIRE', key, string.format('%d', math.ceil((cap - left) / rate) + 1000))
 end
@@ -341,7 +342,7 @@ export class RedisStateStore implements StateStore {
     checkTokenBuckets(buckets, nowMs);
     if (buckets.length === 0) return { allowed: true };
     const keys = buckets.map((b) => this.k('bucket', b.key));
-    const args = buckets.flatMap((b) => [String(b.capacity), String(b.refillPerMs)]);
+    const args = buckets.flatMap((b) => [String(b.capacity), String(b.refillPerMs), String(b.take ?? 1)]);
     const r = await this.redis.mcpgConsumeTokens(keys.length, ...keys, String(nowMs), ...args);
     return r[0] === 1
       ? { allowed: true }

@@ -52,6 +52,8 @@ export interface TokenBucketSpec {
   readonly capacity: number;
   /** Tokens added per ms, > 0 (N per minute = N / 60_000). */
   readonly refillPerMs: number;
+  /** Tokens to take, an integer from 1 (default) to capacity: a gateway may take a few at once. */
+  readonly take?: number;
 }
 
 export type ConsumeResult = { allowed: true } | { allowed: false; index: number; retryAfterMs: number };

@@ -36,6 +36,8 @@ export function checkTokenBuckets(buckets: readonly TokenBucketSpec[], nowMs: nu
       invalid(`token bucket ${b.key}: capacity must be >= 1`);
     if (!Number.isFinite(b.refillPerMs) || b.refillPerMs <= 0)
       invalid(`token bucket ${b.key}: refillPerMs must be > 0`);
+    if (b.take !== undefined && (!Number.isInteger(b.take) || b.take < 1 || b.take > b.capacity))
+      invalid(`token bucket ${b.key}: take must be an integer from 1 to capacity`);
   }
   checkDistinct(
     buckets.map((b) => b.key),

@@ -29,13 +29,14 @@ export function takeTokens(
   for (let i = 0; i < specs.length; i++) {
     const level = levels[i] ?? 0;
     const spec = specs[i] as TokenBucketSpec;
-    if (level < 1)
-      return { allowed: false, index: i, retryAfterMs: Math.ceil((1 - level) / spec.refillPerMs) };
+    const take = spec.take ?? 1;
+    if (level < take)
+      return { allowed: false, index: i, retryAfterMs: Math.ceil((take - level) / spec.refillPerMs) };
   }
   return {
     allowed: true,
     next: specs.map((spec, i) => {
-      const tokens = (levels[i] ?? 0) - 1;
+      const tokens = (levels[i] ?? 0) - (spec.take ?? 1);
       // Kept until it would be full again; after that a missing bucket means "full".
       return { tokens, expiresMs: nowMs + Math.ceil((spec.capacity - tokens) / spec.refillPerMs) + 1000 };
     }),

@@ -62,6 +62,23 @@ for (const harness of harnesses) {
       await expect(store.ping()).resolves.toBeUndefined();
     });
 
+    it('token buckets: a take of several tokens is all or nothing, like one', async () => {
+      const store = await open();
+      const key = `lease:${randomUUID()}`;
+      const take = (n: number, t: number) =>
+        store.consumeTokens([{ key, capacity: 10, refillPerMs: 10 / 60_000, take: n }], t);
+      const t0 = 10_000_000;
+      expect(await take(4, t0)).toEqual({ allowed: true });
+      expect(await take(4, t0)).toEqual({ allowed: true });
+      // Two left: four is refused (nothing taken), and says when four will be there.
+      const refused = await take(4, t0);
+      expect(refused).toMatchObject({ allowed: false, index: 0 });
+      expect((refused as { retryAfterMs: number }).retryAfterMs).toBe(12_000);
+      expect(await take(2, t0)).toEqual({ allowed: true });
+      expect((await take(1, t0)).allowed).toBe(false);
+      await expect(take(11, t0)).rejects.toThrow(/take must be/);
+    });
+
     it('token buckets: 30 per minute lets 30 through, refuses the 31st, and refills with time', async () => {
       const store = await open();
       const bucket = [{ key: `agent:${randomUUID()}`, capacity: 30, refillPerMs: 30 / 60_000 }];

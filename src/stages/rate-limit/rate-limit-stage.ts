@@ -2,6 +2,7 @@ import type { GuardConfig } from '../../config/types.js';
 import { WireError } from '../../core/errors.js';
 import { namedStage, type Stage } from '../../pipeline/compose.js';
 import type { RequestContext } from '../../pipeline/context.js';
+import { LocalTokens } from './local-tokens.js';
 import type { TokenBucketStore } from './token-buckets.js';
 
 /** The requests that count against limits: calls that reach a tool, prompt or resource. */
@@ -32,6 +33,8 @@ export function rateLimitStage(
     return undefined;
   }
   const perMinute = (n: number) => ({ capacity: n, refillPerMs: n / 60_000 });
+  // Tokens are taken from the store a few at a time when the rate calls for it (local-tokens.ts).
+  const tokens = new LocalTokens(store);
 
   return namedStage('rate_limit', async (ctx, next) => {
     if (!GOVERNED.has(ctx.method)) return next();
@@ -63,7 +66,7 @@ export function rateLimitStage(
       scopes.push('global');
     }
     if (buckets.length > 0) {
-      const outcome = await store.consumeTokens(buckets, Date.now());
+      const outcome = await tokens.take(buckets, Date.now());
       if (!outcome.allowed) {
         const scope = scopes[outcome.index] ?? 'agent';
         const retryAfterS = Math.max(1, Math.ceil(outcome.retryAfterMs / 1000));

@@ -10,6 +10,7 @@
  * call fails closed: an unrecorded call is never forwarded, and an unrecorded result is never returned.
  */
 import type { AuditLog } from '../../audit/audit-log.js';
+import { argsSha256 } from '../../audit/canonical-json.js';
 import type { AuditDecision, AuditEvent } from '../../audit/record.js';
 import { BackendRpcError } from '../../backends/connection.js';
 import { WireError } from '../../core/errors.js';
@@ -46,8 +47,23 @@ export function recordStages(
   const { audit, metrics, logger } = deps;
   if (!audit && !metrics) return undefined;
 
+  // Both lines of a call carry the same arguments: hashed once (a call's two lines cost one hash).
+  const argsHashes = new WeakMap<RequestContext, string>();
+  const hashOnce = (ctx: RequestContext, args: unknown): string => {
+    let hash = argsHashes.get(ctx);
+    if (hash === undefined) {
+      hash = argsSha256(args);
+      argsHashes.set(ctx, hash);
+    }
+    return hash;
+  };
+
   const base = (ctx: RequestContext): AuditEvent => {
     const t = ctx.target;
+    const args =
+      ctx.method === 'tools/call' || ctx.method === 'prompts/get'
+        ? (ctx.params['arguments'] ?? {})
+        : { uri: ctx.params['uri'] };
     return {
       event: 'call',
       agent: ctx.principal?.agent ?? null,
@@ -62,10 +78,8 @@ export function recordStages(
           : null,
       method: ctx.method,
       request_id: ctx.request.id,
-      args:
-        ctx.method === 'tools/call' || ctx.method === 'prompts/get'
-          ? (ctx.params['arguments'] ?? {})
-          : { uri: ctx.params['uri'] },
+      args,
+      args_sha256: hashOnce(ctx, args),
       amount_usd: ctx.decision.amountUsd ?? null,
       approval_id: ctx.decision.approvalId ?? null,
     };
