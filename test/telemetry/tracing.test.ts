@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpBackend, startHttpTestServer, stdioTestServer } from '../helpers/backends.js';
-import { startGateway, type TestGateway } from '../helpers/gateway.js';
+import { startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import {
   type OtlpReceiver,
   type ReceivedSpan,
@@ -16,6 +16,7 @@ import {
 } from '../helpers/otlp-receiver.js';
 import { textOf } from '../helpers/results.js';
 import { type RawMessage, RawSession } from '../helpers/sse.js';
+import { startStdioGateway } from '../helpers/stdio-gateway.js';
 
 const KEY = 'tracing-key-0123456789abcdefghijklmnop';
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
@@ -292,5 +293,46 @@ telemetry:
     const [root] = rootOf(spans);
     expect(root?.attributes).toMatchObject({ 'mcp_guard.outcome': 'tool_error', 'error.type': 'tool_error' });
     expect(root?.status.code).toBe(STATUS.error);
+  });
+});
+
+describe('tracing over the stdio front', () => {
+  let receiver: OtlpReceiver;
+
+  beforeAll(async () => {
+    receiver = await startOtlpReceiver();
+  });
+  afterAll(async () => {
+    await receiver?.close();
+  });
+
+  it('takes the caller’s context from params._meta, and exports what is left when the agent leaves', async () => {
+    const gw = startStdioGateway(
+      writeConfig(`servers:
+${stdioTestServer('local')}
+telemetry:
+  enabled: true
+  batch_delay: 1h
+  otlp:
+    endpoint: ${receiver.url}
+    protocol: http/json
+`),
+    );
+    await gw.initialize();
+    const caller = callerContext();
+    const response = await gw.request(3, 'tools/call', {
+      name: 'get_meta',
+      arguments: {},
+      _meta: { traceparent: caller.traceparent },
+    });
+    const metaSeen = JSON.parse(textOf(response['result'])) as Record<string, unknown>;
+    expect(await gw.close()).toBe(0);
+
+    const spans = await receiver.trace(caller.traceId, (s) => rootOf(s).length > 0);
+    const [root] = rootOf(spans);
+    expect(root?.parentSpanId).toBe(caller.spanId);
+    expect(root?.attributes).toMatchObject({ 'network.transport': 'pipe', 'mcp_guard.outcome': 'ok' });
+    const client = spans.find((s) => s.kind === SPAN_KIND.client);
+    expect(metaSeen['traceparent']).toBe(`00-${caller.traceId}-${client?.spanId}-01`);
   });
 });
