@@ -4,7 +4,9 @@
  * carry W3C trace context in HTTP headers and in `params._meta` (SEP-414).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load.js';
 import { type HttpBackend, startHttpTestServer, stdioTestServer } from '../helpers/backends.js';
 import { startGateway, type TestGateway, writeConfig } from '../helpers/gateway.js';
 import {
@@ -14,6 +16,7 @@ import {
   STATUS,
   startOtlpReceiver,
 } from '../helpers/otlp-receiver.js';
+import { ROOT } from '../helpers/paths.js';
 import { textOf } from '../helpers/results.js';
 import { type RawMessage, RawSession } from '../helpers/sse.js';
 import { startStdioGateway } from '../helpers/stdio-gateway.js';
@@ -334,5 +337,25 @@ telemetry:
     expect(root?.attributes).toMatchObject({ 'network.transport': 'pipe', 'mcp_guard.outcome': 'ok' });
     const client = spans.find((s) => s.kind === SPAN_KIND.client);
     expect(metaSeen['traceparent']).toBe(`00-${caller.traceId}-${client?.spanId}-01`);
+  });
+});
+
+describe('docs/telemetry.md', () => {
+  it('has an example config that loads', async () => {
+    const doc = readFileSync(`${ROOT}docs/telemetry.md`, 'utf8');
+    const yaml = /```yaml\n([\s\S]*?)```/.exec(doc)?.[1] ?? '';
+    const config = await loadConfig(writeConfig(yaml), { OTLP_TOKEN: 'example-token' });
+    expect(config.telemetry).toEqual({
+      enabled: true,
+      serviceName: 'mcp-guard',
+      sampleRatio: 1,
+      batchDelayMs: 5_000,
+      otlp: {
+        endpoint: 'http://otel-collector:4318/v1/traces',
+        protocol: 'http/protobuf',
+        headers: { Authorization: 'Bearer example-token' },
+        timeoutMs: 10_000,
+      },
+    });
   });
 });
