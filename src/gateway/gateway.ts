@@ -363,10 +363,6 @@ export class Gateway {
     await this.tracing?.shutdown();
   }
 
-  /** Exports the spans finished so far (tests; no-op when tracing is off). */
-  async flushTraces(): Promise<void> {
-    await this.tracing?.flush();
-  }
 }
 
 const DAY_MS = 86_400_000;

@@ -148,10 +148,6 @@ export class OtelTracing implements Tracing {
     };
   }
 
-  async flush(): Promise<void> {
-    await this.provider.forceFlush();
-  }
-
   async shutdown(): Promise<void> {
     // A collector that does not answer must not hold up a stop.
     let timer: NodeJS.Timeout | undefined;
@@ -260,7 +256,7 @@ class CallTrace implements RequestTrace {
       const target = ctx.target;
       if (target) {
         attributes[GUARD.server] = target.server;
-        attributes[GUARD.tool] = target.kind === 'resource' ? target.uri : target.name;
+        attributes[GUARD.tool] = target.kind === 'resource' ? redactText(target.uri) : target.name;
       }
       const outcome = callOutcome(ctx, failure);
       attributes[GUARD.outcome] = outcome;
@@ -319,8 +315,9 @@ function targetAttributes(method: string, params: Params, name: string | undefin
     attributes[GEN_AI_OPERATION_NAME] = 'execute_tool';
     if (name !== undefined) attributes[GEN_AI_TOOL_NAME] = name;
   } else if (method === 'prompts/get' && name !== undefined) attributes[GEN_AI_PROMPT_NAME] = name;
+  // A URI may carry a credential (user:password@, a token in the query): masked as the audit log masks it.
   else if (typeof params['uri'] === 'string' && method.startsWith('resources/'))
-    attributes[MCP_RESOURCE_URI] = params['uri'];
+    attributes[MCP_RESOURCE_URI] = redactText(params['uri']);
   return attributes;
 }
 

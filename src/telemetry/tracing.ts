@@ -37,8 +37,6 @@ export interface RequestTrace {
 export interface Tracing {
   /** The pipeline of `stages`, each request traced (the untraced one is `compose(stages)`). */
   compose(stages: readonly Stage<RequestContext>[]): (ctx: RequestContext) => Promise<void>;
-  /** Exports the spans still buffered (tests, and before a planned stop). */
-  flush(): Promise<void>;
   /** Exports what is buffered and stops; spans ended afterwards are dropped. */
   shutdown(): Promise<void>;
 }
