@@ -13,7 +13,14 @@
  * - `ping` and `roots/list` from the backend answered here; other server→client requests handed up.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { GatewayError, type JsonRpcErrorObject, markNeverSent, WireError } from '../core/errors.js';
+import {
+  BackendRpcError,
+  GatewayError,
+  type JsonRpcErrorObject,
+  markNeverSent,
+  WireError,
+  wireErrorObject,
+} from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LIST_CHANGED, LIST_METHODS, type ListKind } from '../mcp/lists.js';
 import {
@@ -32,30 +39,6 @@ import {
   resultResponse,
   withProgressToken,
 } from '../mcp/messages.js';
-
-/**
- * A JSON-RPC error answered by the backend itself; relayed to the agent unchanged but for one thing: the
- * MCP SDK's McpError writes its display prefix ("MCP error -32602: ") into the wire message, and the
- * agent's SDK adds it again when it shows the error, so that prefix is taken off (code and data stay).
- */
-export class BackendRpcError extends Error {
-  readonly error: JsonRpcErrorObject;
-
-  constructor(error: JsonRpcErrorObject) {
-    const relayed = withoutSdkPrefix(error);
-    super(relayed.message);
-    this.name = 'BackendRpcError';
-    this.error = relayed;
-  }
-}
-
-function withoutSdkPrefix(error: JsonRpcErrorObject): JsonRpcErrorObject {
-  const prefix = `MCP error ${error.code}: `;
-  if (typeof error.message !== 'string' || !error.message.startsWith(prefix)) return error;
-  let message = error.message;
-  while (message.startsWith(prefix)) message = message.slice(prefix.length);
-  return { ...error, message };
-}
 
 export interface InitializeInfo {
   readonly protocolVersion: string;
@@ -457,7 +440,7 @@ export class BackendConnection {
     const handler = this.handlers.onRequest;
     if (!handler) {
       return reply(
-        errorResponse(message.id, { code: -32601, message: `Method not found: ${message.method}` }),
+        errorResponse(message.id, new WireError('method_not_found', `Method not found: ${message.method}`)),
       );
     }
     const controller = new AbortController();
@@ -467,13 +450,12 @@ export class BackendConnection {
       if (!controller.signal.aborted) await reply(resultResponse(message.id, result));
     } catch (err) {
       if (controller.signal.aborted) return;
-      const error =
-        err instanceof WireError
-          ? err.toJsonRpc()
-          : err instanceof BackendRpcError
-            ? err.error
-            : { code: -32603, message: 'Internal gateway error' };
-      await reply(errorResponse(message.id, error));
+      await reply(
+        errorResponse(
+          message.id,
+          wireErrorObject(err) ?? new WireError('internal_error', 'Internal gateway error'),
+        ),
+      );
     } finally {
       this.incoming.delete(message.id);
     }

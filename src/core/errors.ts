@@ -74,6 +74,41 @@ export class WireError extends Error {
   }
 }
 
+/**
+ * A JSON-RPC error answered by the other side (a backend; or the agent, to a request a backend sent through
+ * us): relayed unchanged, its code only passed through, but for one thing: the MCP SDK's McpError writes
+ * its display prefix ("MCP error -32602: ") into the wire message, and the agent's SDK adds it again when
+ * it shows the error, so that prefix is taken off (code and data stay).
+ */
+export class BackendRpcError extends Error {
+  readonly error: JsonRpcErrorObject;
+
+  constructor(error: JsonRpcErrorObject) {
+    const relayed = withoutSdkPrefix(error);
+    super(relayed.message);
+    this.name = 'BackendRpcError';
+    this.error = relayed;
+  }
+}
+
+function withoutSdkPrefix(error: JsonRpcErrorObject): JsonRpcErrorObject {
+  const prefix = `MCP error ${error.code}: `;
+  if (typeof error.message !== 'string' || !error.message.startsWith(prefix)) return error;
+  let message = error.message;
+  while (message.startsWith(prefix)) message = message.slice(prefix.length);
+  return { ...error, message };
+}
+
+/**
+ * The JSON-RPC error object of an error that may reach the wire as it is (a WireError, a relayed
+ * BackendRpcError); undefined for anything else, which the caller logs and answers with internal_error.
+ */
+export function wireErrorObject(err: unknown): JsonRpcErrorObject | undefined {
+  if (err instanceof WireError) return err.toJsonRpc();
+  if (err instanceof BackendRpcError) return err.error;
+  return undefined;
+}
+
 /** Internal error codes: stable strings for logs and tests, never sent to an agent. */
 export type GatewayErrorCode =
   | 'CONFIG_INVALID'

@@ -6,10 +6,9 @@
  * - responses answer server→client requests (sampling, elicitation) that a backend sent through us;
  * - backend notifications are relayed; progress is mapped back to the agent's own token.
  */
-import { BackendRpcError } from '../backends/connection.js';
 import type { BackendListener, BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
-import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import { BackendRpcError, type JsonRpcErrorObject, WireError, wireErrorObject } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import type { AgentChannel, RequestContext, SessionInfo } from '../pipeline/context.js';
@@ -234,8 +233,8 @@ export class ClientSession implements BackendListener, SessionInfo {
   }
 
   private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
-    if (err instanceof WireError) return err.toJsonRpc();
-    if (err instanceof BackendRpcError) return err.error;
+    const relayed = wireErrorObject(err);
+    if (relayed) return relayed;
     this.logger.error({ err, method }, 'internal error while handling a request');
     return new WireError('internal_error', 'Internal gateway error').toJsonRpc();
   }

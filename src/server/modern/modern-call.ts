@@ -9,9 +9,7 @@
  * the call goes on where it was: the pipeline ran once, the backend was called once.
  */
 
-import { BackendRpcError } from '../../backends/connection.js';
-import type { JsonRpcErrorObject } from '../../core/errors.js';
-import { WireError } from '../../core/errors.js';
+import { type JsonRpcErrorObject, WireError, wireErrorObject } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Principal } from '../../core/principal.js';
 import {
@@ -309,10 +307,8 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
   }
 
   private errorObject(err: unknown): JsonRpcErrorObject {
-    let error: JsonRpcErrorObject;
-    if (err instanceof WireError) error = err.toJsonRpc();
-    else if (err instanceof BackendRpcError) error = err.error;
-    else {
+    let error = wireErrorObject(err);
+    if (error === undefined) {
       this.deps.logger.error({ err, method: this.request.method }, 'internal error in a 2026-07-28 request');
       error = new WireError('internal_error', 'Internal gateway error').toJsonRpc();
     }
