@@ -34,6 +34,14 @@ export const WIRE_ERRORS = {
 
 export type WireReason = keyof typeof WIRE_ERRORS;
 
+/**
+ * Codes other parties put on the wire that the gateway recognises but never sends itself (so they are not
+ * in WIRE_ERRORS): a legacy server's "resource not found" (the SDK's -32002).
+ */
+export const FOREIGN_CODES = {
+  resource_not_found: -32002,
+} as const;
+
 /** Reasons whose `error.data.reason` is set (the policy outcomes of SPEC §3). */
 const POLICY_REASONS: ReadonlySet<WireReason> = new Set([
   'approval_pending',

@@ -9,7 +9,13 @@
  * the call goes on where it was: the pipeline ran once, the backend was called once.
  */
 
-import { type JsonRpcErrorObject, WireError, wireErrorObject } from '../../core/errors.js';
+import {
+  FOREIGN_CODES,
+  type JsonRpcErrorObject,
+  WIRE_ERRORS,
+  WireError,
+  wireErrorObject,
+} from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Principal } from '../../core/principal.js';
 import {
@@ -346,9 +352,10 @@ export function invalidState(why: string): WireError {
 
 /** 2026-07-28: an unknown resource is -32602 with `data.uri` (legacy servers say -32002, or omit the URI). */
 function resourceNotFound(error: JsonRpcErrorObject, request: JSONRPCRequest): JsonRpcErrorObject {
-  if (error.code !== -32002 && error.code !== -32602) return error;
+  const invalidParams = WIRE_ERRORS.invalid_params.code;
+  if (error.code !== FOREIGN_CODES.resource_not_found && error.code !== invalidParams) return error;
   const uri = paramsOf(request)['uri'];
-  return { code: -32602, message: error.message, data: { ...error.data, uri } };
+  return { code: invalidParams, message: error.message, data: { ...error.data, uri } };
 }
 
 function shortName(method: string): string {
