@@ -460,7 +460,6 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   onBackendStatus(server: string, status: 'up' | 'down'): void {
     this.logger.info({ server, status }, 'backend status changed');
-    this.router.invalidate();
     // After a restart the backend's lists may differ: tell the agent to list again.
     if (status === 'up')
       for (const kind of ['tools', 'prompts', 'resources'] as const) this.announceListChanged(kind);
@@ -468,8 +467,6 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   private announceListChanged(kind: ListKind): void {
     if (kind === 'resourceTemplates') kind = 'resources';
-    this.router.invalidate(kind);
-    if (kind === 'resources') this.router.invalidate('resourceTemplates');
     if (this.pendingListChanged.has(kind) || this.closed) return;
     // Backends often announce several changes in a burst (server-everything: 5 at startup): one is enough.
     const timer = setTimeout(() => {

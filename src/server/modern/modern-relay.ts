@@ -98,7 +98,6 @@ export class ModernRelay implements BackendListener {
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void {
     const kinds = LIST_CHANGED[message.method];
     if (kinds) {
-      for (const kind of kinds) this.router.invalidate(kind);
       for (const kind of kinds) if (kind !== 'resourceTemplates') this.bus.listChanged(kind);
       return;
     }
@@ -130,7 +129,6 @@ export class ModernRelay implements BackendListener {
 
   onBackendStatus(server: string, status: 'up' | 'down'): void {
     this.logger.info({ server, status }, 'backend status changed');
-    this.router.invalidate();
     this.offer = undefined;
     if (status === 'up')
       for (const kind of ['tools', 'prompts', 'resources'] as const) this.bus.listChanged(kind);
