@@ -18,6 +18,7 @@ import {
 } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Principal } from '../../core/principal.js';
+import { resultOf } from '../../mcp/lifecycle.js';
 import {
   errorResponse,
   type JSONRPCNotification,
@@ -30,7 +31,6 @@ import {
   type RequestId,
   resultResponse,
 } from '../../mcp/messages.js';
-import { pageOf } from '../../mcp/paging.js';
 import type { SessionRuntime } from '../../mcp/session.js';
 import type { Relay, RequestContext, SessionInfo, Target } from '../../pipeline/context.js';
 import type { HttpReply } from '../reply.js';
@@ -147,8 +147,7 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
     };
     try {
       await this.deps.runtime.run(ctx);
-      const result = ctx.listing ? pageOf(ctx.listing, ctx.params) : (ctx.result ?? {});
-      this.finish({ result: stampResult(this.request.method, result) });
+      this.finish({ result: stampResult(this.request.method, resultOf(ctx)) });
     } catch (err) {
       this.finish({
         error: this.errorObject(err),
