@@ -520,7 +520,19 @@ async function footprint(): Promise<void> {
 try {
   await main();
 } finally {
-  for (const c of children) c.kill('SIGTERM');
+  // Wait for them (up to 30 s): a gateway run with --cpu-prof writes its profile as it exits.
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((resolve) => {
+          if (c.exitCode !== null || c.signalCode !== null) return resolve(undefined);
+          c.once('exit', resolve);
+          // A second SIGTERM would end a gateway that is already shutting down (stopTarget sent one).
+          if (!c.killed) c.kill('SIGTERM');
+          setTimeout(resolve, 30_000).unref();
+        }),
+    ),
+  );
   agent.destroy();
   rmSync(work, { recursive: true, force: true });
 }

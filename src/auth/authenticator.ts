@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { GuardConfig } from '../config/types.js';
+import { WIRE_ERRORS, type WireReason } from '../core/errors.js';
 import { ANONYMOUS, type Principal } from '../core/principal.js';
 import { clientAddressOf } from '../http/client-address.js';
 import { ApiKeyVerifier } from './api-keys.js';
@@ -106,7 +107,7 @@ export class Authenticator {
           return refuse(
             429,
             { 'Retry-After': String(wait) },
-            -32012,
+            'rate_limited',
             `Too many failed authentication attempts: retry in ${wait} s`,
             { reason: 'rate_limited', retry_after_s: wait, scope: 'auth' },
           );
@@ -124,7 +125,8 @@ export class Authenticator {
           if (err.kind === 'invalid' || err.kind === 'bad_request') this.limiter.fail(client);
           await this.events.onFailure?.({ mode: this.mode, reason: err.message, client });
           const metadata = `resource_metadata="${resourceMetadataUrl(this.config, req)}"`;
-          if (err.kind === 'bad_request') return refuse(400, {}, -32600, `Bad Request: ${err.message}`);
+          if (err.kind === 'bad_request')
+            return refuse(400, {}, 'invalid_request', `Bad Request: ${err.message}`);
           if (err.kind === 'insufficient_scope') {
             const required =
               this.mode === 'oauth2'
@@ -134,7 +136,7 @@ export class Authenticator {
             return refuse(
               403,
               { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${scope}", ${metadata}` },
-              -32010,
+              'unauthenticated',
               `Forbidden: ${err.message}`,
             );
           }
@@ -152,20 +154,27 @@ export class Authenticator {
             err.kind === 'missing'
               ? `Bearer ${metadata}${scope}`
               : `Bearer error="invalid_token", error_description="${err.message.replace(/"/g, "'")}", ${metadata}${scope}`;
-          return refuse(401, { 'WWW-Authenticate': challenge }, -32010, `Unauthorized: ${err.message}`);
+          return refuse(
+            401,
+            { 'WWW-Authenticate': challenge },
+            'unauthenticated',
+            `Unauthorized: ${err.message}`,
+          );
         }
       },
     };
   }
 }
 
+/** An HTTP refusal with the registry's code for `reason`; `data` only as given (the status says the rest). */
 function refuse(
   status: number,
   headers: Record<string, string>,
-  code: number,
+  reason: WireReason,
   message: string,
   data?: Record<string, unknown>,
 ) {
+  const code = WIRE_ERRORS[reason].code;
   return {
     ok: false as const,
     status,

@@ -13,9 +13,15 @@
  * - `ping` and `roots/list` from the backend answered here; other server→client requests handed up.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { GatewayError, type JsonRpcErrorObject, markNeverSent, WireError } from '../core/errors.js';
+import {
+  BackendRpcError,
+  GatewayError,
+  type JsonRpcErrorObject,
+  markNeverSent,
+  WireError,
+  wireErrorObject,
+} from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { LIST_CHANGED, LIST_METHODS, type ListKind } from '../mcp/lists.js';
 import {
   errorResponse,
   isNotification,
@@ -32,30 +38,6 @@ import {
   resultResponse,
   withProgressToken,
 } from '../mcp/messages.js';
-
-/**
- * A JSON-RPC error answered by the backend itself; relayed to the agent unchanged but for one thing: the
- * MCP SDK's McpError writes its display prefix ("MCP error -32602: ") into the wire message, and the
- * agent's SDK adds it again when it shows the error, so that prefix is taken off (code and data stay).
- */
-export class BackendRpcError extends Error {
-  readonly error: JsonRpcErrorObject;
-
-  constructor(error: JsonRpcErrorObject) {
-    const relayed = withoutSdkPrefix(error);
-    super(relayed.message);
-    this.name = 'BackendRpcError';
-    this.error = relayed;
-  }
-}
-
-function withoutSdkPrefix(error: JsonRpcErrorObject): JsonRpcErrorObject {
-  const prefix = `MCP error ${error.code}: `;
-  if (typeof error.message !== 'string' || !error.message.startsWith(prefix)) return error;
-  let message = error.message;
-  while (message.startsWith(prefix)) message = message.slice(prefix.length);
-  return { ...error, message };
-}
 
 export interface InitializeInfo {
   readonly protocolVersion: string;
@@ -126,7 +108,6 @@ export class BackendConnection {
   /** Server→client requests being handled, by the backend's id, so its cancellation can abort them. */
   private readonly incoming = new Map<RequestId, AbortController>();
   private closed = false;
-  private readonly lists = new Map<ListKind, Promise<Params[]>>();
   private closeWaiters: Array<() => void> = [];
   info: InitializeInfo | undefined;
 
@@ -282,49 +263,6 @@ export class BackendConnection {
     });
   }
 
-  /**
-   * Every item of a list (tools, prompts, resources, resource templates), all pages followed, cached until
-   * the backend says the list changed. Concurrent callers share one fetch.
-   */
-  listAll(kind: ListKind, timeoutMs: number): Promise<Params[]> {
-    const capability = LIST_METHODS[kind].capability;
-    if (!this.info || this.info.capabilities[capability] === undefined) return Promise.resolve([]);
-    let cached = this.lists.get(kind);
-    if (!cached) {
-      cached = this.fetchAll(kind, timeoutMs);
-      this.lists.set(kind, cached);
-      cached.catch(() => {
-        if (this.lists.get(kind) === cached) this.lists.delete(kind);
-      });
-    }
-    return cached;
-  }
-
-  /** Forgets a cached list (its backend sent list_changed). */
-  invalidate(kind: ListKind): void {
-    this.lists.delete(kind);
-  }
-
-  private async fetchAll(kind: ListKind, timeoutMs: number): Promise<Params[]> {
-    const { method, key } = LIST_METHODS[kind];
-    const items: Params[] = [];
-    const seenCursors = new Set<string>();
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      const result = await this.request(method, cursor === undefined ? {} : { cursor }, { timeoutMs });
-      const pageItems = result[key];
-      if (Array.isArray(pageItems))
-        for (const item of pageItems) if (item && typeof item === 'object') items.push(item as Params);
-      const next = result['nextCursor'];
-      // A missing cursor ends the list; a repeated one would loop forever.
-      if (typeof next !== 'string' || seenCursors.has(next) || items.length >= MAX_LIST_ITEMS) return items;
-      seenCursors.add(next);
-      cursor = next;
-    }
-    this.logger.warn({ server: this.server, kind }, `list truncated after ${MAX_LIST_PAGES} pages`);
-    return items;
-  }
-
   /** Requests in flight, oldest first (for attributing server→client traffic on a shared connection). */
   inFlight(): InFlight[] {
     return [...this.pending.values()].map((p) => ({
@@ -426,8 +364,6 @@ export class BackendConnection {
         else this.logger.debug({ server: this.server }, 'dropped progress for an unknown token');
         return;
       }
-      const changed = LIST_CHANGED[message.method];
-      if (changed) for (const kind of changed) this.invalidate(kind);
       if (message.method === 'notifications/cancelled') {
         const requestId = paramsOf(message)['requestId'] as RequestId | undefined;
         const controller = requestId === undefined ? undefined : this.incoming.get(requestId);
@@ -457,7 +393,7 @@ export class BackendConnection {
     const handler = this.handlers.onRequest;
     if (!handler) {
       return reply(
-        errorResponse(message.id, { code: -32601, message: `Method not found: ${message.method}` }),
+        errorResponse(message.id, new WireError('method_not_found', `Method not found: ${message.method}`)),
       );
     }
     const controller = new AbortController();
@@ -467,21 +403,17 @@ export class BackendConnection {
       if (!controller.signal.aborted) await reply(resultResponse(message.id, result));
     } catch (err) {
       if (controller.signal.aborted) return;
-      const error =
-        err instanceof WireError
-          ? err.toJsonRpc()
-          : err instanceof BackendRpcError
-            ? err.error
-            : { code: -32603, message: 'Internal gateway error' };
-      await reply(errorResponse(message.id, error));
+      await reply(
+        errorResponse(
+          message.id,
+          wireErrorObject(err) ?? new WireError('internal_error', 'Internal gateway error'),
+        ),
+      );
     } finally {
       this.incoming.delete(message.id);
     }
   }
 }
-
-const MAX_LIST_PAGES = 100;
-const MAX_LIST_ITEMS = 10_000;
 
 function asParams(value: unknown): Params {
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};

@@ -15,6 +15,7 @@ import type { ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
+import { BackendLists } from '../mcp/list-index.js';
 import type { ListKind } from '../mcp/lists.js';
 import {
   type JSONRPCNotification,
@@ -88,6 +89,8 @@ export abstract class MultiSessionBackend {
   private readonly tasks = new Map<string, TaskOwner>();
   /** Upstream credentials of the server's shared connections (upstream OAuth), if any. */
   auth: BackendAuth | undefined;
+  /** Every connection's lists: one child announcing a change makes every child's copy stale. */
+  private readonly lists: BackendLists;
   /** The level the backend's connections are set to (undefined: never set). */
   private backendLevel: LogLevel | undefined;
   protected closed = false;
@@ -97,7 +100,9 @@ export abstract class MultiSessionBackend {
     protected readonly logger: Logger,
     /** Called when no session holds this backend any more and it has nothing running. */
     protected readonly onIdle: () => void,
-  ) {}
+  ) {
+    this.lists = new BackendLists(server.name, server.timeoutMs, logger);
+  }
 
   /** True while the server can take requests (or can be started for them). */
   abstract get up(): boolean;
@@ -153,8 +158,7 @@ export abstract class MultiSessionBackend {
       },
       authIssue: () => this.auth?.refusal?.(),
       connect: async () => (await this.anyConnection(profile)).info as InitializeInfo,
-      list: async (kind: ListKind) =>
-        (await this.anyConnection(profile)).listAll(kind, this.server.timeoutMs),
+      list: async (kind: ListKind) => this.lists.get(await this.anyConnection(profile), kind),
       request: (method, params, options) => this.request(listener, method, params ?? {}, options, profile),
       subscribe: (params, options) => this.subscribe(listener, params, options, profile),
       unsubscribe: (params, options) => this.unsubscribe(listener, params, options),
@@ -356,16 +360,13 @@ export abstract class MultiSessionBackend {
   // ------------------------------------------------------------------ backend → sessions
 
   /** Handlers for one connection; `attribute` names the session its traffic belongs to right now. */
-  protected handlers(
-    conn: BackendConnection,
-    attribute: () => Attribution | undefined,
-  ): Omit<ConnectionHandlers, 'onClose'> {
+  protected handlers(attribute: () => Attribution | undefined): Omit<ConnectionHandlers, 'onClose'> {
     const name = this.server.name;
     return {
       onNotification: (message) => {
         if (message.method.endsWith('/list_changed')) {
           // One child announcing a change means the list may differ: every child's copy is refetched.
-          for (const c of this.liveConnections()) if (c !== conn) this.invalidateAll(c, message.method);
+          this.lists.changed(message.method);
           for (const l of this.holders.keys()) l.onBackendNotification(name, message, undefined);
           return;
         }
@@ -399,15 +400,6 @@ export abstract class MultiSessionBackend {
 
   /** Why a server→client request cannot be delivered (the subclass knows its isolation's rule). */
   protected abstract unattributed(method: string): string;
-
-  private invalidateAll(conn: BackendConnection, method: string): void {
-    if (method === 'notifications/tools/list_changed') conn.invalidate('tools');
-    else if (method === 'notifications/prompts/list_changed') conn.invalidate('prompts');
-    else if (method === 'notifications/resources/list_changed') {
-      conn.invalidate('resources');
-      conn.invalidate('resourceTemplates');
-    }
-  }
 
   /** The session whose task a message is about (`_meta` related-task), if this gateway knows it. */
   private taskOwner(message: JSONRPCNotification | JSONRPCRequest): Attribution | undefined {

@@ -19,6 +19,7 @@ import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { VERSION } from '../core/version.js';
+import { BackendLists } from '../mcp/list-index.js';
 import type { ListKind } from '../mcp/lists.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../mcp/messages.js';
 import type { BackendAuth } from './backend-auth.js';
@@ -75,8 +76,8 @@ export interface BackendLease {
   authIssue?(): string | undefined;
   /** Starts the server if needed and resolves with its initialize info; rejects with -32016. */
   connect(): Promise<InitializeInfo>;
-  /** Every item of one list (all pages), cached until the server says it changed. */
-  list(kind: ListKind): Promise<Params[]>;
+  /** Every item of one list (all pages), cached until the server says it changed (BackendLists). */
+  list(kind: ListKind): Promise<readonly Params[]>;
   /** One request; a pooled server leases a child for exactly as long as it is in flight. */
   request(method: string, params: Params | undefined, options: LeaseRequestOptions): Promise<Params>;
   /** resources/subscribe (`params.uri` as the backend knows it); a backend is asked once per URI. */
@@ -247,6 +248,7 @@ export class BackendPool {
   ): BackendLease {
     const name = server.name;
     const auth = this.options.authFor?.(server, listener.principal?.agent);
+    const lists = new BackendLists(name, server.timeoutMs, this.logger);
     const slot: BackendSlot = new BackendSlot({
       server,
       logger: this.logger,
@@ -257,8 +259,10 @@ export class BackendPool {
         clientInfo: profile.clientInfo,
       }),
       handlers: (conn) => ({
-        onNotification: (message) =>
-          listener.onBackendNotification(name, message, latestRelated(conn, listener)),
+        onNotification: (message) => {
+          lists.changed(message.method);
+          listener.onBackendNotification(name, message, latestRelated(conn, listener));
+        },
         onRequest: (message, signal) =>
           listener.onBackendRequest(name, message, signal, latestRelated(conn, listener)),
       }),
@@ -290,7 +294,7 @@ export class BackendPool {
       },
       authIssue: () => auth?.refusal?.(),
       connect: async () => (await slot.get()).info as InitializeInfo,
-      list: async (kind) => (await slot.get()).listAll(kind, server.timeoutMs),
+      list: async (kind) => lists.get(await slot.get(), kind),
       request,
       // The session's own backend: it keeps its subscriptions and level itself.
       subscribe: (params, options) => request('resources/subscribe', params, options),

@@ -460,7 +460,7 @@ export class PooledBackend extends MultiSessionBackend {
         await conn.close();
         throw unavailable(name, 'the gateway is shutting down');
       }
-      const handlers = this.handlers(conn, () => member.lessee);
+      const handlers = this.handlers(() => member.lessee);
       conn.setHandlers({
         ...handlers,
         // While the call waits for the agent (a person, maybe), its child does not count against

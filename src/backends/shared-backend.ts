@@ -47,7 +47,7 @@ export class SharedBackend extends MultiSessionBackend {
       handlers: (conn) => {
         // A (re)started connection gets the subscriptions and level the sessions asked for.
         queueMicrotask(() => this.onConnectionOpened(conn));
-        return this.handlers(conn, () => this.attributed(conn));
+        return this.handlers(() => this.attributed(conn));
       },
       onStatus: (status) => {
         for (const l of this.holders.keys()) l.onBackendStatus(server.name, status);

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { WIRE_ERRORS } from './errors.js';
+import { FOREIGN_CODES, WIRE_ERRORS } from './errors.js';
 
 const docs = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
 /** `code → reason` of the rows of docs/errors.md's tables (reason in backticks where it has one). */
@@ -25,5 +25,10 @@ describe('the wire error registry and docs/errors.md', () => {
     expect(WIRE_ERRORS.header_mismatch.code).toBe(-32020);
     expect(WIRE_ERRORS.missing_client_capability.code).toBe(-32021);
     expect(WIRE_ERRORS.unsupported_protocol_version.code).toBe(-32022);
+  });
+
+  it('keeps the codes it only recognises apart from the codes it sends', () => {
+    const codes = new Set<number>(Object.values(WIRE_ERRORS).map((e) => e.code));
+    for (const code of Object.values(FOREIGN_CODES)) expect(codes.has(code)).toBe(false);
   });
 });

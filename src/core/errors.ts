@@ -34,6 +34,14 @@ export const WIRE_ERRORS = {
 
 export type WireReason = keyof typeof WIRE_ERRORS;
 
+/**
+ * Codes other parties put on the wire that the gateway recognises but never sends itself (so they are not
+ * in WIRE_ERRORS): a legacy server's "resource not found" (the SDK's -32002).
+ */
+export const FOREIGN_CODES = {
+  resource_not_found: -32002,
+} as const;
+
 /** Reasons whose `error.data.reason` is set (the policy outcomes of SPEC §3). */
 const POLICY_REASONS: ReadonlySet<WireReason> = new Set([
   'approval_pending',
@@ -72,6 +80,41 @@ export class WireError extends Error {
       ? { code: this.code, message: this.message }
       : { code: this.code, message: this.message, data: this.data };
   }
+}
+
+/**
+ * A JSON-RPC error answered by the other side (a backend; or the agent, to a request a backend sent through
+ * us): relayed unchanged, its code only passed through, but for one thing: the MCP SDK's McpError writes
+ * its display prefix ("MCP error -32602: ") into the wire message, and the agent's SDK adds it again when
+ * it shows the error, so that prefix is taken off (code and data stay).
+ */
+export class BackendRpcError extends Error {
+  readonly error: JsonRpcErrorObject;
+
+  constructor(error: JsonRpcErrorObject) {
+    const relayed = withoutSdkPrefix(error);
+    super(relayed.message);
+    this.name = 'BackendRpcError';
+    this.error = relayed;
+  }
+}
+
+function withoutSdkPrefix(error: JsonRpcErrorObject): JsonRpcErrorObject {
+  const prefix = `MCP error ${error.code}: `;
+  if (typeof error.message !== 'string' || !error.message.startsWith(prefix)) return error;
+  let message = error.message;
+  while (message.startsWith(prefix)) message = message.slice(prefix.length);
+  return { ...error, message };
+}
+
+/**
+ * The JSON-RPC error object of an error that may reach the wire as it is (a WireError, a relayed
+ * BackendRpcError); undefined for anything else, which the caller logs and answers with internal_error.
+ */
+export function wireErrorObject(err: unknown): JsonRpcErrorObject | undefined {
+  if (err instanceof WireError) return err.toJsonRpc();
+  if (err instanceof BackendRpcError) return err.error;
+  return undefined;
 }
 
 /** Internal error codes: stable strings for logs and tests, never sent to an agent. */

@@ -362,7 +362,6 @@ export class Gateway {
     // Last: the spans of everything closed above are ended, and are exported now.
     await this.tracing?.shutdown();
   }
-
 }
 
 const DAY_MS = 86_400_000;

@@ -3,7 +3,7 @@
  * - `resolve` finds which backend a request addresses (tool/prompt name, resource URI, completion ref,
  *   task id) — before policy runs, so policy sees the canonical `server.tool`;
  * - `forward` executes the request there (or fans it out: lists, logging/setLevel, tasks/list);
- * - lists are merged with collision-safe names (naming.ts) and cached by the backend connections.
+ * - lists are merged by its ListIndex (list-index.ts), from the lists the backends cache.
  */
 import { UriTemplate } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import type { InitializeInfo } from '../backends/connection.js';
@@ -20,19 +20,12 @@ import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ListingItem, RequestContext, Target } from '../pipeline/context.js';
 import type { RequestTrace } from '../telemetry/tracing.js';
+import { GATEWAY_URI_PREFIX, ListIndex } from './list-index.js';
 import { LIST_KIND_OF_METHOD, type ListKind } from './lists.js';
 import { metaOf, type Params, type RequestId } from './messages.js';
-import { exposeNames } from './naming.js';
 
-const GATEWAY_URI_PREFIX = 'mcp-guard://';
 const TASK_SEPARATOR = ':';
 const RELATED_TASK_META = 'io.modelcontextprotocol/related-task';
-
-interface Index {
-  readonly sources: readonly (readonly Params[])[];
-  readonly items: ListingItem[];
-  readonly byExposed: Map<string, ListingItem>;
-}
 
 export interface ConnectResult {
   readonly server: string;
@@ -42,18 +35,25 @@ export interface ConnectResult {
 
 export class SessionRouter {
   private readonly leases = new Map<string, BackendLease>();
-  private readonly indexes = new Map<ListKind, Index>();
+  private readonly lists: ListIndex;
   /** Resource URIs seen in results (resource links), so a later read goes to the server that named them. */
   private readonly learnedUris = new Map<string, string>();
   private readonly servers: readonly ServerConfig[];
 
   constructor(
-    private readonly config: GuardConfig,
+    config: GuardConfig,
     private readonly pool: BackendPool,
     private readonly listener: BackendListener,
     private readonly logger: Logger,
   ) {
     this.servers = config.servers;
+    this.lists = new ListIndex({
+      servers: config.servers,
+      routes: config.routes,
+      defaultRoute: config.defaultRoute,
+      fetch: (server, kind) => this.leases.get(server)?.list(kind),
+      logger,
+    });
   }
 
   /** Takes a lease on every configured server (nothing starts until used). */
@@ -126,7 +126,7 @@ export class SessionRouter {
     name: string,
     targetKind: 'tool' | 'prompt',
   ): Promise<Target> {
-    const index = await this.index(kind);
+    const index = await this.lists.get(kind);
     const item = index.byExposed.get(name);
     if (item)
       return {
@@ -159,10 +159,10 @@ export class SessionRouter {
         return { kind: 'resource', server, uri: safeDecode(rest.slice(slash + 1)), exposed };
       }
     }
-    const resources = await this.index('resources');
+    const resources = await this.lists.get('resources');
     const listed = resources.byExposed.get(uri);
     if (listed) return { kind: 'resource', server: listed.server, uri: listed.name, exposed };
-    const templates = await this.index('resourceTemplates');
+    const templates = await this.lists.get('resourceTemplates');
     for (const t of templates.items) {
       if (matchesTemplate(t.name, uri))
         return {
@@ -197,96 +197,7 @@ export class SessionRouter {
 
   /** The merged list of one kind over all backends (down backends contribute nothing). */
   async list(kind: ListKind): Promise<ListingItem[]> {
-    return (await this.index(kind)).items;
-  }
-
-  private async index(kind: ListKind): Promise<Index> {
-    const sources = await Promise.all(
-      this.servers.map(async (server) => {
-        const lease = this.leases.get(server.name);
-        if (!lease) return [];
-        try {
-          return await lease.list(kind);
-        } catch (err) {
-          this.logger.warn(
-            { server: server.name, kind, err: (err as Error).message },
-            'backend left out of the list',
-          );
-          return [];
-        }
-      }),
-    );
-    const cached = this.indexes.get(kind);
-    if (
-      cached &&
-      cached.sources.length === sources.length &&
-      cached.sources.every((s, i) => s === sources[i])
-    )
-      return cached;
-    const items =
-      kind === 'tools' || kind === 'prompts' ? this.nameItems(kind, sources) : this.uriItems(kind, sources);
-    const index: Index = { sources, items, byExposed: new Map(items.map((i) => [i.exposed, i])) };
-    this.indexes.set(kind, index);
-    return index;
-  }
-
-  private nameItems(kind: 'tools' | 'prompts', sources: readonly (readonly Params[])[]): ListingItem[] {
-    const defs = new Map<string, Params>();
-    const named = sources.flatMap((items, i) => {
-      const server = this.servers[i]?.name ?? '';
-      return items
-        .filter((d) => typeof d['name'] === 'string')
-        .map((d) => {
-          defs.set(`${server}\u0000${d['name'] as string}`, d);
-          return { server, name: d['name'] as string };
-        });
-    });
-    const rules = {
-      servers: this.servers.map((s) => ({ name: s.name, prefix: s.prefix })),
-      ...(kind === 'tools' ? { routes: this.config.routes, defaultRoute: this.config.defaultRoute } : {}),
-    };
-    return exposeNames(named, rules).map((e) => {
-      const def = defs.get(`${e.server}\u0000${e.name}`) ?? {};
-      return {
-        server: e.server,
-        name: e.name,
-        exposed: e.exposed,
-        definition: e.exposed === e.name ? def : { ...def, name: e.exposed },
-      };
-    });
-  }
-
-  /** Resources keep their URIs; a URI offered by two servers is exposed as mcp-guard://server/<uri> for both. */
-  private uriItems(
-    kind: 'resources' | 'resourceTemplates',
-    sources: readonly (readonly Params[])[],
-  ): ListingItem[] {
-    const key = kind === 'resources' ? 'uri' : 'uriTemplate';
-    const owners = new Map<string, Set<string>>();
-    sources.forEach((items, i) => {
-      for (const d of items) {
-        const uri = d[key];
-        if (typeof uri === 'string')
-          owners.set(uri, (owners.get(uri) ?? new Set()).add(this.servers[i]?.name ?? ''));
-      }
-    });
-    return sources.flatMap((items, i) => {
-      const server = this.servers[i]?.name ?? '';
-      return items
-        .filter((d) => typeof d[key] === 'string')
-        .map((d) => {
-          const uri = d[key] as string;
-          const clash = (owners.get(uri)?.size ?? 0) > 1;
-          const exposed = clash ? `${GATEWAY_URI_PREFIX}${server}/${encodeURIComponent(uri)}` : uri;
-          return { server, name: uri, exposed, definition: clash ? { ...d, [key]: exposed } : d };
-        });
-    });
-  }
-
-  /** Forgets merged lists (a backend's list changed or it restarted). */
-  invalidate(kind?: ListKind): void {
-    if (kind) this.indexes.delete(kind);
-    else this.indexes.clear();
+    return (await this.lists.get(kind)).items;
   }
 
   // ---------------------------------------------------------------- forward

@@ -6,15 +6,14 @@
  * - responses answer server→client requests (sampling, elicitation) that a backend sent through us;
  * - backend notifications are relayed; progress is mapped back to the agent's own token.
  */
-import { BackendRpcError } from '../backends/connection.js';
 import type { BackendListener, BackendPool } from '../backends/pool.js';
 import type { GuardConfig } from '../config/types.js';
-import { type JsonRpcErrorObject, WireError } from '../core/errors.js';
+import { BackendRpcError, type JsonRpcErrorObject, WireError, wireErrorObject } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import type { AgentChannel, RequestContext, SessionInfo } from '../pipeline/context.js';
 import type { TraceHeaders, Tracing } from '../telemetry/tracing.js';
-import { GATEWAY_INFO, mergeCapabilities, mergeInstructions, negotiateLegacyVersion } from './lifecycle.js';
+import { resultOf, SessionLifecycle, type SettledSession } from './lifecycle.js';
 import { LIST_CHANGED, type ListKind } from './lists.js';
 import {
   errorResponse,
@@ -31,7 +30,6 @@ import {
   type RequestId,
   resultResponse,
 } from './messages.js';
-import { pageOf } from './paging.js';
 import { namespaceTasks, SessionRouter } from './router.js';
 
 /**
@@ -103,8 +101,7 @@ export class ClientSession implements BackendListener, SessionInfo {
   private readonly runtime: () => SessionRuntime;
   private readonly logger: Logger;
   private readonly router: SessionRouter;
-  private initialized = false;
-  private clientCapabilities: Params = {};
+  private readonly lifecycle: SessionLifecycle;
   private readonly inflight = new Map<RequestId, Running>();
   private readonly outgoing = new Map<RequestId, Outgoing>();
   private nextOutgoingId = 1;
@@ -132,10 +129,11 @@ export class ClientSession implements BackendListener, SessionInfo {
     this.logger = runtime.logger.child({ session: options.id });
     // Servers are fixed for the life of a session; policy and pipeline follow reloads.
     this.router = new SessionRouter(runtime.config, runtime.pool, this, this.logger);
+    this.lifecycle = new SessionLifecycle(this.router, this.logger);
   }
 
   get isInitialized(): boolean {
-    return this.initialized;
+    return this.lifecycle.isInitialized;
   }
 
   /** Whether the session holds processes of its own (per_session stdio children): reaped sooner when idle. */
@@ -215,9 +213,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     let response: JSONRPCResponse;
     try {
       await this.runtime().run(ctx);
-      response = ctx.listing
-        ? resultResponse(request.id, pageOf(ctx.listing, ctx.params))
-        : resultResponse(request.id, ctx.result ?? {});
+      response = resultResponse(request.id, resultOf(ctx));
     } catch (err) {
       response = errorResponse(request.id, this.toErrorObject(err, request.method));
     } finally {
@@ -236,7 +232,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     const session = this;
     return {
       get capabilities() {
-        return session.clientCapabilities;
+        return session.lifecycle.clientCapabilities;
       },
       notify: (method, params) => void this.send(notification(method, params), related),
       request: (method, params, signal) =>
@@ -245,8 +241,8 @@ export class ClientSession implements BackendListener, SessionInfo {
   }
 
   private toErrorObject(err: unknown, method: string): JsonRpcErrorObject {
-    if (err instanceof WireError) return err.toJsonRpc();
-    if (err instanceof BackendRpcError) return err.error;
+    const relayed = wireErrorObject(err);
+    if (relayed) return relayed;
     this.logger.error({ err, method }, 'internal error while handling a request');
     return new WireError('internal_error', 'Internal gateway error').toJsonRpc();
   }
@@ -289,41 +285,12 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   // ------------------------------------------------------------ relay (called by the forward stage)
 
-  /** Answers `initialize`: negotiates the version, starts the backends, merges what they offer. */
-  async initialize(params: Params): Promise<Params> {
-    if (this.initialized) throw new WireError('invalid_request', 'The session is already initialized');
-    this.initialized = true;
-    const protocolVersion = negotiateLegacyVersion(params['protocolVersion']);
-    this.clientCapabilities = asObject(params['capabilities']);
-    const clientInfo = asObject(params['clientInfo']);
-    this.router.open({ protocolVersion, capabilities: this.clientCapabilities, clientInfo });
-    const backends = await this.router.connectAll();
-    for (const b of backends)
-      if (b.error) this.logger.warn({ server: b.server, err: b.error }, 'backend unavailable at initialize');
-    return {
-      protocolVersion,
-      capabilities: mergeCapabilities(
-        backends.map((b) => b.info?.capabilities),
-        backends.some((b) => b.error),
-      ),
-      serverInfo: { ...GATEWAY_INFO },
-      ...mergeInstructions(backends),
-    };
-  }
-
   /**
    * Continues a session that another replica opened (its id carries what initialize settled): no
    * handshake again, the same version and capabilities, the backends of this replica.
    */
-  restore(state: { protocolVersion: string; capabilities: Params; clientInfo: Params }): void {
-    if (this.initialized) return;
-    this.initialized = true;
-    this.clientCapabilities = state.capabilities;
-    this.router.open({
-      protocolVersion: state.protocolVersion,
-      capabilities: state.capabilities,
-      clientInfo: state.clientInfo,
-    });
+  restore(state: SettledSession): void {
+    this.lifecycle.restore(state);
   }
 
   /**
@@ -361,21 +328,17 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   /** Routing for the route stage. */
   resolve(ctx: RequestContext) {
-    this.requireInitialized(ctx.method);
+    this.lifecycle.require(ctx.method);
     return this.router.resolve(ctx);
   }
 
   /** Execution for the forward stage. */
   async forward(ctx: RequestContext): Promise<void> {
-    if (ctx.method === 'initialize') {
-      ctx.result = await this.initialize(ctx.params);
+    if (this.lifecycle.answers(ctx.method)) {
+      ctx.result = await this.lifecycle.answer(ctx.method, ctx.params);
       return;
     }
-    if (ctx.method === 'ping') {
-      ctx.result = {};
-      return;
-    }
-    this.requireInitialized(ctx.method);
+    this.lifecycle.require(ctx.method);
     await this.router.forward(ctx, {
       onProgress: (p, related) => this.send(notification('notifications/progress', p), related),
     });
@@ -387,12 +350,6 @@ export class ClientSession implements BackendListener, SessionInfo {
         ctx.method === 'resources/unsubscribe')
     )
       this.continuity.stateChanged(ctx.method, ctx.params);
-  }
-
-  private requireInitialized(method: string): void {
-    if (!this.initialized && method !== 'initialize' && method !== 'ping') {
-      throw new WireError('invalid_request', 'The session is not initialized: send initialize first');
-    }
   }
 
   // ------------------------------------------------------------ backend → agent
@@ -430,7 +387,7 @@ export class ClientSession implements BackendListener, SessionInfo {
           : message.method === 'roots/list'
             ? 'roots'
             : undefined;
-    if (capability && this.clientCapabilities[capability] === undefined) {
+    if (capability && this.lifecycle.clientCapabilities[capability] === undefined) {
       throw new WireError('method_not_found', `The agent does not support ${message.method}`);
     }
     if (this.closed) throw new WireError('internal_error', 'The agent session has ended');
@@ -472,7 +429,6 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   onBackendStatus(server: string, status: 'up' | 'down'): void {
     this.logger.info({ server, status }, 'backend status changed');
-    this.router.invalidate();
     // After a restart the backend's lists may differ: tell the agent to list again.
     if (status === 'up')
       for (const kind of ['tools', 'prompts', 'resources'] as const) this.announceListChanged(kind);
@@ -480,8 +436,6 @@ export class ClientSession implements BackendListener, SessionInfo {
 
   private announceListChanged(kind: ListKind): void {
     if (kind === 'resourceTemplates') kind = 'resources';
-    this.router.invalidate(kind);
-    if (kind === 'resources') this.router.invalidate('resourceTemplates');
     if (this.pendingListChanged.has(kind) || this.closed) return;
     // Backends often announce several changes in a burst (server-everything: 5 at startup): one is enough.
     const timer = setTimeout(() => {
@@ -537,8 +491,4 @@ export class ClientSession implements BackendListener, SessionInfo {
     await this.router.close();
     for (const listener of this.closeListeners) listener();
   }
-}
-
-function asObject(value: unknown): Params {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
 }

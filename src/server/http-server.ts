@@ -46,7 +46,7 @@ export function createHttpServer(options: HttpServerOptions): Server {
       req.resume();
       return sendWireError(res, 403, 'invalid_request', `Forbidden: ${refused}`);
     }
-    const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+    const url = requestUrl(options.routes, req.url);
     const handler = options.routes.get(url.pathname) ?? prefixRoute(options.routes, url.pathname);
     if (!handler) {
       req.resume();
@@ -56,6 +56,23 @@ export function createHttpServer(options: HttpServerOptions): Server {
   }
 
   return server;
+}
+
+const BASE = 'http://gateway.invalid';
+/**
+ * Parsed URLs of the routes' own paths, reused for requests that name exactly one (no query): a URL
+ * parse on every `/mcp` POST shows in profiles. Handlers only read the URL.
+ */
+const routeUrls = new Map<string, URL>();
+
+function requestUrl(routes: ReadonlyMap<string, RouteHandler>, raw = '/'): URL {
+  if (!routes.has(raw)) return new URL(raw, BASE);
+  let url = routeUrls.get(raw);
+  if (!url) {
+    url = new URL(raw, BASE);
+    routeUrls.set(raw, url);
+  }
+  return url;
 }
 
 function prefixRoute(routes: ReadonlyMap<string, RouteHandler>, pathname: string): RouteHandler | undefined {

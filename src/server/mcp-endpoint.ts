@@ -20,8 +20,8 @@ import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { readBody } from '../http/read-body.js';
 import { depthLimitMessage, exceedsJsonDepth } from '../mcp/json-limits.js';
-import { negotiateLegacyVersion } from '../mcp/lifecycle.js';
-import { invalidMessage, isRequest, type JSONRPCMessage, type Params, paramsOf } from '../mcp/messages.js';
+import { settledBy } from '../mcp/lifecycle.js';
+import { invalidMessage, isRequest, type JSONRPCMessage, paramsOf } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
 import { traceHeadersOf } from '../telemetry/tracing.js';
@@ -234,12 +234,7 @@ export class McpEndpoint {
       // What initialize will settle is known from the request: sealed into the id, any replica can go on.
       const params = paramsOf(message as { params?: unknown });
       try {
-        ({ id, nonce } = await continuity.create({
-          agent: principal.agent,
-          protocolVersion: negotiateLegacyVersion(params['protocolVersion']),
-          capabilities: asObject(params['capabilities']),
-          clientInfo: shortClientInfo(params['clientInfo']),
-        }));
+        ({ id, nonce } = await continuity.create({ agent: principal.agent, ...settledBy(params) }));
       } catch (err) {
         this.options.logger.warn({ err: (err as Error).message }, 'cannot record a new session in the store');
         return sendWireError(
@@ -536,17 +531,4 @@ function isJsonContentType(value: string | undefined): boolean {
 
 function sessionNotFound(res: ServerResponse, why?: SessionNotHere) {
   sendWireError(res, 404, 'invalid_request', why?.message ?? 'Session not found: initialize a new session');
-}
-
-function asObject(value: unknown): Params {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Params) : {};
-}
-
-/** The parts of clientInfo a backend is told (sealed into the id: kept short). */
-function shortClientInfo(value: unknown): Params {
-  const info = asObject(value);
-  const out: Params = {};
-  for (const key of ['name', 'title', 'version'])
-    if (typeof info[key] === 'string') out[key] = (info[key] as string).slice(0, 200);
-  return out;
 }

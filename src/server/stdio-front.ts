@@ -6,6 +6,7 @@
  * cannot parse without answering; JSON-RPC asks for a -32700/-32600 error, which an agent can act on.
  */
 import type { Readable, Writable } from 'node:stream';
+import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import { depthLimitMessage, exceedsJsonDepth, MAX_JSON_DEPTH } from '../mcp/json-limits.js';
@@ -26,8 +27,8 @@ export interface StdioFrontOptions {
 }
 
 /** JSON-RPC 2.0: an error about a message whose id cannot be known carries `"id": null`. */
-function errorWithoutId(code: number, message: string): JSONRPCMessage {
-  return { jsonrpc: '2.0', id: null, error: { code, message } } as unknown as JSONRPCMessage;
+function errorWithoutId(error: WireError): JSONRPCMessage {
+  return { jsonrpc: '2.0', id: null, error: error.toJsonRpc() } as unknown as JSONRPCMessage;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -70,7 +71,11 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
   let discarding = false;
   const refuse = (bytes: number) => {
     logger.warn({ bytes }, 'message larger than the line limit; discarded');
-    void write(errorWithoutId(-32600, `Invalid Request: message larger than ${maxLine} bytes`));
+    void write(
+      errorWithoutId(
+        new WireError('invalid_request', `Invalid Request: message larger than ${maxLine} bytes`),
+      ),
+    );
   };
   const onLine = (bytes: Buffer) => {
     let text: string;
@@ -78,7 +83,7 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
       // Strict: a replacement character slipped in for bad bytes would change what the agent sent.
       text = utf8.decode(bytes).replace(/\r$/, '');
     } catch {
-      void write(errorWithoutId(-32700, 'Parse error: the line is not valid UTF-8'));
+      void write(errorWithoutId(new WireError('parse_error', 'Parse error: the line is not valid UTF-8')));
       return;
     }
     if (text.trim() === '') return;
@@ -86,17 +91,15 @@ export async function runStdioFront(options: StdioFrontOptions): Promise<void> {
     try {
       parsed = JSON.parse(text);
     } catch {
-      void write(errorWithoutId(-32700, 'Parse error: the line is not valid JSON'));
+      void write(errorWithoutId(new WireError('parse_error', 'Parse error: the line is not valid JSON')));
       return;
     }
     const id = (parsed as { id?: unknown } | null)?.id;
     const usableId = typeof id === 'string' || Number.isSafeInteger(id) ? (id as string | number) : undefined;
-    const refuse = (message: string) =>
-      void write(
-        usableId === undefined
-          ? errorWithoutId(-32600, message)
-          : errorResponse(usableId, { code: -32600, message }),
-      );
+    const refuse = (message: string) => {
+      const error = new WireError('invalid_request', message);
+      void write(usableId === undefined ? errorWithoutId(error) : errorResponse(usableId, error));
+    };
     // Before anything walks the value: a message nested thousands deep would overflow the stack later.
     if (exceedsJsonDepth(parsed, MAX_JSON_DEPTH)) return refuse(depthLimitMessage(MAX_JSON_DEPTH));
     const problem = invalidMessage(parsed);

@@ -52,9 +52,8 @@ import {
   ATTR_SERVICE_NAME,
   ATTR_SERVICE_VERSION,
 } from '@opentelemetry/semantic-conventions';
-import { BackendRpcError } from '../backends/connection.js';
 import type { ServerConfig, TelemetryConfig } from '../config/types.js';
-import { WireError } from '../core/errors.js';
+import { wireErrorObject } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import { metaOf, type Params } from '../mcp/messages.js';
@@ -336,12 +335,7 @@ function markError(span: Span, error: unknown): void {
   span.setStatus({
     code: SpanStatusCode.ERROR,
     // The agent's own view of the error; an internal one's details stay in the log.
-    message:
-      error instanceof WireError
-        ? error.message
-        : error instanceof BackendRpcError
-          ? error.error.message
-          : 'Internal gateway error',
+    message: wireErrorObject(error)?.message ?? 'Internal gateway error',
   });
 }
 

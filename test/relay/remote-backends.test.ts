@@ -155,7 +155,7 @@ servers:
     backend = await start([...backendArgs, '--port', port]);
     // The new process does not know the old backend session (404): at most the call that finds out
     // fails, with -32016; the gateway then initializes a new session.
-    const deadline = Date.now() + 5_000;
+    const deadline = Date.now() + 15_000; // generous: a loaded CI box restarts slowly
     let after: Stats | undefined;
     while (!after && Date.now() < deadline) {
       after = await statsOf(idle).catch(async (e: unknown) => {

@@ -9,11 +9,16 @@
  * the call goes on where it was: the pipeline ran once, the backend was called once.
  */
 
-import { BackendRpcError } from '../../backends/connection.js';
-import type { JsonRpcErrorObject } from '../../core/errors.js';
-import { WireError } from '../../core/errors.js';
+import {
+  FOREIGN_CODES,
+  type JsonRpcErrorObject,
+  WIRE_ERRORS,
+  WireError,
+  wireErrorObject,
+} from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { Principal } from '../../core/principal.js';
+import { resultOf } from '../../mcp/lifecycle.js';
 import {
   errorResponse,
   type JSONRPCNotification,
@@ -26,7 +31,6 @@ import {
   type RequestId,
   resultResponse,
 } from '../../mcp/messages.js';
-import { pageOf } from '../../mcp/paging.js';
 import type { SessionRuntime } from '../../mcp/session.js';
 import type { Relay, RequestContext, SessionInfo, Target } from '../../pipeline/context.js';
 import type { TraceHeaders } from '../../telemetry/tracing.js';
@@ -147,8 +151,7 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
     };
     try {
       await this.deps.runtime.run(ctx);
-      const result = ctx.listing ? pageOf(ctx.listing, ctx.params) : (ctx.result ?? {});
-      this.finish({ result: stampResult(this.request.method, result) });
+      this.finish({ result: stampResult(this.request.method, resultOf(ctx)) });
     } catch (err) {
       this.finish({
         error: this.errorObject(err),
@@ -313,10 +316,8 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
   }
 
   private errorObject(err: unknown): JsonRpcErrorObject {
-    let error: JsonRpcErrorObject;
-    if (err instanceof WireError) error = err.toJsonRpc();
-    else if (err instanceof BackendRpcError) error = err.error;
-    else {
+    let error = wireErrorObject(err);
+    if (error === undefined) {
       this.deps.logger.error({ err, method: this.request.method }, 'internal error in a 2026-07-28 request');
       error = new WireError('internal_error', 'Internal gateway error').toJsonRpc();
     }
@@ -354,9 +355,10 @@ export function invalidState(why: string): WireError {
 
 /** 2026-07-28: an unknown resource is -32602 with `data.uri` (legacy servers say -32002, or omit the URI). */
 function resourceNotFound(error: JsonRpcErrorObject, request: JSONRPCRequest): JsonRpcErrorObject {
-  if (error.code !== -32002 && error.code !== -32602) return error;
+  const invalidParams = WIRE_ERRORS.invalid_params.code;
+  if (error.code !== FOREIGN_CODES.resource_not_found && error.code !== invalidParams) return error;
   const uri = paramsOf(request)['uri'];
-  return { code: -32602, message: error.message, data: { ...error.data, uri } };
+  return { code: invalidParams, message: error.message, data: { ...error.data, uri } };
 }
 
 function shortName(method: string): string {

@@ -8,7 +8,7 @@
 import type { BackendListener } from '../../backends/pool.js';
 import { WireError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { mergeCapabilities, mergeInstructions } from '../../mcp/lifecycle.js';
+import { backendOffer, type Offer } from '../../mcp/lifecycle.js';
 import { LIST_CHANGED } from '../../mcp/lists.js';
 import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../../mcp/messages.js';
 import { paramsOf } from '../../mcp/messages.js';
@@ -47,7 +47,7 @@ export function capabilityProfile(declared: Params): { key: string; capabilities
 export class ModernRelay implements BackendListener {
   readonly router: SessionRouter;
   private readonly calls = new Map<RequestId, RelayedCall>();
-  private offer: Promise<{ capabilities: Params; instructions?: string }> | undefined;
+  private offer: Promise<Offer> | undefined;
 
   constructor(
     runtime: SessionRuntime,
@@ -76,21 +76,11 @@ export class ModernRelay implements BackendListener {
   }
 
   /** What the backends offer together (for server/discover), cached until a backend restarts. */
-  discover(): Promise<{ capabilities: Params; instructions?: string }> {
-    this.offer ??= this.router.connectAll().then((backends) => {
-      for (const b of backends)
-        if (b.error)
-          this.logger.warn({ server: b.server, err: b.error }, 'backend unavailable for discovery');
-      const result = {
-        capabilities: mergeCapabilities(
-          backends.map((b) => b.info?.capabilities),
-          backends.some((b) => b.error),
-        ),
-        ...mergeInstructions(backends),
-      };
+  discover(): Promise<Offer> {
+    this.offer ??= backendOffer(this.router, this.logger, 'for discovery').then((offer) => {
       // A backend that is down is asked again next time rather than left out for good.
-      if (backends.some((b) => b.error)) this.offer = undefined;
-      return result;
+      if (!offer.complete) this.offer = undefined;
+      return offer;
     });
     return this.offer;
   }
@@ -98,7 +88,6 @@ export class ModernRelay implements BackendListener {
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void {
     const kinds = LIST_CHANGED[message.method];
     if (kinds) {
-      for (const kind of kinds) this.router.invalidate(kind);
       for (const kind of kinds) if (kind !== 'resourceTemplates') this.bus.listChanged(kind);
       return;
     }
@@ -130,7 +119,6 @@ export class ModernRelay implements BackendListener {
 
   onBackendStatus(server: string, status: 'up' | 'down'): void {
     this.logger.info({ server, status }, 'backend status changed');
-    this.router.invalidate();
     this.offer = undefined;
     if (status === 'up')
       for (const kind of ['tools', 'prompts', 'resources'] as const) this.bus.listChanged(kind);

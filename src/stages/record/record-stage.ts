@@ -12,8 +12,7 @@
 import type { AuditLog } from '../../audit/audit-log.js';
 import { argsSha256 } from '../../audit/canonical-json.js';
 import type { AuditDecision, AuditEvent } from '../../audit/record.js';
-import { BackendRpcError } from '../../backends/connection.js';
-import { WireError } from '../../core/errors.js';
+import { BackendRpcError, WIRE_ERRORS, WireError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
 import { namedStage, type Stage } from '../../pipeline/compose.js';
@@ -58,7 +57,7 @@ export function errorCodeOf(failure: unknown): number {
     ? failure.code
     : failure instanceof BackendRpcError
       ? failure.error.code
-      : -32603;
+      : WIRE_ERRORS.internal_error.code;
 }
 
 const FORWARDED = Symbol('forwarded');
