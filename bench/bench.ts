@@ -12,6 +12,9 @@
  *   gw→pooled+all    the same with API-key auth, a rate limit and the audit log
  *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
  *   gw→http+all      the same with API-key auth, a rate limit and the audit log
+ *   gw→pooled+all+otel, gw→http+all+otel
+ *                    the +all rows with OpenTelemetry tracing on (default settings: every call sampled,
+ *                    batches of spans exported over OTLP/HTTP protobuf to a sink process that discards them)
  * For each: p50/p99 latency and calls/s at concurrency 1 and 32, CPU ms per call and RSS of the serving
  * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct.
  * Each target runs ROUNDS times, interleaved; the median round is reported.
@@ -115,6 +118,17 @@ async function startGateway(
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
 }
+
+/** A stand-in collector: its own process, answering every OTLP export with an empty success. */
+const OTLP_SINK = `require('node:http').createServer((q, s) => { q.resume(); q.on('end', () => { s.writeHead(200, { 'content-type': 'application/x-protobuf' }); s.end(); }); }).listen(0, '127.0.0.1', function () { console.log('LISTENING ' + this.address().port); });`;
+
+async function startOtlpSink(): Promise<string> {
+  const { line } = await startProcess(['-e', OTLP_SINK]);
+  return `http://127.0.0.1:${line.split(' ')[1]}/v1/traces`;
+}
+
+/** Tracing on with its defaults, exporting to `endpoint`. */
+const telemetry = (endpoint: string) => `telemetry:\n  enabled: true\n  otlp:\n    endpoint: ${endpoint}\n`;
 
 const stdioBackend = (isolation = 'per_session', name = 'echo') =>
   `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n    isolation: ${isolation}\n`;
@@ -279,6 +293,8 @@ async function main(): Promise<void> {
   const direct = await startServerHttp();
   const httpBackend = await startServerHttp();
   const auth = { authorization: `Bearer ${KEY}` };
+  const wantsOtel = !ONLY || ONLY.some((name) => name.endsWith('+otel'));
+  const sink = wantsOtel ? await startOtlpSink() : '';
   const plans: Array<{ name: string; yaml: string; headers: Record<string, string>; helpers?: number[] }> = [
     { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
     {
@@ -304,6 +320,17 @@ async function main(): Promise<void> {
     {
       name: 'gw→http+all',
       yaml: `${ALL_POLICIES}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
+      headers: auth,
+      helpers: [httpBackend.pid],
+    },
+    {
+      name: 'gw→pooled+all+otel',
+      yaml: `${ALL_POLICIES}${telemetry(sink)}servers:\n${stdioBackend('pooled')}`,
+      headers: auth,
+    },
+    {
+      name: 'gw→http+all+otel',
+      yaml: `${ALL_POLICIES}${telemetry(sink)}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
       headers: auth,
       helpers: [httpBackend.pid],
     },

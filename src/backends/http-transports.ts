@@ -18,6 +18,9 @@
  * `auth` (upstream OAuth) adds headers to every request; on 401/403 it is asked whether fresh
  * credentials exist, and the request is then sent once more; a refusal that remains fails the request
  * with UPSTREAM_OAUTH (its `refusal()` says what to do), without counting the backend as lost.
+ *
+ * With `traceHeaders` (tracing on), a message carrying W3C trace context in `params._meta` is POSTed with
+ * the same `traceparent`/`tracestate` as HTTP headers, so HTTP-level tracing of the backend joins the trace.
  */
 import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
@@ -32,6 +35,22 @@ import { backendMessageProblem, parseBackendMessage } from './wire.js';
 
 type Headers = Readonly<Record<string, string>>;
 type ResponseData = Dispatcher.ResponseData;
+
+export interface RemoteTransportOptions {
+  /** Mirror a message's `_meta.traceparent`/`tracestate` as HTTP headers (tracing is on). */
+  readonly traceHeaders?: boolean;
+}
+
+/** `headers` plus the W3C trace context `message` carries in `params._meta`, if any. */
+function withTraceHeaders(headers: Headers, message: JSONRPCMessage): Headers {
+  const meta = (message as { params?: { _meta?: Record<string, unknown> } }).params?._meta;
+  const traceparent = meta?.['traceparent'];
+  if (typeof traceparent !== 'string') return headers;
+  const tracestate = meta?.['tracestate'];
+  return typeof tracestate === 'string'
+    ? { ...headers, traceparent, tracestate }
+    : { ...headers, traceparent };
+}
 
 /** Largest JSON body or SSE event accepted from a backend. */
 const MAX_MESSAGE_CHARS = 16 * 1024 * 1024;
@@ -103,12 +122,15 @@ abstract class RemoteTransport implements Transport {
   protected readonly origin: string;
   protected readonly path: string;
   protected protocolVersion: string | undefined;
+  protected readonly traceHeaders: boolean;
 
   constructor(
     protected readonly url: URL,
     protected readonly fixedHeaders: Headers,
     protected readonly auth: BackendAuth | undefined,
+    options: RemoteTransportOptions = {},
   ) {
+    this.traceHeaders = options.traceHeaders === true;
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
     // Every request in flight listens on this one signal (undici removes each listener when its body
@@ -225,8 +247,8 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     timer?: NodeJS.Timeout;
   } = { open: false, failures: 0, lastEventId: undefined };
 
-  constructor(url: URL, headers: Headers, auth?: BackendAuth) {
-    super(url, headers, auth);
+  constructor(url: URL, headers: Headers, auth?: BackendAuth, options?: RemoteTransportOptions) {
+    super(url, headers, auth, options);
     this.postHeaders = this.buildHeaders('post');
   }
 
@@ -269,7 +291,8 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     }
     let res: ResponseData;
     try {
-      res = await this.call('POST', this.path, this.postHeaders, body);
+      const headers = this.traceHeaders ? withTraceHeaders(this.postHeaders, message) : this.postHeaders;
+      res = await this.call('POST', this.path, headers, body);
     } catch (err) {
       if (id !== undefined) this.awaiting.delete(id);
       if (this.closed) throw this.closedError();
@@ -519,8 +542,8 @@ export class SseBackendTransport extends RemoteTransport {
   private endpoint: string | undefined;
   private postHeaders: Headers;
 
-  constructor(url: URL, headers: Headers, auth?: BackendAuth) {
-    super(url, headers, auth);
+  constructor(url: URL, headers: Headers, auth?: BackendAuth, options?: RemoteTransportOptions) {
+    super(url, headers, auth, options);
     this.postHeaders = this.buildHeaders();
   }
 
@@ -604,7 +627,8 @@ export class SseBackendTransport extends RemoteTransport {
     const body = JSON.stringify(message);
     let res: ResponseData;
     try {
-      res = await this.call('POST', this.endpoint, this.postHeaders, body);
+      const headers = this.traceHeaders ? withTraceHeaders(this.postHeaders, message) : this.postHeaders;
+      res = await this.call('POST', this.endpoint, headers, body);
     } catch (err) {
       if (this.closed) throw this.closedError();
       if (!refusedCredentials(err)) this.lost(`the backend cannot be reached (${errorText(err)})`);

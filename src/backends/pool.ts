@@ -114,6 +114,8 @@ export interface BackendPoolOptions {
   readonly authFor?: (server: ServerConfig, agent: string | undefined) => BackendAuth | undefined;
   /** Pool timings (tests shorten them). */
   readonly poolTiming?: PoolTiming;
+  /** Tracing is on: requests to remote servers carry their `_meta` trace context as HTTP headers too. */
+  readonly traceHeaders?: boolean;
 }
 
 /** The readiness probe holds a backend for a moment; nothing it could be sent is for an agent. */
@@ -206,7 +208,8 @@ export class BackendPool {
   }
 
   private transport(server: ServerConfig, auth: BackendAuth | undefined): () => BackendTransport {
-    return () => createBackendTransport(server, this.logger, auth);
+    const remote = { traceHeaders: this.options.traceHeaders === true };
+    return () => createBackendTransport(server, this.logger, auth, remote);
   }
 
   private multiBackend(server: ServerConfig, isolation: 'pooled' | 'shared'): MultiSessionBackend {

@@ -7,7 +7,11 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { ServerConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
 import type { BackendAuth } from './backend-auth.js';
-import { SseBackendTransport, StreamableHttpBackendTransport } from './http-transports.js';
+import {
+  type RemoteTransportOptions,
+  SseBackendTransport,
+  StreamableHttpBackendTransport,
+} from './http-transports.js';
 import { StdioBackendTransport } from './stdio-transport.js';
 
 export type BackendTransport = Transport & { setProtocolVersion?: (version: string) => void };
@@ -17,6 +21,7 @@ export function createBackendTransport(
   server: ServerConfig,
   logger: Logger,
   auth?: BackendAuth,
+  remote?: RemoteTransportOptions,
 ): BackendTransport {
   if (server.kind === 'stdio') {
     return new StdioBackendTransport({
@@ -29,6 +34,6 @@ export function createBackendTransport(
   }
   const url = new URL(server.url);
   return server.transport === 'sse'
-    ? new SseBackendTransport(url, server.headers, auth)
-    : new StreamableHttpBackendTransport(url, server.headers, auth);
+    ? new SseBackendTransport(url, server.headers, auth, remote)
+    : new StreamableHttpBackendTransport(url, server.headers, auth, remote);
 }

@@ -24,6 +24,7 @@ import type {
   PoliciesConfig,
   ServerConfig,
   StateConfig,
+  TelemetryConfig,
   ToolPolicy,
 } from './types.js';
 
@@ -49,6 +50,11 @@ export const DEFAULTS = {
   poolSize: 4,
   poolQueue: 128,
   poolQueueTimeoutMs: 30_000,
+  serviceName: 'mcp-guard',
+  otlpEndpoint: 'http://127.0.0.1:4318/v1/traces',
+  otlpTimeoutMs: 10_000,
+  // The OpenTelemetry SDK's own default (OTEL_BSP_SCHEDULE_DELAY).
+  batchDelayMs: 5_000,
 } as const;
 
 /** Thrown by normalize(); the loader adds file and line to each problem. */
@@ -420,6 +426,21 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
   const adminSessionTtlMs = ms(file.admin?.session_ttl, DEFAULTS.adminSessionTtlMs);
   if (adminSessionTtlMs <= 0) problem(['admin', 'session_ttl'], 'must be longer than 0');
 
+  const t = file.telemetry ?? {};
+  const telemetry: TelemetryConfig = {
+    enabled: t.enabled ?? false,
+    serviceName: t.service_name ?? DEFAULTS.serviceName,
+    sampleRatio: t.sample_ratio ?? 1,
+    batchDelayMs: ms(t.batch_delay, DEFAULTS.batchDelayMs),
+    otlp: {
+      endpoint: t.otlp?.endpoint ?? DEFAULTS.otlpEndpoint,
+      protocol: t.otlp?.protocol ?? 'http/protobuf',
+      headers: t.otlp?.headers ?? {},
+      timeoutMs: ms(t.otlp?.timeout, DEFAULTS.otlpTimeoutMs),
+    },
+  };
+  if (telemetry.otlp.timeoutMs <= 0) problem(['telemetry', 'otlp', 'timeout'], 'must be longer than 0');
+
   if (problems.length > 0) throw new NormalizeError(problems);
 
   return deepFreeze({
@@ -442,6 +463,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
     metrics: { enabled: file.metrics?.enabled ?? true, public: file.metrics?.public ?? false },
     adminKeys,
     adminSessionTtlMs,
+    telemetry,
   });
 }
 

@@ -14,7 +14,7 @@ import { Document, isScalar, parseDocument, type Tags } from 'yaml';
 import { REDACTED, redactText } from '../redact/secret-text.js';
 import { unnamedAgentId } from './normalize.js';
 import { MASKED_TAG } from './source.js';
-import type { ApiKeyRecord, GuardConfig, ServerConfig, StateConfig } from './types.js';
+import type { ApiKeyRecord, GuardConfig, ServerConfig, StateConfig, TelemetryConfig } from './types.js';
 
 /** A value printed as `!masked "<shown>"`. */
 class Masked {
@@ -247,6 +247,7 @@ export function printConfig(config: GuardConfig, text: string): string {
       keys: config.adminKeys.length > 0 ? keys(config.adminKeys) : undefined,
       session_ttl: formatDuration(config.adminSessionTtlMs),
     }),
+    telemetry: printTelemetry(config.telemetry, secret, maybeSecret),
   };
   return new Document(compact(out), { customTags: [maskedTag] }).toString({ lineWidth: 0 });
 }
@@ -254,17 +255,28 @@ export function printConfig(config: GuardConfig, text: string): string {
 type SecretFn = (path: Path, shown?: string) => string | Masked;
 type MaybeSecretFn = (path: Path, value: string, masked: string) => string | Masked;
 
+/**
+ * Environment variables or headers: a secret-named entry is hidden whole; any other still goes through
+ * the text redactor, since a secret often hides under an innocent name (DATABASE_URL=postgres://u:pw@…).
+ */
+function printEntries(
+  at: Path,
+  entries: Readonly<Record<string, string>>,
+  secret: SecretFn,
+  maybeSecret: MaybeSecretFn,
+): Plain {
+  return Object.fromEntries(
+    Object.entries(entries).map(([k, v]) => [
+      k,
+      SECRET_NAME.test(k) ? secret([...at, k]) : maybeSecret([...at, k], v, redactText(v)),
+    ]),
+  );
+}
+
 function printServer(s: ServerConfig, secret: SecretFn, maybeSecret: MaybeSecretFn): Plain {
   const at = (...rest: Path) => ['servers', s.name, ...rest];
   const map = (key: 'env' | 'headers', entries: Readonly<Record<string, string>>) =>
-    Object.fromEntries(
-      Object.entries(entries).map(([k, v]) => [
-        k,
-        // A secret-named entry is hidden whole; any other still goes through the text redactor, since a
-        // secret often hides under an innocent name (DATABASE_URL=postgres://u:pw@…).
-        SECRET_NAME.test(k) ? secret(at(key, k)) : maybeSecret(at(key, k), v, redactText(v)),
-      ]),
-    );
+    printEntries(at(key), entries, secret, maybeSecret);
   const common = {
     prefix: s.prefix,
     allow: s.allow,
@@ -317,6 +329,22 @@ function printServer(s: ServerConfig, secret: SecretFn, maybeSecret: MaybeSecret
       : undefined,
     ...common,
   });
+}
+
+function printTelemetry(t: TelemetryConfig, secret: SecretFn, maybeSecret: MaybeSecretFn): Plain {
+  const at = (...rest: Path) => ['telemetry', 'otlp', ...rest];
+  return {
+    enabled: t.enabled,
+    service_name: t.serviceName,
+    sample_ratio: t.sampleRatio,
+    batch_delay: formatDuration(t.batchDelayMs),
+    otlp: {
+      endpoint: maybeSecret(at('endpoint'), t.otlp.endpoint, maskUrl(t.otlp.endpoint)),
+      protocol: t.otlp.protocol,
+      headers: printEntries(at('headers'), t.otlp.headers, secret, maybeSecret),
+      timeout: formatDuration(t.otlp.timeoutMs),
+    },
+  };
 }
 
 function printState(state: StateConfig, secret: SecretFn, maybeSecret: MaybeSecretFn): Plain {

@@ -276,6 +276,28 @@ const metricsSchema = z.strictObject({
   public: z.boolean().optional(),
 });
 
+/** Where spans go: an OTLP/HTTP receiver (a collector, or a tracing backend that speaks OTLP). */
+const otlpSchema = z.strictObject({
+  /** The full traces URL, path included (OTLP/HTTP: `/v1/traces`). */
+  endpoint: z.url({ protocol: /^https?$/ }).optional(),
+  protocol: z.enum(['http/protobuf', 'http/json']).optional(),
+  /** Sent with every export (e.g. `Authorization: Bearer ${OTLP_TOKEN}`); printed masked. */
+  headers: stringMap.optional(),
+  /** How long one export may take. */
+  timeout: duration.optional(),
+});
+
+const telemetrySchema = z.strictObject({
+  /** Off by default; when off, no OpenTelemetry code is even loaded. */
+  enabled: z.boolean().optional(),
+  service_name: nonEmpty.optional(),
+  /** The share of traces started here that are recorded (a caller's sampling decision is followed). */
+  sample_ratio: z.number().min(0).max(1).optional(),
+  /** How long finished spans wait to be exported together. */
+  batch_delay: duration.optional(),
+  otlp: otlpSchema.optional(),
+});
+
 const adminSchema = z.strictObject({
   keys: z.array(apiKeyEntry).min(1).optional(),
   /** How long a dashboard sign-in lasts. */
@@ -297,6 +319,7 @@ export const configFileSchema = z.strictObject({
   http: httpSchema.optional(),
   metrics: metricsSchema.optional(),
   admin: adminSchema.optional(),
+  telemetry: telemetrySchema.optional(),
 });
 
 /** Keys of a stdio and of a remote server entry, for "did you mean" hints. */

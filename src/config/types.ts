@@ -237,6 +237,21 @@ export interface HttpConfig {
   readonly maxSessions: number;
 }
 
+/** OpenTelemetry tracing (`telemetry:`), exported over OTLP/HTTP. */
+export interface TelemetryConfig {
+  readonly enabled: boolean;
+  readonly serviceName: string;
+  /** Share of traces started at the gateway that are recorded; a caller's decision is followed. */
+  readonly sampleRatio: number;
+  readonly batchDelayMs: number;
+  readonly otlp: {
+    readonly endpoint: string;
+    readonly protocol: 'http/protobuf' | 'http/json';
+    readonly headers: Readonly<Record<string, string>>;
+    readonly timeoutMs: number;
+  };
+}
+
 export interface GuardConfig {
   /** Absolute path of the file this config came from (for messages and hot reload). */
   readonly source: string;
@@ -256,4 +271,5 @@ export interface GuardConfig {
   readonly adminKeys: readonly ApiKeyRecord[];
   /** How long a dashboard sign-in (/ui) lasts. */
   readonly adminSessionTtlMs: number;
+  readonly telemetry: TelemetryConfig;
 }

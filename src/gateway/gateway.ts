@@ -21,6 +21,7 @@ import type { Logger } from '../core/logger.js';
 import { GatewayMetrics } from '../metrics/metrics.js';
 import { Notifier } from '../notify/notifier.js';
 import type { Approval, StateStore } from '../stores/state-store.js';
+import { startTracing, type Tracing } from '../telemetry/tracing.js';
 import { createRuntime, type Runtime, type Services } from './runtime.js';
 
 /** What the gateway last saw of a backend: a probe at start, then every connect and loss. */
@@ -73,12 +74,17 @@ export class Gateway {
   readonly upstream: UpstreamOAuth;
   private adminTokens: JwtVerifier | undefined;
 
+  /** OpenTelemetry tracing, when the config turned it on at start. */
+  private readonly tracing: Tracing | undefined;
+
   private constructor(
     config: GuardConfig,
     options: GatewayOptions,
     audit: AuditLog | undefined,
     resume: { readonly sinceMs: number; readonly recorded: readonly string[] },
+    tracing: Tracing | undefined,
   ) {
+    this.tracing = tracing;
     this.decisionsSeenUntil = resume.sinceMs;
     for (const id of resume.recorded) this.recordedDecisions.add(id);
     this.logger = options.logger;
@@ -93,6 +99,7 @@ export class Gateway {
     this.pool = new BackendPool(options.logger, (server, up) => this.setBackendHealth(server, { up }), {
       defaultIsolation: options.defaultIsolation,
       authFor: (server, agent) => this.upstream.authFor(server, agent),
+      traceHeaders: tracing !== undefined,
     });
     this.metrics = new GatewayMetrics(config, {
       approvalsPending: () => this.store.countPending(Date.now()),
@@ -113,6 +120,7 @@ export class Gateway {
         scope: 'mcp',
         logger: this.logger,
       }),
+      tracing,
     };
     this.runtime = createRuntime(config, this.services);
     // Decisions are made elsewhere (the CLI, another replica): the gateway records and announces them.
@@ -127,9 +135,11 @@ export class Gateway {
   /** Opens the audit log named by the config (if any) and builds the gateway. Closes the store on failure. */
   static async open(config: GuardConfig, options: GatewayOptions): Promise<Gateway> {
     let audit: AuditLog | undefined;
+    let tracing: Tracing | undefined;
     try {
       const missing = upstreamKeyProblem(config, options.env ?? process.env);
       if (missing) throw new ExitError(1, missing);
+      tracing = await startTracing(config.telemetry, options.logger);
       const a = config.policies.audit;
       if (a) {
         audit = await AuditLog.open({
@@ -141,8 +151,9 @@ export class Gateway {
           onWarning: (message) => options.logger.warn(message),
         });
       }
-      return new Gateway(config, options, audit, await decisionResumePoint(audit));
+      return new Gateway(config, options, audit, await decisionResumePoint(audit), tracing);
     } catch (err) {
+      await tracing?.shutdown().catch(() => {});
       await audit?.close().catch(() => {});
       await options.store.close().catch(() => {});
       throw err;
@@ -275,6 +286,8 @@ export class Gateway {
     this.notifier.update(next.notify, next.http.publicUrl);
     if (!isDeepStrictEqual(next.http, current.http))
       this.logger.warn('http settings changed: host, port and limits apply after a restart');
+    if (!isDeepStrictEqual(next.telemetry, current.telemetry))
+      this.logger.warn('telemetry settings changed: they apply after a restart');
     if (!isDeepStrictEqual(next.servers, current.servers))
       this.logger.info('servers changed: new sessions use the new servers');
     this.logger.info({ file, stages: this.runtime.describe() }, 'config reloaded');
@@ -346,6 +359,8 @@ export class Gateway {
     await this.audit?.close();
     await this.services.authFailures?.close();
     await this.store.close();
+    // Last: the spans of everything closed above are ended, and are exported now.
+    await this.tracing?.shutdown();
   }
 }
 

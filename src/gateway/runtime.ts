@@ -21,6 +21,7 @@ import { buildStages, describePipeline } from '../pipeline/pipeline.js';
 import { createRedactor } from '../redact/redact-value.js';
 import { guardStore } from '../stores/guarded-store.js';
 import type { Approval, StateStore } from '../stores/state-store.js';
+import type { Tracing } from '../telemetry/tracing.js';
 
 export interface Services {
   readonly pool: BackendPool;
@@ -39,6 +40,8 @@ export interface Services {
   /** The issuer of those tokens and the resource they are for (for protected-resource metadata). */
   readonly oauthIssuer?: string;
   readonly oauthResource?: string;
+  /** OpenTelemetry tracing, when `telemetry.enabled` (started once; a reload keeps it). */
+  readonly tracing?: Tracing;
 }
 
 export interface Runtime extends SessionRuntime {
@@ -108,7 +111,8 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
       link: (id) => notifier.linkTo(id),
     },
   });
-  const run = compose(stages);
+  // Traced, every stage is wrapped in a span; untraced, the pipeline is exactly the stages.
+  const run = services.tracing ? services.tracing.compose(stages) : compose(stages);
   return {
     config,
     pool: services.pool,
@@ -117,6 +121,7 @@ export function createRuntime(config: GuardConfig, services: Services): Runtime 
     httpAuth: authenticator.http(),
     stages,
     run,
+    tracing: services.tracing,
     describe: () => describePipeline(stages),
   };
 }

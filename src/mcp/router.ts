@@ -19,6 +19,7 @@ import type { GuardConfig, ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ListingItem, RequestContext, Target } from '../pipeline/context.js';
+import type { RequestTrace } from '../telemetry/tracing.js';
 import { GATEWAY_URI_PREFIX, ListIndex } from './list-index.js';
 import { LIST_KIND_OF_METHOD, type ListKind } from './lists.js';
 import { metaOf, type Params, type RequestId } from './messages.js';
@@ -294,8 +295,31 @@ export class SessionRouter {
     hooks: ForwardHooks,
   ): Promise<Params> {
     const lease = this.lease(server);
-    const result = await lease.request(ctx.method, params, this.requestOptions(lease, ctx, params, hooks));
+    const options = this.requestOptions(lease, ctx, params, hooks);
+    const result =
+      ctx.trace === undefined
+        ? await lease.request(ctx.method, params, options)
+        : await this.tracedRequest(lease, ctx, params, options, ctx.trace);
     return ctx.method === 'tools/call' ? namespaceTasks(result, server) : result;
+  }
+
+  /** A backend call in a client span, whose trace context the backend is sent in `_meta`. */
+  private async tracedRequest(
+    lease: BackendLease,
+    ctx: RequestContext,
+    params: Params,
+    options: LeaseRequestOptions,
+    trace: RequestTrace,
+  ): Promise<Params> {
+    const call = trace.backendCall(lease.server, ctx.method, params);
+    try {
+      const result = await lease.request(ctx.method, call.params, options);
+      call.end(result);
+      return result;
+    } catch (err) {
+      call.end(undefined, err);
+      throw err;
+    }
   }
 
   private lease(server: string): BackendLease {

@@ -12,6 +12,7 @@ import { BackendRpcError, type JsonRpcErrorObject, WireError, wireErrorObject } 
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
 import type { AgentChannel, RequestContext, SessionInfo } from '../pipeline/context.js';
+import type { TraceHeaders, Tracing } from '../telemetry/tracing.js';
 import { resultOf, SessionLifecycle, type SettledSession } from './lifecycle.js';
 import { LIST_CHANGED, type ListKind } from './lists.js';
 import {
@@ -76,6 +77,8 @@ export interface SessionRuntime {
   readonly logger: Logger;
   /** Runs the current pipeline for one request. */
   run(ctx: RequestContext): Promise<void>;
+  /** Set while tracing is on: the fronts then pass the trace headers of HTTP requests on. */
+  readonly tracing?: Tracing;
 }
 
 const LIST_CHANGED_DEBOUNCE_MS = 50;
@@ -151,13 +154,19 @@ export class ClientSession implements BackendListener, SessionInfo {
    * Entry point for every message the agent sends. `principal` is the caller of this HTTP request;
    * `reply` is where a request's answer goes (its own HTTP response), else the channel.
    */
-  handleMessage(message: JSONRPCMessage, principal?: Principal, reply?: Reply): void {
+  handleMessage(
+    message: JSONRPCMessage,
+    principal?: Principal,
+    reply?: Reply,
+    traceHeaders?: TraceHeaders,
+  ): void {
     if (this.closed) {
       reply?.abandon();
       return;
     }
     this.lastActivity = Date.now();
-    if (isRequest(message)) void this.handleRequest(message, principal ?? this.principal, reply);
+    if (isRequest(message))
+      void this.handleRequest(message, principal ?? this.principal, reply, traceHeaders);
     else if (isNotification(message)) this.handleNotification(message);
     else if (isResponse(message)) this.handleResponse(message);
   }
@@ -168,6 +177,7 @@ export class ClientSession implements BackendListener, SessionInfo {
     request: JSONRPCRequest,
     principal: Principal | undefined,
     reply: Reply | undefined,
+    traceHeaders: TraceHeaders | undefined,
   ): Promise<void> {
     if (this.inflight.has(request.id)) {
       // Answered on the duplicate's own reply: the first request keeps its stream and gets its answer.
@@ -198,6 +208,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       decision: {},
       relay: this,
       client: this.agentChannel(request.id),
+      traceHeaders,
     };
     let response: JSONRPCResponse;
     try {

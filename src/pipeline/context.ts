@@ -6,6 +6,7 @@
 import type { WireError } from '../core/errors.js';
 import type { Principal } from '../core/principal.js';
 import type { JSONRPCRequest, Params } from '../mcp/messages.js';
+import type { RequestTrace, TraceHeaders } from '../telemetry/tracing.js';
 
 /**
  * What a routed request addresses on which backend. `definition` is the listed definition the request
@@ -114,4 +115,11 @@ export interface RequestContext {
   readonly relay: Relay;
   /** The agent, when the front can reach it during the request. */
   readonly client?: AgentChannel;
+  /**
+   * The W3C trace context of the HTTP request that carried this one (`traceparent`/`tracestate`); set by
+   * the front only while tracing is on.
+   */
+  readonly traceHeaders?: TraceHeaders;
+  /** This request's trace while tracing is on (src/telemetry); undefined otherwise. */
+  trace?: RequestTrace;
 }

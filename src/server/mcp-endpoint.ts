@@ -24,6 +24,7 @@ import { settledBy } from '../mcp/lifecycle.js';
 import { invalidMessage, isRequest, type JSONRPCMessage, paramsOf } from '../mcp/messages.js';
 import { isLegacyVersion, unsupportedVersionMessage } from '../mcp/protocol-versions.js';
 import { ClientSession, type SessionRuntime } from '../mcp/session.js';
+import { traceHeadersOf } from '../telemetry/tracing.js';
 import { nextState, type SessionContinuityService, type SessionState } from './continuity.js';
 import { sendWireError } from './http-errors.js';
 import { EventStream, HttpReply } from './reply.js';
@@ -182,13 +183,24 @@ export class McpEndpoint {
     const entry = await this.lookup(sessionId, principal);
     if (!(entry instanceof Object) || entry instanceof SessionNotHere) return sessionNotFound(res, entry);
     if (!this.checkVersionHeader(req, res)) return;
-    this.deliver(entry, message, principal, res);
+    this.deliver(entry, message, principal, req, res);
   }
 
   /** Hands one message to a session: a request is answered on this response, anything else gets 202. */
-  private deliver(entry: Entry, message: JSONRPCMessage, principal: Principal, res: ServerResponse): void {
+  private deliver(
+    entry: Entry,
+    message: JSONRPCMessage,
+    principal: Principal,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
     if (isRequest(message)) {
-      entry.session.handleMessage(message, principal, new HttpReply(res, { 'mcp-session-id': entry.id }));
+      entry.session.handleMessage(
+        message,
+        principal,
+        new HttpReply(res, { 'mcp-session-id': entry.id }),
+        this.options.runtime().tracing ? traceHeadersOf(req.headers) : undefined,
+      );
       return;
     }
     entry.session.handleMessage(message, principal);
@@ -202,7 +214,6 @@ export class McpEndpoint {
     principal: Principal,
     message: JSONRPCMessage,
   ) {
-    void req;
     if (this.sessions.size >= this.options.maxSessions) {
       this.options.logger.warn(
         { max: this.options.maxSessions },
@@ -240,7 +251,7 @@ export class McpEndpoint {
     }
     const entry = this.addEntry(id, principal, nonce);
     this.options.logger.info({ session: id.slice(0, 24), agent: principal.agent }, 'session opened');
-    this.deliver(entry, message, principal, res);
+    this.deliver(entry, message, principal, req, res);
   }
 
   /** A session's entry here: its ClientSession, and with continuity its channel on the bus. */

@@ -97,6 +97,8 @@ describe('config check round trip', () => {
       header: 'literal-header-token-0123456789abc',
       state: 'literal-redis-pw-0123',
       defaulted: 'default-secret-0123456789',
+      otlp: 'literal-otlp-token-0123456789',
+      otlpQuery: 'otlp-query-key-0123456789',
     };
     const file = writeConfig(`
 auth:
@@ -111,6 +113,10 @@ servers:
     url: https://mcp.example.com/mcp?tenant=acme
     headers: { Authorization: "Bearer ${secrets.header}" }
 state: { store: redis, url: "redis://:${secrets.state}@redis.internal:6379" }
+telemetry:
+  otlp:
+    endpoint: "https://otel.example.com/v1/traces?api_key=${secrets.otlpQuery}"
+    headers: { Authorization: "Bearer ${secrets.otlp}", X-Scope-OrgID: acme }
 `);
     const { code, stdout, stderr } = await runCli(['config', 'check', '--config', file]);
     expect(stderr).toBe('');
@@ -127,6 +133,9 @@ state: { store: redis, url: "redis://:${secrets.state}@redis.internal:6379" }
     // What is not secret stays readable: the user of the URL, the query's names, the host.
     expect(doc.getIn(['servers', 'remote', 'url'])).toBe('https://mcp.example.com/mcp?tenant=***');
     expect(doc.getIn(['state', 'url'])).toBe('redis://:***@redis.internal:6379');
+    expect(tagOf('telemetry', 'otlp', 'headers', 'Authorization')).toBe('!masked');
+    expect(doc.getIn(['telemetry', 'otlp', 'headers', 'X-Scope-OrgID'])).toBe('acme');
+    expect(tagOf('telemetry', 'otlp', 'endpoint')).toBe('!masked');
 
     const printed = path.join(dir, 'printed-literal.yaml');
     writeFileSync(printed, stdout);

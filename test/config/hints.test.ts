@@ -67,6 +67,19 @@ describe('did you mean', () => {
     ]);
   });
 
+  it('covers the telemetry section, its otlp block and its choices', async () => {
+    expect(
+      await problemsOf(
+        'servers:\n  a: { command: node }\ntelemetry:\n  enabeld: true\n  sample_ratio: 2\n  otlp:\n    protocl: http/json\n    protocol: grpc\n',
+      ),
+    ).toEqual([
+      '4: telemetry.enabeld: unknown key (did you mean "enabled"?)',
+      '5: telemetry.sample_ratio: Too big: expected number to be <=1',
+      '7: telemetry.otlp.protocl: unknown key (did you mean "protocol"?)',
+      '8: telemetry.otlp.protocol: invalid value "grpc" (expected one of: http/protobuf, http/json)',
+    ]);
+  });
+
   it('suggests nothing for a word far from every key', async () => {
     expect(await problemsOf('policies:\n  zebra: 5\nservers:\n  a: { command: node }\n')).toEqual([
       '2: policies.zebra: unknown key',

@@ -35,4 +35,5 @@ export const FIXTURE_ENV: Readonly<Record<string, string>> = {
   ALICE_PASSWORD: 'alice-password-0123',
   BOB_PASSWORD_SHA256: 'df53c27a66157885ba143e34f25d6380e12168b0f7da4f0c46efa54cd9a083b7',
   DESKTOP_CLIENT_SECRET: 'desktop-secret-0123456789',
+  OTLP_TOKEN: 'otlp-token-0123456789abcdef',
 };

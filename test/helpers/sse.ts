@@ -121,8 +121,8 @@ export class RawSession {
     return (result as { result: Record<string, unknown> }).result;
   }
 
-  /** POSTs one message with the session's headers. */
-  post(message: unknown): Promise<Response> {
+  /** POSTs one message with the session's headers (and `extra` ones). */
+  post(message: unknown, extra: Record<string, string> = {}): Promise<Response> {
     return fetch(this.url, {
       method: 'POST',
       headers: {
@@ -130,14 +130,20 @@ export class RawSession {
         accept: 'application/json, text/event-stream',
         ...(this.sessionId ? { 'mcp-session-id': this.sessionId, 'mcp-protocol-version': '2025-11-25' } : {}),
         ...this.headers,
+        ...extra,
       },
       body: JSON.stringify(message),
     });
   }
 
   /** POSTs a request and returns a reader on its response (JSON or SSE). */
-  async request(id: string | number, method: string, params: Record<string, unknown>): Promise<SseReader> {
-    const response = await this.post({ jsonrpc: '2.0', id, method, params });
+  async request(
+    id: string | number,
+    method: string,
+    params: Record<string, unknown>,
+    headers: Record<string, string> = {},
+  ): Promise<SseReader> {
+    const response = await this.post({ jsonrpc: '2.0', id, method, params }, headers);
     if (response.status !== 200)
       throw new Error(`${method} was answered ${response.status}: ${await response.text()}`);
     return new SseReader(response);

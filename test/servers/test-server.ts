@@ -207,6 +207,9 @@ function buildServer(headersOf: () => Record<string, string>): Server {
     text(process.env[String(a['name'])] ?? '<unset>'),
   );
   tool('get_headers', 'HTTP headers of this call', {}, async () => text(JSON.stringify(headersOf())));
+  tool('get_meta', 'The _meta of this call', {}, async (_a, extra) =>
+    text(JSON.stringify(extra._meta ?? {})),
+  );
   tool('list_roots', 'Asks the client for its roots', {}, async (_a, extra) =>
     text(JSON.stringify(await extra.sendRequest({ method: 'roots/list' }, ListRootsResultSchema))),
   );

@@ -33,6 +33,7 @@ import {
 } from '../../mcp/messages.js';
 import type { SessionRuntime } from '../../mcp/session.js';
 import type { Relay, RequestContext, SessionInfo, Target } from '../../pipeline/context.js';
+import type { TraceHeaders } from '../../telemetry/tracing.js';
 import type { HttpReply } from '../reply.js';
 import type { Envelope } from './envelope.js';
 import type { ModernRelay, RelayedCall } from './modern-relay.js';
@@ -91,6 +92,8 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
     private readonly envelope: Envelope,
     readonly request: JSONRPCRequest,
     reply: HttpReply,
+    /** The HTTP request's trace headers (passed only while tracing is on). */
+    private readonly traceHeaders?: TraceHeaders,
   ) {
     this.clientId = request.id;
     this.reply = reply;
@@ -144,6 +147,7 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
             signal,
           ),
       },
+      traceHeaders: this.traceHeaders,
     };
     try {
       await this.deps.runtime.run(ctx);

@@ -23,6 +23,7 @@ import {
 } from '../../mcp/messages.js';
 import { MODERN_VERSIONS } from '../../mcp/protocol-versions.js';
 import type { SessionRuntime } from '../../mcp/session.js';
+import { traceHeadersOf } from '../../telemetry/tracing.js';
 import { sendWireError } from '../http-errors.js';
 import type { ModernHandler } from '../mcp-endpoint.js';
 import { HttpReply } from '../reply.js';
@@ -120,9 +121,10 @@ export class ModernFront implements ModernHandler {
     if (params['requestState'] !== undefined) return this.resume(res, message, principal, params);
     let call: ModernCall | undefined;
     const reply = new HttpReply(res, {}, () => call?.cancel());
+    const runtime = this.options.runtime();
     call = new ModernCall(
       {
-        runtime: this.options.runtime(),
+        runtime,
         relay,
         sealer: this.sealer,
         logger: this.options.logger,
@@ -133,6 +135,7 @@ export class ModernFront implements ModernHandler {
       envelope,
       message,
       reply,
+      runtime.tracing ? traceHeadersOf(req.headers) : undefined,
     );
     await call.run();
   }

@@ -31,6 +31,35 @@ const DECISION_OF_REASON: Partial<Record<string, AuditDecision>> = {
   tool_quarantined: 'denied',
 };
 
+/** Whether a call counts as governed: its decision and outcome are recorded (audit, metrics, traces). */
+export function isGoverned(method: string): boolean {
+  return GOVERNED.has(method);
+}
+
+/**
+ * What was decided about a call that ended with `failure` (undefined: it succeeded). `forwarded`: it passed
+ * every policy stage.
+ */
+export function callDecision(ctx: RequestContext, failure: unknown, forwarded: boolean): AuditDecision {
+  if (forwarded) return ctx.decision.decision === 'approved' ? 'approved' : 'allowed';
+  const wire = failure instanceof WireError ? failure : undefined;
+  return ctx.decision.decision ?? (wire ? (DECISION_OF_REASON[wire.reason] ?? 'denied') : 'denied');
+}
+
+/** How a call ended: ok, a tool's own error (`isError`), or a JSON-RPC error. */
+export function callOutcome(ctx: RequestContext, failure: unknown): 'ok' | 'tool_error' | 'error' {
+  return failure === undefined ? (ctx.result?.['isError'] === true ? 'tool_error' : 'ok') : 'error';
+}
+
+/** The JSON-RPC error code the agent gets for `failure` (anything unmapped is -32603). */
+export function errorCodeOf(failure: unknown): number {
+  return failure instanceof WireError
+    ? failure.code
+    : failure instanceof BackendRpcError
+      ? failure.error.code
+      : WIRE_ERRORS.internal_error.code;
+}
+
 const FORWARDED = Symbol('forwarded');
 type Marked = RequestContext & { [FORWARDED]?: true };
 
@@ -117,21 +146,9 @@ export function recordStages(
     const forwarded = (ctx as Marked)[FORWARDED] === true;
     const latencyMs = Date.now() - ctx.startedAt;
     const wire = failure instanceof WireError ? failure : undefined;
-    const decision: AuditDecision = forwarded
-      ? ctx.decision.decision === 'approved'
-        ? 'approved'
-        : 'allowed'
-      : (ctx.decision.decision ?? (wire ? (DECISION_OF_REASON[wire.reason] ?? 'denied') : 'denied'));
-    const outcome =
-      failure === undefined ? (ctx.result?.['isError'] === true ? 'tool_error' : 'ok') : 'error';
-    const errorCode =
-      failure === undefined
-        ? null
-        : wire
-          ? wire.code
-          : failure instanceof BackendRpcError
-            ? failure.error.code
-            : WIRE_ERRORS.internal_error.code;
+    const decision = callDecision(ctx, failure, forwarded);
+    const outcome = callOutcome(ctx, failure);
+    const errorCode = failure === undefined ? null : errorCodeOf(failure);
     const l = labels(ctx);
     metrics?.requests.inc({ ...l, decision });
     metrics?.duration.observe(l, latencyMs / 1000);
