@@ -107,13 +107,14 @@ async function startServerHttp(): Promise<{ url: string; pid: number }> {
 async function startGateway(
   name: string,
   yaml: string,
+  nodeArgs: readonly string[] = [],
 ): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const dir = path.join(work, name);
   const file = path.join(dir, 'mcp-guard.yaml');
   await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
   writeFileSync(file, yaml);
   const { child, line } = await startProcess(
-    [...GATEWAY_NODE_ARGS, CLI, 'serve-http', '--config', file, '--port', '0'],
+    [...GATEWAY_NODE_ARGS, ...nodeArgs, CLI, 'serve-http', '--config', file, '--port', '0'],
     { BENCH_KEY: KEY },
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
@@ -295,7 +296,13 @@ async function main(): Promise<void> {
   const auth = { authorization: `Bearer ${KEY}` };
   const wantsOtel = !ONLY || ONLY.some((name) => name.endsWith('+otel'));
   const sink = wantsOtel ? await startOtlpSink() : '';
-  const plans: Array<{ name: string; yaml: string; headers: Record<string, string>; helpers?: number[] }> = [
+  const plans: Array<{
+    name: string;
+    yaml: string;
+    headers: Record<string, string>;
+    helpers?: number[];
+    nodeArgs?: string[];
+  }> = [
     { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
     {
       name: 'gw→stdio+policy',
@@ -311,6 +318,14 @@ async function main(): Promise<void> {
     { name: 'gw→stdio+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`, headers: auth },
     { name: 'gw→pooled', yaml: `servers:\n${stdioBackend('pooled')}`, headers: {} },
     { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
+    // The same with the young generation capped as the Dockerfile and the Helm chart run it
+    // (NODE_OPTIONS=--max-semi-space-size=4; docs/deploy.md): less RSS for a few more scavenges.
+    {
+      name: 'gw→pooled+all+semi4',
+      yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`,
+      headers: auth,
+      nodeArgs: ['--max-semi-space-size=4'],
+    },
     {
       name: 'gw→http',
       yaml: `servers:\n  echo:\n    url: ${httpBackend.url}\n`,
@@ -341,7 +356,7 @@ async function main(): Promise<void> {
     const dir = plan.name.replace(/[^a-z0-9]+/gi, '-');
     targets.push({
       name: plan.name,
-      ...(await startGateway(dir, plan.yaml)),
+      ...(await startGateway(dir, plan.yaml, plan.nodeArgs)),
       headers: plan.headers,
       helpers: plan.helpers,
     });
