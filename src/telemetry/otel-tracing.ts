@@ -255,7 +255,7 @@ class CallTrace implements RequestTrace {
       const target = ctx.target;
       if (target) {
         attributes[GUARD.server] = target.server;
-        attributes[GUARD.tool] = target.kind === 'resource' ? redactText(target.uri) : target.name;
+        attributes[GUARD.tool] = redactText(target.kind === 'resource' ? target.uri : target.name);
       }
       const outcome = callOutcome(ctx, failure);
       attributes[GUARD.outcome] = outcome;
@@ -305,11 +305,21 @@ function valid(span: SpanContext | undefined): SpanContext | undefined {
 function targetName(method: string, params: Params): string | undefined {
   if (method !== 'tools/call' && method !== 'prompts/get') return undefined;
   const name = params['name'];
-  return typeof name === 'string' && NAME_IN_SPAN.test(name) ? name : undefined;
+  // What the agent sent is redacted as the audit log redacts it: a name that looks like a secret is
+  // left out of the span name, and its attribute holds the masked form.
+  return typeof name === 'string' && NAME_IN_SPAN.test(name) && redactText(name) === name ? name : undefined;
+}
+
+/** The name a request gives, masked as the audit log masks it (for the attributes). */
+function maskedName(params: Params, name: string | undefined): string | undefined {
+  if (name !== undefined) return name;
+  const raw = params['name'];
+  return typeof raw === 'string' ? redactText(raw) : undefined;
 }
 
 function targetAttributes(method: string, params: Params, name: string | undefined): Attributes {
   const attributes: Attributes = { [MCP_METHOD_NAME]: method };
+  name = maskedName(params, name);
   if (method === 'tools/call') {
     attributes[GEN_AI_OPERATION_NAME] = 'execute_tool';
     if (name !== undefined) attributes[GEN_AI_TOOL_NAME] = name;
@@ -323,7 +333,7 @@ function targetAttributes(method: string, params: Params, name: string | undefin
 function requestAttributes(ctx: RequestContext, name: string | undefined): Attributes {
   return {
     ...targetAttributes(ctx.method, ctx.params, name),
-    [JSONRPC_REQUEST_ID]: String(ctx.request.id),
+    [JSONRPC_REQUEST_ID]: redactText(String(ctx.request.id)),
     [ATTR_NETWORK_TRANSPORT]: ctx.session.transport === 'stdio' ? 'pipe' : 'tcp',
   };
 }
@@ -334,8 +344,9 @@ function markError(span: Span, error: unknown): void {
   span.setAttributes({ [ATTR_ERROR_TYPE]: code, [RPC_RESPONSE_STATUS_CODE]: code });
   span.setStatus({
     code: SpanStatusCode.ERROR,
-    // The agent's own view of the error; an internal one's details stay in the log.
-    message: wireErrorObject(error)?.message ?? 'Internal gateway error',
+    // The agent's own view of the error; an internal one's details stay in the log. A backend's message
+    // is redacted as the audit log redacts it (it may quote what the agent sent).
+    message: redactText(wireErrorObject(error)?.message ?? 'Internal gateway error'),
   });
 }
 

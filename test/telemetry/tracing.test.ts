@@ -288,6 +288,19 @@ telemetry:
     expect(spans.filter((s) => s.kind === SPAN_KIND.client)).toHaveLength(1);
   });
 
+  it('redacts an error message on the span as the audit log does (it may quote what the agent sent)', async () => {
+    const caller = callerContext();
+    const secret = 'ghp_0123456789abcdefghijklmnopqrstuvwxyzAB';
+    const answer = await call(14, `local__${secret}`, {}, { traceparent: caller.traceparent });
+    // The agent sees its own words back; the trace does not keep them.
+    expect(JSON.stringify(answer)).toContain(secret);
+    const spans = await receiver.trace(caller.traceId, (s) => rootOf(s).length > 0);
+    const [root] = rootOf(spans);
+    expect(root?.status.code).toBe(STATUS.error);
+    expect(root?.status.message).toContain('[redacted]');
+    expect(JSON.stringify(spans)).not.toContain(secret);
+  });
+
   it('marks a tool’s own error (isError) as tool_error', async () => {
     const caller = callerContext();
     // test-server's echo requires `message`: the SDK server answers a bad call with isError: true.
