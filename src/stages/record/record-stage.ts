@@ -113,8 +113,8 @@ export function recordStages(
     };
   };
 
-  const write = async (event: AuditEvent): Promise<void> => {
-    if (!audit) return;
+  // Callers check `audit` first: with metrics alone, no event is built (nor its arguments hashed).
+  const write = async (audit: AuditLog, event: AuditEvent): Promise<void> => {
     try {
       await audit.append(event);
     } catch (err) {
@@ -161,25 +161,27 @@ export function recordStages(
         ctx.decision.amountUsd,
       );
     }
-    await write({
-      ...base(ctx),
-      event: forwarded ? 'result' : 'call',
-      decision,
-      reason: ctx.decision.reason ?? (wire && !forwarded ? wire.message : null),
-      outcome,
-      error_code: errorCode,
-      latency_ms: latencyMs,
-    });
+    if (audit)
+      await write(audit, {
+        ...base(ctx),
+        event: forwarded ? 'result' : 'call',
+        decision,
+        reason: ctx.decision.reason ?? (wire && !forwarded ? wire.message : null),
+        outcome,
+        error_code: errorCode,
+        latency_ms: latencyMs,
+      });
     if (failure !== undefined) throw failure;
   });
 
   const decisionStage = namedStage<RequestContext>('record_decision', async (ctx, next) => {
     if (!GOVERNED.has(ctx.method)) return next();
-    await write({
-      ...base(ctx),
-      decision: ctx.decision.decision === 'approved' ? 'approved' : 'allowed',
-      reason: ctx.decision.reason ?? null,
-    });
+    if (audit)
+      await write(audit, {
+        ...base(ctx),
+        decision: ctx.decision.decision === 'approved' ? 'approved' : 'allowed',
+        reason: ctx.decision.reason ?? null,
+      });
     (ctx as Marked)[FORWARDED] = true;
     await next();
   });
