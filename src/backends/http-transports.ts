@@ -400,15 +400,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
     }, MAX_MESSAGE_CHARS);
     parser.lastEventId = lastEventId;
-    // undici's body ignores setEncoding: decode here (a character may span chunks).
-    const decoder = new StringDecoder('utf8');
-    body.on('data', (chunk: Buffer) => {
-      try {
-        parser.push(decoder.write(chunk));
-      } catch (err) {
-        body.destroy(err as Error);
-      }
-    });
+    feedSse(body, parser);
     let finished = false;
     const done = (error?: unknown) => {
       if (finished) return;
@@ -591,14 +583,7 @@ export class SseBackendTransport extends RemoteTransport {
         reject(error);
       };
       const body = res.body;
-      const decoder = new StringDecoder('utf8');
-      body.on('data', (chunk: Buffer) => {
-        try {
-          parser.push(decoder.write(chunk));
-        } catch (err) {
-          body.destroy(err as Error);
-        }
-      });
+      feedSse(body, parser);
       let finished = false;
       const done = (error?: unknown) => {
         if (finished) return;
@@ -645,4 +630,17 @@ export class SseBackendTransport extends RemoteTransport {
     }
     throw new Error(`the backend answered HTTP ${res.statusCode}${text ? `: ${text.slice(0, 200)}` : ''}`);
   }
+}
+
+/** Feeds a response body to an SSE parser; a message over the parser's limit destroys the body. */
+function feedSse(body: Readable, parser: SseParser): void {
+  // undici's body ignores setEncoding: decode here (a character may span chunks).
+  const decoder = new StringDecoder('utf8');
+  body.on('data', (chunk: Buffer) => {
+    try {
+      parser.push(decoder.write(chunk));
+    } catch (err) {
+      body.destroy(err as Error);
+    }
+  });
 }

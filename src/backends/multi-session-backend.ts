@@ -124,6 +124,22 @@ export abstract class MultiSessionBackend {
     via: BackendConnection | undefined,
     profile: ClientProfile | undefined,
   ): Promise<{ result: Params; conn: BackendConnection }>;
+  /** Sends one agent request on `conn`, tagged with `listener` so that what the backend asks meanwhile reaches it. */
+  protected requestOn(
+    conn: BackendConnection,
+    listener: BackendListener,
+    method: string,
+    params: Params,
+    options: LeaseRequestOptions,
+  ): Promise<Params> {
+    return conn.request(method, params, {
+      timeoutMs: options.timeoutMs ?? this.server.timeoutMs,
+      signal: options.signal,
+      onProgress: options.onProgress,
+      owner: listener,
+      relatedRequestId: options.relatedRequestId,
+    });
+  }
   /** Whether nothing holds or runs anything (the pool may close). */
   protected abstract get idle(): boolean;
   abstract close(): Promise<void>;

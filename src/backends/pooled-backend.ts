@@ -182,13 +182,7 @@ export class PooledBackend extends MultiSessionBackend {
     let rest = false;
     try {
       options.onSent?.();
-      const result = await conn.request(method, params, {
-        timeoutMs: options.timeoutMs ?? this.server.timeoutMs,
-        signal: options.signal,
-        onProgress: options.onProgress,
-        owner: listener,
-        relatedRequestId: options.relatedRequestId,
-      });
+      const result = await this.requestOn(conn, listener, method, params, options);
       return { result, conn };
     } catch (err) {
       rest =

@@ -86,13 +86,7 @@ export class SharedBackend extends MultiSessionBackend {
   ): Promise<{ result: Params; conn: BackendConnection }> {
     const conn = await this.slot.get();
     options.onSent?.();
-    const result = await conn.request(method, params, {
-      timeoutMs: options.timeoutMs ?? this.server.timeoutMs,
-      signal: options.signal,
-      onProgress: options.onProgress,
-      owner: listener,
-      relatedRequestId: options.relatedRequestId,
-    });
+    const result = await this.requestOn(conn, listener, method, params, options);
     return { result, conn };
   }
 

@@ -11,7 +11,12 @@ import type { GuardConfig } from '../config/types.js';
 import { BackendRpcError, type JsonRpcErrorObject, WireError, wireErrorObject } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
-import type { AgentChannel, RequestContext, SessionInfo } from '../pipeline/context.js';
+import {
+  type AgentChannel,
+  newRequestContext,
+  type RequestContext,
+  type SessionInfo,
+} from '../pipeline/context.js';
 import type { TraceHeaders, Tracing } from '../telemetry/tracing.js';
 import { resultOf, SessionLifecycle, type SettledSession } from './lifecycle.js';
 import { LIST_CHANGED, type ListKind } from './lists.js';
@@ -192,24 +197,17 @@ export class ClientSession implements BackendListener, SessionInfo {
     }
     const controller = new AbortController();
     this.inflight.set(request.id, { controller, reply });
-    const ctx: RequestContext = {
+    const ctx = newRequestContext({
       session: this,
       request,
       method: request.method,
       params: paramsOf(request),
       signal: controller.signal,
-      startedAt: Date.now(),
       principal,
-      target: undefined,
-      result: undefined,
-      listing: undefined,
-      error: undefined,
-      sent: false,
-      decision: {},
       relay: this,
       client: this.agentChannel(request.id),
       traceHeaders,
-    };
+    });
     let response: JSONRPCResponse;
     try {
       await this.runtime().run(ctx);
@@ -305,22 +303,17 @@ export class ClientSession implements BackendListener, SessionInfo {
       params,
     } as JSONRPCRequest;
     try {
-      await this.runtime().run({
-        session: this,
-        request,
-        method,
-        params,
-        signal: new AbortController().signal,
-        startedAt: Date.now(),
-        principal: this.principal,
-        target: undefined,
-        result: undefined,
-        listing: undefined,
-        error: undefined,
-        sent: false,
-        decision: {},
-        relay: this,
-      });
+      await this.runtime().run(
+        newRequestContext({
+          session: this,
+          request,
+          method,
+          params,
+          signal: new AbortController().signal,
+          principal: this.principal,
+          relay: this,
+        }),
+      );
     } catch (err) {
       this.logger.warn({ method, err: (err as Error).message }, 'could not carry session state over');
     }

@@ -123,3 +123,23 @@ export interface RequestContext {
   /** This request's trace while tracing is on (src/telemetry); undefined otherwise. */
   trace?: RequestTrace;
 }
+
+/** What a front knows of a request when it hands it to the pipeline. */
+export type RequestStart = Pick<
+  RequestContext,
+  'session' | 'request' | 'method' | 'params' | 'signal' | 'principal' | 'relay' | 'client' | 'traceHeaders'
+>;
+
+/** A request's context as the pipeline first sees it: what the front knows, everything else blank. */
+export function newRequestContext(start: RequestStart): RequestContext {
+  return {
+    ...start,
+    startedAt: Date.now(),
+    target: undefined,
+    result: undefined,
+    listing: undefined,
+    error: undefined,
+    sent: false,
+    decision: {},
+  };
+}

@@ -32,7 +32,13 @@ import {
   resultResponse,
 } from '../../mcp/messages.js';
 import type { SessionRuntime } from '../../mcp/session.js';
-import type { Relay, RequestContext, SessionInfo, Target } from '../../pipeline/context.js';
+import {
+  newRequestContext,
+  type Relay,
+  type RequestContext,
+  type SessionInfo,
+  type Target,
+} from '../../pipeline/context.js';
 import type { TraceHeaders } from '../../telemetry/tracing.js';
 import type { HttpReply } from '../reply.js';
 import type { Envelope } from './envelope.js';
@@ -118,20 +124,13 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
   async run(): Promise<void> {
     this.deps.relay.register(this.callId, this);
     const params = forwardedParams(this.request);
-    const ctx: RequestContext = {
+    const ctx = newRequestContext({
       session: this,
       request: { ...this.request, id: this.callId, params } as JSONRPCRequest,
       method: this.request.method,
       params,
       signal: this.controller.signal,
-      startedAt: Date.now(),
       principal: this.principal,
-      target: undefined,
-      result: undefined,
-      listing: undefined,
-      error: undefined,
-      sent: false,
-      decision: {},
       relay: this,
       client: {
         capabilities: this.envelope.clientCapabilities,
@@ -148,7 +147,7 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
           ),
       },
       traceHeaders: this.traceHeaders,
-    };
+    });
     try {
       await this.deps.runtime.run(ctx);
       this.finish({ result: stampResult(this.request.method, resultOf(ctx)) });

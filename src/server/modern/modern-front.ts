@@ -23,6 +23,7 @@ import {
 } from '../../mcp/messages.js';
 import { MODERN_VERSIONS } from '../../mcp/protocol-versions.js';
 import type { SessionRuntime } from '../../mcp/session.js';
+import { newRequestContext } from '../../pipeline/context.js';
 import { traceHeadersOf } from '../../telemetry/tracing.js';
 import { sendWireError } from '../http-errors.js';
 import type { ModernHandler } from '../mcp-endpoint.js';
@@ -251,25 +252,20 @@ export class ModernFront implements ModernHandler {
   ): Promise<boolean> {
     const params = { uri };
     try {
-      await this.options.runtime().run({
-        session: { id: 'stateless', transport: 'http', principal },
-        request: { jsonrpc: '2.0', id: `listen-${method}`, method, params } as JSONRPCRequest,
-        method,
-        params,
-        signal: new AbortController().signal,
-        startedAt: Date.now(),
-        principal,
-        target: undefined,
-        result: undefined,
-        listing: undefined,
-        error: undefined,
-        sent: false,
-        decision: {},
-        relay: {
-          resolve: (ctx) => relay.router.resolve(ctx),
-          forward: (ctx) => relay.router.forward(ctx, { onProgress: () => {} }),
-        },
-      });
+      await this.options.runtime().run(
+        newRequestContext({
+          session: { id: 'stateless', transport: 'http', principal },
+          request: { jsonrpc: '2.0', id: `listen-${method}`, method, params } as JSONRPCRequest,
+          method,
+          params,
+          signal: new AbortController().signal,
+          principal,
+          relay: {
+            resolve: (ctx) => relay.router.resolve(ctx),
+            forward: (ctx) => relay.router.forward(ctx, { onProgress: () => {} }),
+          },
+        }),
+      );
       return true;
     } catch (err) {
       this.options.logger.debug({ uri, method, err: (err as Error).message }, 'listen subscription refused');
