@@ -8,8 +8,10 @@
  *   gw→stdio+policy  the same with API-key auth and a (never reached) rate limit
  *   gw→stdio+audit   the same with the audit log on
  *   gw→stdio+all     API-key auth, a rate limit and the audit log, all on
- *   gw→pooled        stdio with isolation: pooled (pool_size 4: the serve-http default)
+ *   gw→pooled        stdio with isolation: pooled (pool_size 4, pool_calls_per_child 16: the serve-http
+ *                    default; the bench's sessions declare no capabilities, so their calls share children)
  *   gw→pooled+all    the same with API-key auth, a rate limit and the audit log
+ *   gw→shared+all    stdio with isolation: shared (one child), API-key auth, a rate limit and the audit log
  *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
  *   gw→http+all      the same with API-key auth, a rate limit and the audit log
  *   gw→pooled+all+otel, gw→http+all+otel
@@ -75,6 +77,8 @@ interface Sample {
 }
 
 const children: ChildProcess[] = [];
+/** Children the bench itself stopped: their exit is expected. */
+const stopped = new Set<ChildProcess>();
 const work = mkdtempSync(path.join(tmpdir(), 'mcpg-bench-'));
 
 function startProcess(
@@ -88,14 +92,23 @@ function startProcess(
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
+    let started = false;
     const onData = (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /(LISTENING \d+|listening on \S+)/.exec(out);
-      if (match) resolve({ child, line: match[1] as string });
+      // What a process says after it started is kept short: its last lines tell why it died.
+      out = (out + chunk.toString()).slice(-20_000);
+      const match = started ? null : /(LISTENING \d+|listening on \S+)/.exec(out);
+      if (match) {
+        started = true;
+        resolve({ child, line: match[1] as string });
+      }
     };
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}:\n${out}`)));
+    child.once('exit', (code, signal) => {
+      const why = `${args.join(' ')} exited with ${code ?? signal}:\n${out}`;
+      if (!started) reject(new Error(why));
+      else if (!stopped.has(child)) process.stderr.write(`bench: ${why}\n`);
+    });
   });
 }
 
@@ -143,6 +156,7 @@ function post(
   url: string,
   body: string,
   headers: Record<string, string>,
+  retried = false,
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -167,7 +181,13 @@ function post(
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
       },
     );
-    req.on('error', reject);
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      // A kept-alive socket the server closed as this request went out (its idle timeout): the
+      // request never reached it; sent again once on a fresh socket (as Node's docs advise).
+      if (err.code === 'ECONNRESET' && req.reusedSocket && !retried)
+        post(url, body, headers, true).then(resolve, reject);
+      else reject(err);
+    });
     req.end(body);
   });
 }
@@ -318,6 +338,7 @@ async function main(): Promise<void> {
     { name: 'gw→stdio+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`, headers: auth },
     { name: 'gw→pooled', yaml: `servers:\n${stdioBackend('pooled')}`, headers: {} },
     { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
+    { name: 'gw→shared+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('shared')}`, headers: auth },
     // The same with the young generation capped as the Dockerfile and the Helm chart run it
     // (NODE_OPTIONS=--max-semi-space-size=4; docs/deploy.md): less RSS for a few more scavenges.
     {
@@ -453,6 +474,7 @@ function printTable(rows: string[][]): void {
 
 function stopTarget(target: Target): void {
   const child = children.find((c) => c.pid === target.pid);
+  if (child) stopped.add(child);
   child?.kill('SIGTERM');
 }
 
@@ -520,6 +542,7 @@ async function footprint(): Promise<void> {
       q(0.9).toFixed(1),
       wall.toFixed(1),
     ]);
+    stopped.add(gw.child);
     gw.child.kill('SIGTERM');
     await new Promise((resolve) => gw.child.once('exit', resolve));
     process.stderr.write(`footprint ${isolation} done\n`);
@@ -541,6 +564,7 @@ try {
       (c) =>
         new Promise((resolve) => {
           if (c.exitCode !== null || c.signalCode !== null) return resolve(undefined);
+          stopped.add(c);
           c.once('exit', resolve);
           // A second SIGTERM would end a gateway that is already shutting down (stopTarget sent one).
           if (!c.killed) c.kill('SIGTERM');

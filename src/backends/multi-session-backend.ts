@@ -63,6 +63,32 @@ const MAX_TASKS = 10_000;
 /** resources/updated for one URI more often than this is coalesced (each pooled child may announce it). */
 const UPDATE_COALESCE_MS = 50;
 
+/** The request of `owner` most recently sent on `conn` (where a server→client message belongs). */
+export function latestRelated(conn: BackendConnection, owner: unknown): RequestId | undefined {
+  let best: { startedAt: number; id: RequestId | undefined } | undefined;
+  for (const f of conn.inFlight()) {
+    if (f.owner === owner && (!best || f.startedAt >= best.startedAt))
+      best = { startedAt: f.startedAt, id: f.relatedRequestId };
+  }
+  return best?.id;
+}
+
+/**
+ * The one session with requests in flight on `conn`, and its latest request, if there is exactly one
+ * (a connection that sessions share: with two, nothing on the wire says whose a message is).
+ */
+export function soleOwner(conn: BackendConnection): Attribution | undefined {
+  let owner: unknown;
+  for (const f of conn.inFlight()) {
+    if (f.owner === undefined || f.owner === owner) continue;
+    if (owner !== undefined) return undefined;
+    owner = f.owner;
+  }
+  return owner === undefined
+    ? undefined
+    : { listener: owner as BackendListener, related: latestRelated(conn, owner) };
+}
+
 /** The client side the gateway declares to a backend shared by sessions: it relays sampling and elicitation. */
 export function sharedProfile(server: ServerConfig): {
   protocolVersion: string;

@@ -25,9 +25,9 @@ import type { JSONRPCNotification, JSONRPCRequest, Params, RequestId } from '../
 import type { BackendAuth } from './backend-auth.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
 import type { LogLevel } from './log-levels.js';
-import type { ClientProfile, MultiSessionBackend } from './multi-session-backend.js';
+import { type ClientProfile, latestRelated, type MultiSessionBackend } from './multi-session-backend.js';
 import { PooledBackend, type PoolTiming } from './pooled-backend.js';
-import { latestRelated, SharedBackend } from './shared-backend.js';
+import { SharedBackend } from './shared-backend.js';
 import { BackendSlot } from './slot.js';
 import { type BackendTransport, createBackendTransport } from './transports.js';
 

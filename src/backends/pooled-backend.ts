@@ -1,9 +1,15 @@
 /**
  * `isolation: pooled`: up to `pool_size` children (for a remote server: upstream sessions) per server,
- * started on demand and reused by every session. Each agent request leases one child exclusively while
- * it is in flight, so whatever that child sends meanwhile — a sampling, elicitation or roots request, a
- * log message — belongs to exactly one agent request. What is per session lives in the gateway
- * (MultiSessionBackend): logging levels, subscriptions, tasks.
+ * started on demand and reused by every session. A request that the child could need to reach an agent
+ * for — a session that declared sampling, elicitation or its own roots, or asked for log messages
+ * (logging/setLevel) — leases one child exclusively while it is in flight, so whatever that child sends
+ * meanwhile belongs to exactly one agent request. Other requests share a child, up to
+ * `pool_calls_per_child` at once: its child was told the agent has nothing to ask, so what it may send
+ * is progress (mapped by token) and log messages, delivered while one session has calls on it and
+ * dropped otherwise, never guessed. Sharing is what makes a pool cheap: messages to a child are written
+ * once per event-loop turn, and a child answering one message per wake-up cost as much CPU per call as
+ * the gateway itself (bench: a child per call in flight 0.40 ms/call, shared 0.05). What is per session
+ * lives in the gateway (MultiSessionBackend): logging levels, subscriptions, tasks.
  *
  * - A child is initialized with the client capabilities of the sessions it serves (a profile: sampling,
  *   elicitation, roots as they declared them), as a direct connection would be, and serves only sessions
@@ -11,7 +17,7 @@
  *   agent would see. Agents of one kind share one profile; the children of all profiles together stay
  *   within pool_size (an idle child of another profile makes room).
  * - Children start on demand: the first of a profile at once, another when requests have waited for
- *   free ones, without a break, longer than a child takes to start (a burst of short calls is cheaper to
+ *   free ones (shared requests: for a child with room), without a break, longer than a child takes to start (a burst of short calls is cheaper to
  *   queue than a spawn; a steady backlog or long calls grow the pool, one child at a time).
  * - A call that waits for its agent's answer (sampling, elicitation, roots — a person, maybe, or a
  *   2026-07-28 client that has not retried yet) keeps its child, which then stops counting against
@@ -22,7 +28,8 @@
  *   run, with backoff while it keeps failing; with nothing working and a restart pending, requests fail
  *   at once instead of queueing).
  * - A child whose request was cancelled or timed out rests briefly before its next lease, so messages
- *   it had already sent for the old request cannot reach the next one's session.
+ *   it had already sent for the old request cannot reach the next one's session (a shared child drops
+ *   log messages while it rests).
  * - A child unused for a minute exits; while sessions of its profile hold the server, one stays, so an
  *   `initialize` never waits for a spawn.
  * - Leases are cheap (no spawn): a sessionless request can take one and release it right after.
@@ -33,7 +40,12 @@ import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
 import type { Params } from '../mcp/messages.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
-import { type Attribution, type ClientProfile, MultiSessionBackend } from './multi-session-backend.js';
+import {
+  type Attribution,
+  type ClientProfile,
+  MultiSessionBackend,
+  soleOwner,
+} from './multi-session-backend.js';
 import type { BackendListener, LeaseRequestOptions } from './pool.js';
 import { backoffMs, HEALTHY_RUN_MS, unavailable } from './slot.js';
 import type { BackendTransport } from './transports.js';
@@ -59,9 +71,13 @@ interface Member {
   readonly profile: ClientProfile;
   conn: BackendConnection | undefined;
   opening: Promise<BackendConnection> | undefined;
-  busy: boolean;
+  /** Leased requests in flight on this child. */
+  calls: number;
+  /** Its one request has it to itself (set while `calls` is 1 and that request needs attribution). */
+  exclusive: boolean;
   /** Questions of this child's call waiting for the agent's answer (sampling, elicitation, roots). */
   asking: number;
+  /** The exclusive lease's session and request. */
   lessee: Attribution | undefined;
   lastUsed: number;
   restUntil: number;
@@ -71,6 +87,7 @@ interface Member {
 
 interface Waiter {
   readonly profile: ClientProfile;
+  readonly exclusive: boolean;
   /** A task's requests must reach the child that runs it. */
   readonly via: BackendConnection | undefined;
   readonly resolve: (member: Member) => void;
@@ -137,7 +154,7 @@ export class PooledBackend extends MultiSessionBackend {
   get load(): { children: number; busy: number; queued: number } {
     return {
       children: this.members.length,
-      busy: this.members.filter((m) => m.busy).length,
+      busy: this.members.filter((m) => m.calls > 0).length,
       queued: this.waiters.length,
     };
   }
@@ -163,7 +180,7 @@ export class PooledBackend extends MultiSessionBackend {
     const opening = mine.find((m) => m.opening)?.opening;
     if (opening) return opening;
     // None of this profile: starting one goes through the queue (pool_size, backoff, making room).
-    const member = await this.acquire(undefined, undefined, p);
+    const member = await this.acquire(undefined, undefined, p, false);
     this.release(member, false);
     return member.conn as BackendConnection;
   }
@@ -176,9 +193,11 @@ export class PooledBackend extends MultiSessionBackend {
     via: BackendConnection | undefined,
     profile: ClientProfile | undefined,
   ): Promise<{ result: Params; conn: BackendConnection }> {
-    const member = await this.acquire(via, options.signal, profile ?? EMPTY_PROFILE);
+    const p = profile ?? EMPTY_PROFILE;
+    const exclusive = this.needsAttribution(listener, p);
+    const member = await this.acquire(via, options.signal, p, exclusive);
     const conn = member.conn as BackendConnection;
-    member.lessee = { listener, related: options.relatedRequestId };
+    if (exclusive) member.lessee = { listener, related: options.relatedRequestId };
     let rest = false;
     try {
       options.onSent?.();
@@ -194,7 +213,27 @@ export class PooledBackend extends MultiSessionBackend {
   }
 
   protected unattributed(method: string): string {
-    return `mcp-guard cannot tell which agent session ${method} is for: the pooled child of server "${this.server.name}" is not serving a request`;
+    return `mcp-guard cannot tell which agent session ${method} is for: the pooled child of server "${this.server.name}" is not serving one session's request`;
+  }
+
+  /**
+   * Whether what the child sends during this request must reach its session: the session declared
+   * something the backend may ask it for (sampling, elicitation, its own roots), or set a log level.
+   * Such a request has a child to itself; any other shares one.
+   */
+  private needsAttribution(listener: BackendListener, profile: ClientProfile): boolean {
+    if (this.server.pool.callsPerChild <= 1) return true;
+    const caps = profile.capabilities;
+    if (caps['sampling'] !== undefined || caps['elicitation'] !== undefined) return true;
+    if (caps['roots'] !== undefined && this.server.agentRoots) return true;
+    return this.holders.get(listener)?.level !== undefined;
+  }
+
+  /** Who a message from `member`'s child is for: the exclusive lessee, else the one session with calls on it. */
+  private attribution(member: Member): Attribution | undefined {
+    if (member.exclusive) return member.lessee;
+    if (member.restUntil > Date.now() || !member.conn) return undefined;
+    return soleOwner(member.conn);
   }
 
   // ------------------------------------------------------------------ leasing
@@ -203,11 +242,14 @@ export class PooledBackend extends MultiSessionBackend {
     via: BackendConnection | undefined,
     signal: AbortSignal | undefined,
     profile: ClientProfile,
+    exclusive: boolean,
   ): Promise<Member> {
     signal?.throwIfAborted();
-    const free = this.free(via, profile);
+    // Requests of a profile are served in order: none overtakes one that waits (an exclusive request
+    // waits for a child to empty, and would never get one if newcomers kept joining it).
+    const free = via || !this.waiting(profile) ? this.free(via, profile, exclusive) : undefined;
     if (free) {
-      free.busy = true;
+      PooledBackend.lease(free, exclusive);
       return Promise.resolve(free);
     }
     if (!via) {
@@ -242,6 +284,7 @@ export class PooledBackend extends MultiSessionBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
         profile,
+        exclusive,
         via,
         resolve,
         reject,
@@ -256,16 +299,35 @@ export class PooledBackend extends MultiSessionBackend {
     });
   }
 
-  /** A free child for `profile` (or the one running a task): the oldest, so the newest ones idle out. */
-  private free(via: BackendConnection | undefined, profile: ClientProfile): Member | undefined {
+  /**
+   * A child for `profile` (or the one running a task) that can take the request: an idle one for an
+   * exclusive request, else one with room that nobody has to themselves. The oldest, so calls gather on
+   * few children (more messages per write) and the newest ones idle out.
+   */
+  private free(
+    via: BackendConnection | undefined,
+    profile: ClientProfile,
+    exclusive: boolean,
+  ): Member | undefined {
     const now = Date.now();
+    const room = exclusive ? 1 : this.server.pool.callsPerChild;
     return this.members.find(
       (m) =>
-        !m.busy &&
+        m.calls < room &&
+        !m.exclusive &&
         m.conn?.isOpen &&
         m.restUntil <= now &&
         (via === undefined ? m.profile.key === profile.key : m.conn === via),
     );
+  }
+
+  private waiting(profile: ClientProfile): boolean {
+    return this.waiters.length > 0 && this.waiters.some((w) => !w.via && w.profile.key === profile.key);
+  }
+
+  private static lease(member: Member, exclusive: boolean): void {
+    member.calls++;
+    member.exclusive = exclusive;
   }
 
   private dropWaiter(waiter: Waiter): void {
@@ -281,7 +343,8 @@ export class PooledBackend extends MultiSessionBackend {
   }
 
   private release(member: Member, rest: boolean): void {
-    member.busy = false;
+    member.calls--;
+    member.exclusive = false;
     member.lessee = undefined;
     member.lastUsed = Date.now();
     if (rest) {
@@ -297,8 +360,9 @@ export class PooledBackend extends MultiSessionBackend {
     this.pump();
   }
 
-  /** Hands free children to waiters in order, then starts a child for those still waiting. */
+  /** Hands free children to waiters in order (per profile), then starts a child for those still waiting. */
   private pump(): void {
+    const stuck = new Set<string>();
     for (let i = 0; i < this.waiters.length; ) {
       const waiter = this.waiters[i] as Waiter;
       if (waiter.via && !this.members.some((m) => m.conn === waiter.via)) {
@@ -307,14 +371,16 @@ export class PooledBackend extends MultiSessionBackend {
         waiter.reject(new WireError('invalid_params', 'Unknown task'));
         continue;
       }
-      const member = this.free(waiter.via, waiter.profile);
+      const inOrder = waiter.via !== undefined || !stuck.has(waiter.profile.key);
+      const member = inOrder ? this.free(waiter.via, waiter.profile, waiter.exclusive) : undefined;
       if (!member) {
+        if (!waiter.via) stuck.add(waiter.profile.key);
         i++;
         continue;
       }
       this.waiters.splice(i, 1);
       waiter.dispose();
-      member.busy = true;
+      PooledBackend.lease(member, waiter.exclusive);
       waiter.resolve(member);
     }
     this.backlogEnded();
@@ -361,7 +427,7 @@ export class PooledBackend extends MultiSessionBackend {
 
   /** A child whose call waits for the agent's answer: it counts against a second pool_size, not the first. */
   private static parked(m: Member): boolean {
-    return m.busy && m.asking > 0;
+    return m.calls > 0 && m.asking > 0;
   }
 
   /**
@@ -376,7 +442,8 @@ export class PooledBackend extends MultiSessionBackend {
     const wanted = new Set(general.map((w) => w.profile.key));
     let victim: Member | undefined;
     for (const m of this.members) {
-      if (m.busy || m.opening || !m.conn?.isOpen || m.restUntil > now || wanted.has(m.profile.key)) continue;
+      if (m.calls > 0 || m.opening || !m.conn?.isOpen || m.restUntil > now || wanted.has(m.profile.key))
+        continue;
       if (this.waiters.some((w) => w.via === m.conn)) continue;
       if (!victim || m.lastUsed < victim.lastUsed) victim = m;
     }
@@ -419,7 +486,8 @@ export class PooledBackend extends MultiSessionBackend {
       profile,
       conn: undefined,
       opening: undefined,
-      busy: false,
+      calls: 0,
+      exclusive: false,
       asking: 0,
       lessee: undefined,
       lastUsed: Date.now(),
@@ -454,7 +522,7 @@ export class PooledBackend extends MultiSessionBackend {
         await conn.close();
         throw unavailable(name, 'the gateway is shutting down');
       }
-      const handlers = this.handlers(() => member.lessee);
+      const handlers = this.handlers(() => this.attribution(member));
       conn.setHandlers({
         ...handlers,
         // While the call waits for the agent (a person, maybe), its child does not count against
@@ -561,7 +629,7 @@ export class PooledBackend extends MultiSessionBackend {
     const keep = this.heldProfiles();
     const idle: Member[] = [];
     for (const m of this.members) {
-      if (m.busy || m.opening || !m.conn?.isOpen) continue;
+      if (m.calls > 0 || m.opening || !m.conn?.isOpen) continue;
       if (keep.delete(m.profile.key)) continue;
       if (now - m.lastUsed >= this.idleChildMs) idle.push(m);
     }

@@ -7,24 +7,14 @@
  */
 import type { ServerConfig } from '../config/types.js';
 import type { Logger } from '../core/logger.js';
-import type { Params, RequestId } from '../mcp/messages.js';
+import type { Params } from '../mcp/messages.js';
 import type { BackendConnection, InitializeInfo } from './connection.js';
-import { type Attribution, MultiSessionBackend, sharedProfile } from './multi-session-backend.js';
+import { MultiSessionBackend, sharedProfile, soleOwner } from './multi-session-backend.js';
 import type { BackendListener, LeaseRequestOptions } from './pool.js';
 import { BackendSlot } from './slot.js';
 import type { BackendTransport } from './transports.js';
 
 const LINGER_MS = 2_000;
-
-/** The request of `owner` most recently sent on `conn` (where a server→client message belongs). */
-export function latestRelated(conn: BackendConnection, owner: unknown): RequestId | undefined {
-  let best: { startedAt: number; id: RequestId | undefined } | undefined;
-  for (const f of conn.inFlight()) {
-    if (f.owner === owner && (!best || f.startedAt >= best.startedAt))
-      best = { startedAt: f.startedAt, id: f.relatedRequestId };
-  }
-  return best?.id;
-}
 
 export class SharedBackend extends MultiSessionBackend {
   readonly isolation = 'shared' as const;
@@ -47,7 +37,7 @@ export class SharedBackend extends MultiSessionBackend {
       handlers: (conn) => {
         // A (re)started connection gets the subscriptions and level the sessions asked for.
         queueMicrotask(() => this.onConnectionOpened(conn));
-        return this.handlers(() => this.attributed(conn));
+        return this.handlers(() => soleOwner(conn));
       },
       onStatus: (status) => {
         for (const l of this.holders.keys()) l.onBackendStatus(server.name, status);
@@ -88,15 +78,6 @@ export class SharedBackend extends MultiSessionBackend {
     options.onSent?.();
     const result = await this.requestOn(conn, listener, method, params, options);
     return { result, conn };
-  }
-
-  /** The single session with requests in flight on this backend, if there is exactly one. */
-  private attributed(conn: BackendConnection): Attribution | undefined {
-    const owners = new Set(conn.inFlight().map((f) => f.owner));
-    owners.delete(undefined);
-    if (owners.size !== 1) return undefined;
-    const [owner] = owners as Set<BackendListener>;
-    return owner ? { listener: owner, related: latestRelated(conn, owner) } : undefined;
   }
 
   protected unattributed(method: string): string {

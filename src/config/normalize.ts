@@ -50,6 +50,7 @@ export const DEFAULTS = {
   poolSize: 4,
   poolQueue: 128,
   poolQueueTimeoutMs: 30_000,
+  poolCallsPerChild: 16,
   serviceName: 'mcp-guard',
   otlpEndpoint: 'http://127.0.0.1:4318/v1/traces',
   otlpTimeoutMs: 10_000,
@@ -234,6 +235,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         size: s.pool_size ?? DEFAULTS.poolSize,
         queue: s.pool_queue ?? DEFAULTS.poolQueue,
         queueTimeoutMs: ms(s.pool_queue_timeout, DEFAULTS.poolQueueTimeoutMs),
+        callsPerChild: s.pool_calls_per_child ?? DEFAULTS.poolCallsPerChild,
       },
       agentRoots: s.agent_roots ?? false,
     };
@@ -243,7 +245,7 @@ export function normalize(file: ConfigFile, source: string): GuardConfig {
         'roots (from config) and agent_roots (from the agent) exclude each other',
       );
     if (s.isolation !== undefined && s.isolation !== 'pooled') {
-      for (const key of ['pool_size', 'pool_queue', 'pool_queue_timeout'] as const) {
+      for (const key of ['pool_size', 'pool_queue', 'pool_queue_timeout', 'pool_calls_per_child'] as const) {
         if (s[key] !== undefined)
           problem(
             ['servers', name, key],

@@ -290,6 +290,7 @@ function printServer(s: ServerConfig, secret: SecretFn, maybeSecret: MaybeSecret
           pool_size: s.pool.size,
           pool_queue: s.pool.queue,
           pool_queue_timeout: formatDuration(s.pool.queueTimeoutMs),
+          pool_calls_per_child: s.pool.callsPerChild,
         }
       : {}),
     agent_roots: s.agentRoots,

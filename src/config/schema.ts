@@ -174,6 +174,8 @@ const serverCommon = {
   pool_queue: z.number().int().min(0).max(100_000).optional(),
   /** isolation pooled: the longest a request waits for a free child. */
   pool_queue_timeout: duration.optional(),
+  /** isolation pooled: requests a child serves at once for sessions it never has to reach (1: each its own). */
+  pool_calls_per_child: z.number().int().min(1).max(1024).optional(),
   agent_roots: z.boolean().optional(),
 };
 

@@ -173,6 +173,11 @@ export interface PoolConfig {
   readonly queue: number;
   /** The longest a request waits for a free child before -32016. */
   readonly queueTimeoutMs: number;
+  /**
+   * Requests a child serves at once for sessions it never needs to reach (no sampling, elicitation or
+   * agent roots declared, no log level set); the others have a child to themselves. 1: every request does.
+   */
+  readonly callsPerChild: number;
 }
 
 export interface StdioServerConfig extends ServerCommon {

@@ -42,7 +42,7 @@ describe('loadConfig', () => {
         command: 'npx',
         // Unset: the front decides (pooled under serve-http, per_session under serve).
         isolation: undefined,
-        pool: { size: 4, queue: 128, queueTimeoutMs: 30_000 },
+        pool: { size: 4, queue: 128, queueTimeoutMs: 30_000, callsPerChild: 16 },
       }),
     ]);
     expect(config.state).toEqual({ store: 'sqlite', path: path.join(dir, 'mcp-guard.db') });
@@ -141,8 +141,8 @@ describe('loadConfig', () => {
     );
     const config = await loadConfig(pooled, {});
     expect(config.servers.map((s) => [s.name, s.isolation, s.pool])).toEqual([
-      ['a', 'pooled', { size: 8, queue: 0, queueTimeoutMs: 2_000 }],
-      ['b', 'shared', { size: 4, queue: 128, queueTimeoutMs: 30_000 }],
+      ['a', 'pooled', { size: 8, queue: 0, queueTimeoutMs: 2_000, callsPerChild: 16 }],
+      ['b', 'shared', { size: 4, queue: 128, queueTimeoutMs: 30_000, callsPerChild: 16 }],
     ]);
     const unused = write(
       'unused.yaml',

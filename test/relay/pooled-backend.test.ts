@@ -1,6 +1,9 @@
 /**
- * `isolation: pooled`: a few children per stdio server serve every session. Each request leases one
- * child while in flight, so sampling, elicitation and logs reach the session whose call caused them;
+ * `isolation: pooled`: a few children per stdio server serve every session. A request of a session the
+ * backend may need to reach (sampling, elicitation, a log level) leases one child while in flight, so
+ * sampling, elicitation and logs reach the session whose call caused them; other sessions' requests
+ * share a child up to pool_calls_per_child, and its log messages reach a session only while that
+ * session alone has calls on it;
  * log levels, subscriptions and list_changed are kept per session by the gateway; requests beyond the
  * pool queue, and past the queue's bound or timeout get -32016 naming pool_size; a dead child is
  * replaced; idle children exit; a lease is cheap enough for one request.
@@ -376,11 +379,56 @@ describe('a call waiting for its agent', () => {
   });
 });
 
+describe('sessions the backend never needs to reach', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway(
+      `servers:\n${stdioTestServer('s', '    isolation: pooled\n    pool_size: 1\n    pool_calls_per_child: 3\n')}`,
+    );
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('share a child up to pool_calls_per_child; its logs reach a session only while it alone has calls there', async () => {
+    const clients = await Promise.all([1, 2, 3, 4].map(() => connectHttp(gw.url)));
+    const [a, b] = clients as [Client, Client];
+    const logs = { a: [] as unknown[], b: [] as unknown[] };
+    a.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.a.push(n.params.data));
+    b.setNotificationHandler(LoggingMessageNotificationSchema, (n) => void logs.b.push(n.params.data));
+    const load = () => gw.gateway.pool.stats()[0];
+
+    // Four slow calls of four sessions: three run on the one child at once, the fourth waits for room.
+    const slow = clients.map((c) => c.callTool({ name: 'slow', arguments: { ms: 600 } }));
+    await waitFor(() => load()?.queued === 1, 3_000, 'the fourth call to wait');
+    expect(load()).toMatchObject({ children: 1, busy: 1, queued: 1, poolSize: 1 });
+    expect((await Promise.all(slow)).map(textOf)).toEqual(['done', 'done', 'done', 'done']);
+
+    // Alone on the child, b gets what its call logs.
+    await b.callTool({ name: 'log', arguments: { level: 'info', message: 'b alone' } });
+    // With a's call on the child too, nothing says whose the log is: it is dropped, never guessed.
+    const holding = a.callTool({ name: 'slow', arguments: { ms: 500 } });
+    await waitFor(() => load()?.busy === 1, 2_000, "a's call to hold the child");
+    await b.callTool({ name: 'log', arguments: { level: 'info', message: 'b beside a' } });
+    await holding;
+    // A session that set a level has a child to itself for each call (here: once a's call is done).
+    await b.setLoggingLevel('info');
+    const again = a.callTool({ name: 'slow', arguments: { ms: 500 } });
+    await waitFor(() => load()?.busy === 1, 2_000, "a's call to hold the child");
+    await b.callTool({ name: 'log', arguments: { level: 'info', message: 'b with a level' } });
+    await again;
+    await waitFor(() => logs.b.length >= 2, 2_000, "b's log messages");
+    expect(logs.b).toEqual(['b alone', 'b with a level']);
+    expect(logs.a).toEqual([]);
+    await Promise.all(clients.map((c) => c.close()));
+  });
+});
+
 describe('a pool that is full', () => {
   let gw: TestGateway;
   beforeAll(async () => {
     gw = await startGateway(
-      `servers:\n${stdioTestServer('q', '    isolation: pooled\n    pool_size: 1\n    pool_queue: 1\n    pool_queue_timeout: 300ms\n')}`,
+      `servers:\n${stdioTestServer('q', '    isolation: pooled\n    pool_size: 1\n    pool_calls_per_child: 1\n    pool_queue: 1\n    pool_queue_timeout: 300ms\n')}`,
     );
   });
   afterAll(async () => {
@@ -431,7 +479,9 @@ describe('the pool itself', () => {
 
   it('stops idle children (keeping one while held), reuses a child across one-request leases, and ends with its last lease', async () => {
     const config = await loadConfig(
-      writeConfig(`servers:\n${stdioTestServer('z', '    isolation: pooled\n    pool_size: 3\n')}`),
+      writeConfig(
+        `servers:\n${stdioTestServer('z', '    isolation: pooled\n    pool_size: 3\n    pool_calls_per_child: 1\n')}`,
+      ),
       process.env,
     );
     const server = config.servers[0];
