@@ -11,6 +11,8 @@
  *   gw→pooled        stdio with isolation: pooled (pool_size 4, pool_calls_per_child 16: the serve-http
  *                    default; the bench's sessions declare no capabilities, so their calls share children)
  *   gw→pooled+all    the same with API-key auth, a rate limit and the audit log
+ *   gw→pooled+policy, gw→pooled+audit
+ *                    the same with API-key auth and a rate limit only, or the audit log only (what each costs)
  *   gw→shared+all    stdio with isolation: shared (one child), API-key auth, a rate limit and the audit log
  *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
  *   gw→http+all      the same with API-key auth, a rate limit and the audit log
@@ -338,6 +340,16 @@ async function main(): Promise<void> {
     { name: 'gw→stdio+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`, headers: auth },
     { name: 'gw→pooled', yaml: `servers:\n${stdioBackend('pooled')}`, headers: {} },
     { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
+    {
+      name: 'gw→pooled+policy',
+      yaml: `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\nservers:\n${stdioBackend('pooled')}`,
+      headers: auth,
+    },
+    {
+      name: 'gw→pooled+audit',
+      yaml: `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend('pooled')}`,
+      headers: {},
+    },
     { name: 'gw→shared+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('shared')}`, headers: auth },
     // The same with the young generation capped as the Dockerfile and the Helm chart run it
     // (NODE_OPTIONS=--max-semi-space-size=4; docs/deploy.md): less RSS for a few more scavenges.

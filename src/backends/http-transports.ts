@@ -422,7 +422,10 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     };
     body.once('end', () => done());
     body.once('error', (err) => done(err));
-    body.once('close', () => done(new Error('the stream closed')));
+    // Every stream closes, after its end: the error (a stack captured per call) only when it ends nothing.
+    body.once('close', () => {
+      if (!finished) done(new Error('the stream closed'));
+    });
   }
 
   /** Resumes a request's broken stream with Last-Event-ID (the backend replays what we missed). */

@@ -132,8 +132,19 @@ export type RequestStart = Pick<
 
 /** A request's context as the pipeline first sees it: what the front knows, everything else blank. */
 export function newRequestContext(start: RequestStart): RequestContext {
+  // Every field spelled out (no spread): one object shape for every request, whichever front built
+  // it, so the stages' property reads stay monomorphic (the spread showed as 2% of a profile).
   return {
-    ...start,
+    session: start.session,
+    request: start.request,
+    method: start.method,
+    params: start.params,
+    signal: start.signal,
+    principal: start.principal,
+    relay: start.relay,
+    client: start.client,
+    traceHeaders: start.traceHeaders,
+    trace: undefined,
     startedAt: Date.now(),
     target: undefined,
     result: undefined,
