@@ -362,6 +362,11 @@ export class PooledBackend extends MultiSessionBackend {
 
   /** Hands free children to waiters in order (per profile), then starts a child for those still waiting. */
   private pump(): void {
+    // Every release pumps: with nobody waiting (the common case) nothing is allocated.
+    if (this.waiters.length === 0) {
+      this.backlogSince = undefined;
+      return;
+    }
     const stuck = new Set<string>();
     for (let i = 0; i < this.waiters.length; ) {
       const waiter = this.waiters[i] as Waiter;
