@@ -3,7 +3,8 @@
  * calls the lease, whatever the server's isolation:
  *
  * - `pooled` (default under serve-http): up to `pool_size` children per server, reused by every
- *   session; each request leases one child exclusively while in flight (pooled-backend.ts).
+ *   session; a request whose session the child may need to reach leases one exclusively while in
+ *   flight, others share one (pooled-backend.ts).
  * - `per_session` (default under serve): every session gets its own connection — for stdio its own
  *   child — started at initialize and closed with the session. For stateful servers.
  * - `shared`: one connection per server for all sessions (shared-backend.ts).

@@ -504,7 +504,16 @@ export class McpEndpoint {
       )
         expired.push(id);
     }
-    await Promise.all(expired.map((id) => this.closeSession(id, 'idle timeout')));
+    // A session whose backends are per_session children cannot go on anywhere once it is closed: it
+    // is ended in the store too, so its id answers 404 (initialize again) rather than "on another replica".
+    const final = expired.length > 0 && this.pinnedServers().length > 0;
+    await Promise.all(
+      expired.map(async (id) => {
+        const nonce = this.sessions.get(id)?.nonce;
+        if (final && nonce) await this.options.continuity?.end(nonce).catch(() => {});
+        await this.closeSession(id, 'idle timeout', !final);
+      }),
+    );
   }
 
   /** Ends every session (gateway shutdown). */

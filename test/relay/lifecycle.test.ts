@@ -82,6 +82,36 @@ describe('a backend that dies', () => {
   });
 });
 
+describe('an abandoned session holding per_session children', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    // The idle TTL is long (the default): the session is reaped by the abandoned-session rule.
+    gw = await startGateway(`servers:\n${stdioTestServer('t', '    isolation: per_session\n')}`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  it('is ended for good: its id answers 404 "initialize a new session", not "on another replica"', async () => {
+    const res = await post(gw.url, INIT);
+    const id = res.headers.get('mcp-session-id') as string;
+    await res.text();
+    expect(gw.endpoint.sessionCount).toBe(1);
+    // A minute without a message or a GET stream, as the sweeper sees it.
+    await gw.endpoint.sweep(Date.now() + 61_000);
+    expect(gw.endpoint.sessionCount).toBe(0);
+    const after = await post(
+      gw.url,
+      { jsonrpc: '2.0', id: 2, method: 'ping' },
+      { 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' },
+    );
+    expect(after.status).toBe(404);
+    expect(((await after.json()) as { error: { message: string } }).error.message).toBe(
+      'Session not found: initialize a new session',
+    );
+  });
+});
+
 describe('HTTP sessions', () => {
   let gw: TestGateway;
   beforeAll(async () => {
@@ -127,6 +157,10 @@ ${stdioTestServer('t', '    isolation: per_session\n')}`);
       { 'mcp-session-id': opened[0] as string, 'mcp-protocol-version': '2025-11-25' },
     );
     expect(res.status).toBe(404);
+    // Ended for good (its children are gone), not "held on another replica".
+    expect(((await res.json()) as { error: { message: string } }).error.message).toBe(
+      'Session not found: initialize a new session',
+    );
   }, 60_000);
 
   it('ends a session and its child on DELETE', async () => {
