@@ -34,6 +34,11 @@ import type { BackendLease, BackendListener, LeaseRequestOptions } from './pool.
 export interface Attribution {
   readonly listener: BackendListener;
   readonly related: RequestId | undefined;
+  /**
+   * Found as the only session with calls on a shared connection (not a lease): right for what those
+   * calls cause, not for a task's messages, which may come after the call that started it ended.
+   */
+  readonly inferred?: true;
 }
 
 interface Holder {
@@ -75,18 +80,20 @@ export function latestRelated(conn: BackendConnection, owner: unknown): RequestI
 
 /**
  * The one session with requests in flight on `conn`, and its latest request, if there is exactly one
- * (a connection that sessions share: with two, nothing on the wire says whose a message is).
+ * (a connection that sessions share: with two, nothing on the wire says whose a message is). A listener
+ * that stands for many clients (the 2026-07-28 relay) counts per request: it needs the one call.
  */
 export function soleOwner(conn: BackendConnection): Attribution | undefined {
-  let owner: unknown;
+  let owner: BackendListener | undefined;
+  let calls = 0;
   for (const f of conn.inFlight()) {
-    if (f.owner === undefined || f.owner === owner) continue;
-    if (owner !== undefined) return undefined;
-    owner = f.owner;
+    if (f.owner === undefined) continue;
+    if (owner !== undefined && f.owner !== owner) return undefined;
+    owner = f.owner as BackendListener;
+    calls++;
   }
-  return owner === undefined
-    ? undefined
-    : { listener: owner as BackendListener, related: latestRelated(conn, owner) };
+  if (owner === undefined || (owner.manyClients === true && calls > 1)) return undefined;
+  return { listener: owner, related: latestRelated(conn, owner), inferred: true };
 }
 
 /** The client side the gateway declares to a backend shared by sessions: it relays sampling and elicitation. */
@@ -416,7 +423,7 @@ export abstract class MultiSessionBackend {
           this.resourceUpdated(message);
           return;
         }
-        const target = this.taskOwner(message) ?? attribute();
+        const target = this.taskOwner(message) ?? this.attributeUnlessTask(message, attribute);
         if (!target || !this.holders.has(target.listener)) {
           this.logger.debug(
             { server: name, method: message.method },
@@ -432,7 +439,7 @@ export abstract class MultiSessionBackend {
         target.listener.onBackendNotification(name, message, target.related);
       },
       onRequest: (message, signal) => {
-        const target = this.taskOwner(message) ?? attribute();
+        const target = this.taskOwner(message) ?? this.attributeUnlessTask(message, attribute);
         if (!target || !this.holders.has(target.listener))
           return Promise.reject(new WireError('internal_error', this.unattributed(message.method)));
         return target.listener.onBackendRequest(name, message, signal, target.related);
@@ -442,6 +449,21 @@ export abstract class MultiSessionBackend {
 
   /** Why a server→client request cannot be delivered (the subclass knows its isolation's rule). */
   protected abstract unattributed(method: string): string;
+
+  /**
+   * Who a message with no known task owner is for. A message about a task (its status, or naming it
+   * in `_meta`) whose owner is not known yet goes only to a lease's session, never to one inferred
+   * from the calls on a shared connection: the call that started the task may have ended already.
+   */
+  private attributeUnlessTask(
+    message: JSONRPCNotification | JSONRPCRequest,
+    attribute: () => Attribution | undefined,
+  ): Attribution | undefined {
+    const target = attribute();
+    if (!target?.inferred) return target;
+    if (message.method.startsWith('notifications/tasks/')) return undefined;
+    return metaOf(paramsOf(message))?.[RELATED_TASK_META] === undefined ? target : undefined;
+  }
 
   /** The session whose task a message is about (`_meta` related-task), if this gateway knows it. */
   private taskOwner(message: JSONRPCNotification | JSONRPCRequest): Attribution | undefined {

@@ -44,6 +44,16 @@ export interface SessionProfile {
 export interface BackendListener {
   /** Who the session belongs to (per-user upstream credentials are chosen by it). */
   readonly principal?: Principal;
+  /**
+   * One listener for many clients (the 2026-07-28 relay, one per capability profile): what a backend
+   * sends is attributed to it only through the one request it belongs to, never to the listener.
+   */
+  readonly manyClients?: boolean;
+  /**
+   * Whether the agent request `related` wants the log messages its backend sends (a 2026-07-28 call
+   * with a logLevel): then it has a pooled child to itself. A session's log level the pool knows itself.
+   */
+  wantsLogs?(related: RequestId | undefined): boolean;
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void;
   onBackendRequest(
     server: string,

@@ -2,11 +2,11 @@
  * `isolation: pooled`: up to `pool_size` children (for a remote server: upstream sessions) per server,
  * started on demand and reused by every session. A request that the child could need to reach an agent
  * for — a session that declared sampling, elicitation or its own roots, or asked for log messages
- * (logging/setLevel) — leases one child exclusively while it is in flight, so whatever that child sends
- * meanwhile belongs to exactly one agent request. Other requests share a child, up to
- * `pool_calls_per_child` at once: its child was told the agent has nothing to ask, so what it may send
- * is progress (mapped by token) and log messages, delivered while one session has calls on it and
- * dropped otherwise, never guessed. Sharing is what makes a pool cheap: messages to a child are written
+ * (logging/setLevel; a 2026-07-28 call's logLevel) — leases one child exclusively while it is in
+ * flight, so whatever that child sends meanwhile belongs to exactly one agent request. Other requests
+ * share a child, up to `pool_calls_per_child` at once: its child was told the agent has nothing to
+ * ask, so what it may send is progress (mapped by token) and log messages, delivered while one session
+ * (for the 2026-07-28 relay: one call) has calls on it and dropped otherwise, never guessed. Sharing is what makes a pool cheap: messages to a child are written
  * once per event-loop turn, and a child answering one message per wake-up cost as much CPU per call as
  * the gateway itself (bench: a child per call in flight 0.40 ms/call, shared 0.05). What is per session
  * lives in the gateway (MultiSessionBackend): logging levels, subscriptions, tasks.
@@ -17,14 +17,16 @@
  *   agent would see. Agents of one kind share one profile; the children of all profiles together stay
  *   within pool_size (an idle child of another profile makes room).
  * - Children start on demand: the first of a profile at once, another when requests have waited for
- *   free ones (shared requests: for a child with room), without a break, longer than a child takes to start (a burst of short calls is cheaper to
- *   queue than a spawn; a steady backlog or long calls grow the pool, one child at a time).
+ *   a child with room, without a break, longer than a child takes to start (a burst of short calls is
+ *   cheaper to queue than a spawn; a steady backlog or long calls grow the pool, one child at a time).
+ * - An exclusive request that must wait drains one child of its profile (no more shared requests join
+ *   it; the others go on sharing) and takes it once it is empty; exclusive requests go in order.
  * - A call that waits for its agent's answer (sampling, elicitation, roots — a person, maybe, or a
  *   2026-07-28 client that has not retried yet) keeps its child, which then stops counting against
  *   pool_size (up to pool_size such children more): open questions must not hold every other call up.
- * - Requests beyond the pool wait in a bounded FIFO queue (`pool_queue`) for at most
+ * - Requests beyond the pool wait in a bounded queue (`pool_queue`) for at most
  *   `pool_queue_timeout`, then get -32016 naming `pool_size`; past the bound they get it at once.
- * - A child that dies fails its request with -32016 and is replaced on demand (at once after a healthy
+ * - A child that dies fails its requests with -32016 and is replaced on demand (at once after a healthy
  *   run, with backoff while it keeps failing; with nothing working and a restart pending, requests fail
  *   at once instead of queueing).
  * - A child whose request was cancelled or timed out rests briefly before its next lease, so messages
@@ -38,7 +40,7 @@ import type { ServerConfig } from '../config/types.js';
 import { WireError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { VERSION } from '../core/version.js';
-import type { Params } from '../mcp/messages.js';
+import type { Params, RequestId } from '../mcp/messages.js';
 import { BackendConnection, type InitializeInfo } from './connection.js';
 import {
   type Attribution,
@@ -75,6 +77,8 @@ interface Member {
   calls: number;
   /** Its one request has it to itself (set while `calls` is 1 and that request needs attribution). */
   exclusive: boolean;
+  /** Takes no more shared requests: an exclusive request waits for it to empty. */
+  draining: boolean;
   /** Questions of this child's call waiting for the agent's answer (sampling, elicitation, roots). */
   asking: number;
   /** The exclusive lease's session and request. */
@@ -194,7 +198,9 @@ export class PooledBackend extends MultiSessionBackend {
     profile: ClientProfile | undefined,
   ): Promise<{ result: Params; conn: BackendConnection }> {
     const p = profile ?? EMPTY_PROFILE;
-    const exclusive = this.needsAttribution(listener, p);
+    // A task's requests go to the child that runs it, shared: what the child sends about the task
+    // names it (related-task `_meta`) and reaches its owner that way.
+    const exclusive = via === undefined && this.needsAttribution(listener, p, options.relatedRequestId);
     const member = await this.acquire(via, options.signal, p, exclusive);
     const conn = member.conn as BackendConnection;
     if (exclusive) member.lessee = { listener, related: options.relatedRequestId };
@@ -218,15 +224,20 @@ export class PooledBackend extends MultiSessionBackend {
 
   /**
    * Whether what the child sends during this request must reach its session: the session declared
-   * something the backend may ask it for (sampling, elicitation, its own roots), or set a log level.
-   * Such a request has a child to itself; any other shares one.
+   * something the backend may ask it for (sampling, elicitation, its own roots), or wants log messages
+   * (a session that set a level, a 2026-07-28 call with a logLevel). Such a request has a child to
+   * itself; any other shares one.
    */
-  private needsAttribution(listener: BackendListener, profile: ClientProfile): boolean {
+  private needsAttribution(
+    listener: BackendListener,
+    profile: ClientProfile,
+    related: RequestId | undefined,
+  ): boolean {
     if (this.server.pool.callsPerChild <= 1) return true;
     const caps = profile.capabilities;
     if (caps['sampling'] !== undefined || caps['elicitation'] !== undefined) return true;
     if (caps['roots'] !== undefined && this.server.agentRoots) return true;
-    return this.holders.get(listener)?.level !== undefined;
+    return this.holders.get(listener)?.level !== undefined || listener.wantsLogs?.(related) === true;
   }
 
   /** Who a message from `member`'s child is for: the exclusive lessee, else the one session with calls on it. */
@@ -245,9 +256,9 @@ export class PooledBackend extends MultiSessionBackend {
     exclusive: boolean,
   ): Promise<Member> {
     signal?.throwIfAborted();
-    // Requests of a profile are served in order: none overtakes one that waits (an exclusive request
-    // waits for a child to empty, and would never get one if newcomers kept joining it).
-    const free = via || !this.waiting(profile) ? this.free(via, profile, exclusive) : undefined;
+    // Exclusive requests of a profile are served in order: a newcomer does not take the child an
+    // earlier one has been draining.
+    const free = exclusive && this.waitingExclusive(profile) ? undefined : this.free(via, profile, exclusive);
     if (free) {
       PooledBackend.lease(free, exclusive);
       return Promise.resolve(free);
@@ -260,7 +271,7 @@ export class PooledBackend extends MultiSessionBackend {
     if (this.waiters.length >= queue) {
       return Promise.reject(
         this.busyError(
-          `all ${size} children are serving requests and ${this.waiters.length} requests are waiting (pool_size: ${size}, pool_queue: ${queue})`,
+          `no child can take the request and ${this.waiters.length} requests are waiting (pool_size: ${size}, pool_calls_per_child: ${this.server.pool.callsPerChild}, pool_queue: ${queue})`,
         ),
       );
     }
@@ -295,14 +306,15 @@ export class PooledBackend extends MultiSessionBackend {
       };
       this.waiters.push(waiter);
       if (!via) this.backlogSince ??= Date.now();
-      this.grow();
+      // An exclusive request starts a child draining at once (pump), then the pool may grow.
+      this.pump();
     });
   }
 
   /**
    * A child for `profile` (or the one running a task) that can take the request: an idle one for an
-   * exclusive request, else one with room that nobody has to themselves. The oldest, so calls gather on
-   * few children (more messages per write) and the newest ones idle out.
+   * exclusive request, else one with room that nobody has to themselves and that is not draining. The
+   * oldest, so calls gather on few children (more messages per write) and the newest ones idle out.
    */
   private free(
     via: BackendConnection | undefined,
@@ -315,19 +327,40 @@ export class PooledBackend extends MultiSessionBackend {
       (m) =>
         m.calls < room &&
         !m.exclusive &&
+        (exclusive || via !== undefined || !m.draining) &&
         m.conn?.isOpen &&
         m.restUntil <= now &&
         (via === undefined ? m.profile.key === profile.key : m.conn === via),
     );
   }
 
-  private waiting(profile: ClientProfile): boolean {
-    return this.waiters.length > 0 && this.waiters.some((w) => !w.via && w.profile.key === profile.key);
+  private waitingExclusive(profile: ClientProfile): boolean {
+    return this.waiters.length > 0 && this.waiters.some((w) => w.exclusive && w.profile.key === profile.key);
   }
 
   private static lease(member: Member, exclusive: boolean): void {
     member.calls++;
     member.exclusive = exclusive;
+    if (exclusive) member.draining = false;
+  }
+
+  /**
+   * An exclusive request waits: one child of its profile (already draining, else the one with the
+   * fewest calls) takes no more shared requests, so it empties — the others go on sharing.
+   */
+  private drainFor(profile: ClientProfile): void {
+    let pick: Member | undefined;
+    for (const m of this.members) {
+      if (m.profile.key !== profile.key || m.exclusive || !m.conn?.isOpen) continue;
+      if (m.draining) return;
+      if (!pick || m.calls < pick.calls) pick = m;
+    }
+    if (pick) pick.draining = true;
+  }
+
+  /** Children drain only while an exclusive request of their profile waits. */
+  private stopNeedlessDraining(): void {
+    for (const m of this.members) if (m.draining && !this.waitingExclusive(m.profile)) m.draining = false;
   }
 
   private dropWaiter(waiter: Waiter): void {
@@ -335,6 +368,7 @@ export class PooledBackend extends MultiSessionBackend {
     if (i >= 0) this.waiters.splice(i, 1);
     waiter.dispose();
     this.backlogEnded();
+    if (waiter.exclusive) this.stopNeedlessDraining();
   }
 
   /** No request waits for any free child any more: the backlog clock stops. */
@@ -349,18 +383,30 @@ export class PooledBackend extends MultiSessionBackend {
     member.lastUsed = Date.now();
     if (rest) {
       member.restUntil = member.lastUsed + this.restMs;
-      if (!this.restTimer) {
-        this.restTimer = setTimeout(() => {
-          this.restTimer = undefined;
-          this.pump();
-        }, this.restMs);
-        this.restTimer.unref();
-      }
+      this.wakeAfterRest();
     }
     this.pump();
   }
 
-  /** Hands free children to waiters in order (per profile), then starts a child for those still waiting. */
+  /** Pumps when the earliest rest ends (and again for any rest still running then). */
+  private wakeAfterRest(): void {
+    if (this.restTimer) return;
+    const now = Date.now();
+    let next = Number.POSITIVE_INFINITY;
+    for (const m of this.members) if (m.restUntil > now) next = Math.min(next, m.restUntil);
+    if (next === Number.POSITIVE_INFINITY) return;
+    this.restTimer = setTimeout(() => {
+      this.restTimer = undefined;
+      this.pump();
+      this.wakeAfterRest();
+    }, next - now);
+    this.restTimer.unref();
+  }
+
+  /**
+   * Hands children to waiters in order (exclusive requests of a profile strictly in order, each
+   * draining a child while it waits), then starts a child for those still waiting.
+   */
   private pump(): void {
     // Every release pumps: with nobody waiting (the common case) nothing is allocated.
     if (this.waiters.length === 0) {
@@ -376,10 +422,13 @@ export class PooledBackend extends MultiSessionBackend {
         waiter.reject(new WireError('invalid_params', 'Unknown task'));
         continue;
       }
-      const inOrder = waiter.via !== undefined || !stuck.has(waiter.profile.key);
+      const inOrder = !waiter.exclusive || !stuck.has(waiter.profile.key);
       const member = inOrder ? this.free(waiter.via, waiter.profile, waiter.exclusive) : undefined;
       if (!member) {
-        if (!waiter.via) stuck.add(waiter.profile.key);
+        if (waiter.exclusive && inOrder) {
+          stuck.add(waiter.profile.key);
+          this.drainFor(waiter.profile);
+        }
         i++;
         continue;
       }
@@ -389,6 +438,7 @@ export class PooledBackend extends MultiSessionBackend {
       waiter.resolve(member);
     }
     this.backlogEnded();
+    this.stopNeedlessDraining();
     this.grow();
   }
 
@@ -432,7 +482,7 @@ export class PooledBackend extends MultiSessionBackend {
 
   /** A child whose call waits for the agent's answer: it counts against a second pool_size, not the first. */
   private static parked(m: Member): boolean {
-    return m.calls > 0 && m.asking > 0;
+    return m.exclusive && m.asking > 0;
   }
 
   /**
@@ -493,6 +543,7 @@ export class PooledBackend extends MultiSessionBackend {
       opening: undefined,
       calls: 0,
       exclusive: false,
+      draining: false,
       asking: 0,
       lessee: undefined,
       lastUsed: Date.now(),

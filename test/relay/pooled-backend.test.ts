@@ -424,6 +424,63 @@ describe('sessions the backend never needs to reach', () => {
   });
 });
 
+describe('2026-07-28 calls on a pooled server', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startGateway(`servers:\n${stdioTestServer('m', '    isolation: pooled\n    pool_size: 2\n')}`);
+  });
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  /** One stateless call; the SSE or JSON answer as the list of messages it carried. */
+  async function modernCall(id: string, name: string, args: Record<string, unknown>, logLevel?: string) {
+    const meta: Record<string, unknown> = {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+      ...(logLevel ? { 'io.modelcontextprotocol/logLevel': logLevel } : {}),
+    };
+    const res = await fetch(gw.url, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': 'tools/call',
+        'mcp-name': name,
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'tools/call',
+        params: { name, arguments: args, _meta: meta },
+      }),
+    });
+    const text = await res.text();
+    return (res.headers.get('content-type') ?? '').startsWith('text/event-stream')
+      ? text
+          .split('\n')
+          .filter((l) => l.startsWith('data: '))
+          .map((l) => JSON.parse(l.slice(6)) as Record<string, unknown>)
+      : [JSON.parse(text) as Record<string, unknown>];
+  }
+
+  it('each get the log messages of their own call only (one relay stands for every such client)', async () => {
+    const [logging, other] = await Promise.all([
+      modernCall('x', 'progress', { steps: 4, delay_ms: 60, log: true }, 'info'),
+      // Starts while the first one logs, on the same server, also asking for log messages.
+      new Promise((r) => setTimeout(r, 30)).then(() => modernCall('y', 'slow', { ms: 200 }, 'info')),
+    ]);
+    const logs = (messages: Array<Record<string, unknown>>) =>
+      messages
+        .filter((m) => m['method'] === 'notifications/message')
+        .map((m) => (m['params'] as { data: unknown }).data);
+    expect(logs(logging)).toEqual(['step 1', 'step 2', 'step 3', 'step 4']);
+    expect(logs(other)).toEqual([]);
+    expect(other.at(-1)).toMatchObject({ id: 'y', result: { content: [{ type: 'text', text: 'done' }] } });
+  });
+});
+
 describe('a pool that is full', () => {
   let gw: TestGateway;
   beforeAll(async () => {

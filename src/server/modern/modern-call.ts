@@ -175,6 +175,10 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
 
   // ---------------------------------------------------------------- backend → agent
 
+  get wantsLogs(): boolean {
+    return this.envelope.logLevel !== undefined;
+  }
+
   onNotification(_server: string, message: JSONRPCNotification): void {
     if (message.method !== 'notifications/message') return; // nothing else travels outside listen streams
     const wanted = this.envelope.logLevel;

@@ -19,6 +19,8 @@ import type { ListenBus } from './listen.js';
 
 /** What a call needs from its relay besides routing. */
 export interface RelayedCall {
+  /** The call asked for log messages (a logLevel in its `_meta`). */
+  readonly wantsLogs: boolean;
   onNotification(server: string, message: JSONRPCNotification): void;
   onServerRequest(server: string, message: JSONRPCRequest, signal: AbortSignal): Promise<Params>;
 }
@@ -45,6 +47,7 @@ export function capabilityProfile(declared: Params): { key: string; capabilities
 }
 
 export class ModernRelay implements BackendListener {
+  readonly manyClients = true;
   readonly router: SessionRouter;
   private readonly calls = new Map<RequestId, RelayedCall>();
   private offer: Promise<Offer> | undefined;
@@ -83,6 +86,10 @@ export class ModernRelay implements BackendListener {
       return offer;
     });
     return this.offer;
+  }
+
+  wantsLogs(related: RequestId | undefined): boolean {
+    return related !== undefined && this.calls.get(related)?.wantsLogs === true;
   }
 
   onBackendNotification(server: string, message: JSONRPCNotification, related: RequestId | undefined): void {
