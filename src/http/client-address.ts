@@ -8,7 +8,12 @@
 import type { IncomingMessage } from 'node:http';
 import { type BlockList, isIP } from 'node:net';
 
-const resolved = new WeakMap<IncomingMessage, string>();
+/**
+ * Kept on the request itself: a WeakMap keyed by requests grew by one entry per request until a full GC
+ * cleared it, and its table and entries were promoted to the old generation (RSS under load).
+ */
+const CLIENT_ADDRESS = Symbol('clientAddress');
+type Resolved = IncomingMessage & { [CLIENT_ADDRESS]?: string };
 
 function plain(address: string): string {
   return address.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
@@ -33,11 +38,11 @@ export function resolveClientAddress(req: IncomingMessage, trusted: BlockList | 
       if (!isTrusted(trusted, address)) break;
     }
   }
-  resolved.set(req, address);
+  (req as Resolved)[CLIENT_ADDRESS] = address;
   return address;
 }
 
 /** The client address of a request, as resolved by the HTTP server (else the socket's peer). */
 export function clientAddressOf(req: IncomingMessage): string {
-  return resolved.get(req) ?? plain(req.socket.remoteAddress ?? 'unknown');
+  return (req as Resolved)[CLIENT_ADDRESS] ?? plain(req.socket.remoteAddress ?? 'unknown');
 }

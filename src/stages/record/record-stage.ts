@@ -61,7 +61,8 @@ export function errorCodeOf(failure: unknown): number {
 }
 
 const FORWARDED = Symbol('forwarded');
-type Marked = RequestContext & { [FORWARDED]?: true };
+const ARGS_SHA256 = Symbol('argsSha256');
+type Marked = RequestContext & { [FORWARDED]?: true; [ARGS_SHA256]?: string };
 
 export interface RecordDeps {
   readonly audit: AuditLog | undefined;
@@ -75,13 +76,14 @@ export function recordStages(
   const { audit, metrics, logger } = deps;
   if (!audit && !metrics) return undefined;
 
-  // Both lines of a call carry the same arguments: hashed once (a call's two lines cost one hash).
-  const argsHashes = new WeakMap<RequestContext, string>();
-  const hashOnce = (ctx: RequestContext, args: unknown): string => {
-    let hash = argsHashes.get(ctx);
+  // Both lines of a call carry the same arguments: hashed once (a call's two lines cost one hash). The
+  // hash is kept on the context, not in a WeakMap keyed by it: such a map grew by an entry per call
+  // until a full GC, and its table and entries were promoted to the old generation (RSS under load).
+  const hashOnce = (ctx: Marked, args: unknown): string => {
+    let hash = ctx[ARGS_SHA256];
     if (hash === undefined) {
       hash = argsSha256(args);
-      argsHashes.set(ctx, hash);
+      ctx[ARGS_SHA256] = hash;
     }
     return hash;
   };
