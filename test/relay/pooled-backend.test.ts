@@ -184,8 +184,19 @@ describe('sessions sharing a pool of two children', () => {
     a = await agent(gw.url, 'agent-a');
     b = await agent(gw.url, 'agent-b');
     // A call that waits longer than a child takes to start grows the pool: both children run from here.
-    await Promise.all([1, 2].map(() => a.client.callTool({ name: 'slow', arguments: { ms: 3_000 } })));
-    expect(gw.gateway.pool.stats().find((s) => s.server === 'p')?.children).toBe(2);
+    // (How long that is was measured on this machine: under load a start can take seconds, so the two
+    // calls are held until the second child is there, then cancelled.)
+    const children = () => gw.gateway.pool.stats().find((s) => s.server === 'p')?.children ?? 0;
+    const stop = new AbortController();
+    const held = [1, 2].map(() =>
+      a.client
+        .callTool({ name: 'slow', arguments: { ms: 30_000 } }, undefined, { signal: stop.signal })
+        .catch(() => undefined),
+    );
+    await waitFor(() => children() === 2, 30_000, 'a second child');
+    stop.abort();
+    await Promise.all(held);
+    expect(children()).toBe(2);
   });
   afterAll(async () => {
     await a?.client.close();
