@@ -149,7 +149,9 @@ const telemetry = (endpoint: string) => `telemetry:\n  enabled: true\n  otlp:\n 
 const stdioBackend = (isolation = 'per_session', name = 'echo') =>
   `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n    isolation: ${isolation}\n`;
 /** API-key auth, a rate limit that is never reached, and the audit log: what a deployment turns on. */
-const ALL_POLICIES = `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  audit_log: ./audit.jsonl\n`;
+/** API-key auth and a rate limit that is never reached. */
+const AUTH_AND_LIMIT = `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\n`;
+const ALL_POLICIES = `${AUTH_AND_LIMIT}policies:\n  audit_log: ./audit.jsonl\n`;
 
 /** One raw HTTP agent with keep-alive sockets: the load client. */
 const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -328,7 +330,7 @@ async function main(): Promise<void> {
     { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
     {
       name: 'gw→stdio+policy',
-      yaml: `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\npolicies:\n  deny: [nothing_here]\nservers:\n${stdioBackend()}`,
+      yaml: `${AUTH_AND_LIMIT}policies:\n  deny: [nothing_here]\nservers:\n${stdioBackend()}`,
       headers: auth,
     },
     {
@@ -342,7 +344,7 @@ async function main(): Promise<void> {
     { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
     {
       name: 'gw→pooled+policy',
-      yaml: `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\nservers:\n${stdioBackend('pooled')}`,
+      yaml: `${AUTH_AND_LIMIT}servers:\n${stdioBackend('pooled')}`,
       headers: auth,
     },
     {

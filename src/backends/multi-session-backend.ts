@@ -85,15 +85,18 @@ export function latestRelated(conn: BackendConnection, owner: unknown): RequestI
  */
 export function soleOwner(conn: BackendConnection): Attribution | undefined {
   let owner: BackendListener | undefined;
+  let latest: { startedAt: number; id: RequestId | undefined } | undefined;
   let calls = 0;
   for (const f of conn.inFlight()) {
     if (f.owner === undefined) continue;
     if (owner !== undefined && f.owner !== owner) return undefined;
     owner = f.owner as BackendListener;
     calls++;
+    if (!latest || f.startedAt >= latest.startedAt)
+      latest = { startedAt: f.startedAt, id: f.relatedRequestId };
   }
   if (owner === undefined || (owner.manyClients === true && calls > 1)) return undefined;
-  return { listener: owner, related: latestRelated(conn, owner), inferred: true };
+  return { listener: owner, related: latest?.id, inferred: true };
 }
 
 /** The client side the gateway declares to a backend shared by sessions: it relays sampling and elicitation. */

@@ -6,10 +6,11 @@
  * flight, so whatever that child sends meanwhile belongs to exactly one agent request. Other requests
  * share a child, up to `pool_calls_per_child` at once: its child was told the agent has nothing to
  * ask, so what it may send is progress (mapped by token) and log messages, delivered while one session
- * (for the 2026-07-28 relay: one call) has calls on it and dropped otherwise, never guessed. Sharing is what makes a pool cheap: messages to a child are written
- * once per event-loop turn, and a child answering one message per wake-up cost as much CPU per call as
- * the gateway itself (bench: a child per call in flight 0.40 ms/call, shared 0.05). What is per session
- * lives in the gateway (MultiSessionBackend): logging levels, subscriptions, tasks.
+ * (for the 2026-07-28 relay: one call) has calls on it and dropped otherwise, never guessed. Sharing
+ * is what makes a pool cheap: messages to a child are written once per event-loop turn, and a child
+ * answering one message per wake-up cost as much CPU per call as the gateway itself (bench: a child per
+ * call in flight 0.40 ms/call, shared 0.05). What is per session lives in the gateway
+ * (MultiSessionBackend): logging levels, subscriptions, tasks.
  *
  * - A child is initialized with the client capabilities of the sessions it serves (a profile: sampling,
  *   elicitation, roots as they declared them), as a direct connection would be, and serves only sessions
@@ -75,13 +76,11 @@ interface Member {
   opening: Promise<BackendConnection> | undefined;
   /** Leased requests in flight on this child. */
   calls: number;
-  /** Its one request has it to itself (set while `calls` is 1 and that request needs attribution). */
-  exclusive: boolean;
   /** Takes no more shared requests: an exclusive request waits for it to empty. */
   draining: boolean;
   /** Questions of this child's call waiting for the agent's answer (sampling, elicitation, roots). */
   asking: number;
-  /** The exclusive lease's session and request. */
+  /** Set while its one request has it to itself (that request's session and id). */
   lessee: Attribution | undefined;
   lastUsed: number;
   restUntil: number;
@@ -91,7 +90,8 @@ interface Member {
 
 interface Waiter {
   readonly profile: ClientProfile;
-  readonly exclusive: boolean;
+  /** Set for a request that must have a child to itself. */
+  readonly lessee: Attribution | undefined;
   /** A task's requests must reach the child that runs it. */
   readonly via: BackendConnection | undefined;
   readonly resolve: (member: Member) => void;
@@ -184,7 +184,7 @@ export class PooledBackend extends MultiSessionBackend {
     const opening = mine.find((m) => m.opening)?.opening;
     if (opening) return opening;
     // None of this profile: starting one goes through the queue (pool_size, backoff, making room).
-    const member = await this.acquire(undefined, undefined, p, false);
+    const member = await this.acquire(undefined, undefined, p, undefined);
     this.release(member, false);
     return member.conn as BackendConnection;
   }
@@ -200,10 +200,12 @@ export class PooledBackend extends MultiSessionBackend {
     const p = profile ?? EMPTY_PROFILE;
     // A task's requests go to the child that runs it, shared: what the child sends about the task
     // names it (related-task `_meta`) and reaches its owner that way.
-    const exclusive = via === undefined && this.needsAttribution(listener, p, options.relatedRequestId);
-    const member = await this.acquire(via, options.signal, p, exclusive);
+    const lessee =
+      via === undefined && this.needsAttribution(listener, p, options.relatedRequestId)
+        ? { listener, related: options.relatedRequestId }
+        : undefined;
+    const member = await this.acquire(via, options.signal, p, lessee);
     const conn = member.conn as BackendConnection;
-    if (exclusive) member.lessee = { listener, related: options.relatedRequestId };
     let rest = false;
     try {
       options.onSent?.();
@@ -242,7 +244,7 @@ export class PooledBackend extends MultiSessionBackend {
 
   /** Who a message from `member`'s child is for: the exclusive lessee, else the one session with calls on it. */
   private attribution(member: Member): Attribution | undefined {
-    if (member.exclusive) return member.lessee;
+    if (member.lessee) return member.lessee;
     if (member.restUntil > Date.now() || !member.conn) return undefined;
     return soleOwner(member.conn);
   }
@@ -253,14 +255,15 @@ export class PooledBackend extends MultiSessionBackend {
     via: BackendConnection | undefined,
     signal: AbortSignal | undefined,
     profile: ClientProfile,
-    exclusive: boolean,
+    lessee: Attribution | undefined,
   ): Promise<Member> {
     signal?.throwIfAborted();
+    const exclusive = lessee !== undefined;
     // Exclusive requests of a profile are served in order: a newcomer does not take the child an
     // earlier one has been draining.
     const free = exclusive && this.waitingExclusive(profile) ? undefined : this.free(via, profile, exclusive);
     if (free) {
-      PooledBackend.lease(free, exclusive);
+      PooledBackend.lease(free, lessee);
       return Promise.resolve(free);
     }
     if (!via) {
@@ -295,7 +298,7 @@ export class PooledBackend extends MultiSessionBackend {
       signal?.addEventListener('abort', onAbort, { once: true });
       const waiter: Waiter = {
         profile,
-        exclusive,
+        lessee,
         via,
         resolve,
         reject,
@@ -326,7 +329,7 @@ export class PooledBackend extends MultiSessionBackend {
     return this.members.find(
       (m) =>
         m.calls < room &&
-        !m.exclusive &&
+        !m.lessee &&
         (exclusive || via !== undefined || !m.draining) &&
         m.conn?.isOpen &&
         m.restUntil <= now &&
@@ -335,13 +338,13 @@ export class PooledBackend extends MultiSessionBackend {
   }
 
   private waitingExclusive(profile: ClientProfile): boolean {
-    return this.waiters.length > 0 && this.waiters.some((w) => w.exclusive && w.profile.key === profile.key);
+    return this.waiters.length > 0 && this.waiters.some((w) => w.lessee && w.profile.key === profile.key);
   }
 
-  private static lease(member: Member, exclusive: boolean): void {
+  private static lease(member: Member, lessee: Attribution | undefined): void {
     member.calls++;
-    member.exclusive = exclusive;
-    if (exclusive) member.draining = false;
+    member.lessee = lessee;
+    if (lessee) member.draining = false;
   }
 
   /**
@@ -351,7 +354,7 @@ export class PooledBackend extends MultiSessionBackend {
   private drainFor(profile: ClientProfile): void {
     let pick: Member | undefined;
     for (const m of this.members) {
-      if (m.profile.key !== profile.key || m.exclusive || !m.conn?.isOpen) continue;
+      if (m.profile.key !== profile.key || m.lessee || !m.conn?.isOpen) continue;
       if (m.draining) return;
       if (!pick || m.calls < pick.calls) pick = m;
     }
@@ -368,7 +371,7 @@ export class PooledBackend extends MultiSessionBackend {
     if (i >= 0) this.waiters.splice(i, 1);
     waiter.dispose();
     this.backlogEnded();
-    if (waiter.exclusive) this.stopNeedlessDraining();
+    if (waiter.lessee) this.stopNeedlessDraining();
   }
 
   /** No request waits for any free child any more: the backlog clock stops. */
@@ -378,7 +381,6 @@ export class PooledBackend extends MultiSessionBackend {
 
   private release(member: Member, rest: boolean): void {
     member.calls--;
-    member.exclusive = false;
     member.lessee = undefined;
     member.lastUsed = Date.now();
     if (rest) {
@@ -422,10 +424,11 @@ export class PooledBackend extends MultiSessionBackend {
         waiter.reject(new WireError('invalid_params', 'Unknown task'));
         continue;
       }
-      const inOrder = !waiter.exclusive || !stuck.has(waiter.profile.key);
-      const member = inOrder ? this.free(waiter.via, waiter.profile, waiter.exclusive) : undefined;
+      const exclusive = waiter.lessee !== undefined;
+      const inOrder = !exclusive || !stuck.has(waiter.profile.key);
+      const member = inOrder ? this.free(waiter.via, waiter.profile, exclusive) : undefined;
       if (!member) {
-        if (waiter.exclusive && inOrder) {
+        if (exclusive && inOrder) {
           stuck.add(waiter.profile.key);
           this.drainFor(waiter.profile);
         }
@@ -434,7 +437,7 @@ export class PooledBackend extends MultiSessionBackend {
       }
       this.waiters.splice(i, 1);
       waiter.dispose();
-      PooledBackend.lease(member, waiter.exclusive);
+      PooledBackend.lease(member, waiter.lessee);
       waiter.resolve(member);
     }
     this.backlogEnded();
@@ -482,7 +485,7 @@ export class PooledBackend extends MultiSessionBackend {
 
   /** A child whose call waits for the agent's answer: it counts against a second pool_size, not the first. */
   private static parked(m: Member): boolean {
-    return m.exclusive && m.asking > 0;
+    return m.lessee !== undefined && m.asking > 0;
   }
 
   /**
@@ -542,7 +545,6 @@ export class PooledBackend extends MultiSessionBackend {
       conn: undefined,
       opening: undefined,
       calls: 0,
-      exclusive: false,
       draining: false,
       asking: 0,
       lessee: undefined,
