@@ -73,16 +73,26 @@ export interface ConnectionHandlers {
   onClose?(): void;
 }
 
+/**
+ * A request in flight. Its timer and abort listener are made by the module functions below, whose
+ * closures hold only the connection, the id and this entry: a closure made inside `request()` would
+ * share that call's whole scope (message, params, options), and the timer list and the caller's signal
+ * kept all of it alive through scavenges until a full GC — about 1.5 KB promoted per call (RSS).
+ */
 interface Pending {
   readonly method: string;
   readonly owner: unknown;
   readonly relatedRequestId: RequestId | undefined;
   readonly startedAt: number;
+  /** Idle timeout (reset by progress) and the bound on the whole request. */
+  readonly timeoutMs: number;
+  readonly maxTotalMs: number;
   readonly onProgress: ((params: Params) => void) | undefined;
   readonly resolve: (result: Params) => void;
   readonly reject: (error: Error) => void;
   timer: NodeJS.Timeout | undefined;
-  cleanupSignal?: () => void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
 interface Options {
@@ -187,56 +197,22 @@ export class BackendConnection {
     ) as JSONRPCRequest;
 
     return new Promise<Params>((resolve, reject) => {
-      const maxTotalMs = options.maxTotalMs ?? options.timeoutMs * 10;
-      const onProgress = options.onProgress;
       const entry: Pending = {
         method,
         owner: options.owner,
         relatedRequestId: options.relatedRequestId,
         startedAt: Date.now(),
-        onProgress: onProgress
-          ? (p) => {
-              arm();
-              onProgress(p);
-            }
-          : undefined,
+        timeoutMs: options.timeoutMs,
+        maxTotalMs: options.maxTotalMs ?? options.timeoutMs * 10,
+        onProgress: options.onProgress,
         resolve,
         reject,
         timer: undefined,
+        signal: options.signal,
+        onAbort: undefined,
       };
-      // (Re)arms the idle timeout; progress calls it again, never past maxTotalMs from the start.
-      function arm() {
-        if (entry.timer) clearTimeout(entry.timer);
-        const remaining = Math.min(options.timeoutMs, maxTotalMs - (Date.now() - entry.startedAt));
-        entry.timer = setTimeout(onTimeout, Math.max(0, remaining));
-      }
-      const onTimeout = () => {
-        this.cancelPending(id, 'timeout');
-        reject(
-          new WireError(
-            'request_timeout',
-            `Request timed out: "${this.server}" did not answer ${method} within ${options.timeoutMs} ms`,
-            {
-              server: this.server,
-              timeout_ms: options.timeoutMs,
-            },
-          ),
-        );
-      };
-      arm();
-      const signal = options.signal;
-      if (signal) {
-        const onAbort = () => {
-          this.cancelPending(id, String(signal.reason ?? 'cancelled'));
-          reject(
-            signal.reason instanceof Error
-              ? signal.reason
-              : new WireError('internal_error', 'Request cancelled'),
-          );
-        };
-        signal.addEventListener('abort', onAbort, { once: true });
-        entry.cleanupSignal = () => signal.removeEventListener('abort', onAbort);
-      }
+      armTimeout(this, id, entry);
+      if (entry.signal) listenForAbort(this, id, entry, entry.signal);
       this.pending.set(id, entry);
       this.transport.send(message).catch((err: Error) => {
         if (this.settle(id)) {
@@ -332,8 +308,34 @@ export class BackendConnection {
     if (!entry) return false;
     this.pending.delete(id);
     if (entry.timer) clearTimeout(entry.timer);
-    entry.cleanupSignal?.();
+    entry.timer = undefined;
+    if (entry.onAbort) entry.signal?.removeEventListener('abort', entry.onAbort);
+    entry.onAbort = undefined;
     return true;
+  }
+
+  /** The request's idle timeout ran out: cancelled at the backend, failed with -32001. */
+  timedOut(id: number): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.cancelPending(id, 'timeout');
+    entry.reject(
+      new WireError(
+        'request_timeout',
+        `Request timed out: "${this.server}" did not answer ${entry.method} within ${entry.timeoutMs} ms`,
+        { server: this.server, timeout_ms: entry.timeoutMs },
+      ),
+    );
+  }
+
+  /** The caller gave up (its signal aborted): cancelled at the backend, failed with the signal's reason. */
+  aborted(id: number, signal: AbortSignal): void {
+    const entry = this.pending.get(id);
+    if (!entry) return;
+    this.cancelPending(id, String(signal.reason ?? 'cancelled'));
+    entry.reject(
+      signal.reason instanceof Error ? signal.reason : new WireError('internal_error', 'Request cancelled'),
+    );
   }
 
   private cancelPending(id: number, reason: string): void {
@@ -359,9 +361,12 @@ export class BackendConnection {
     if (isNotification(message)) {
       if (message.method === 'notifications/progress') {
         const params = paramsOf(message);
-        const entry = this.pending.get(Number(params['progressToken']));
-        if (entry?.onProgress) entry.onProgress(params);
-        else this.logger.debug({ server: this.server }, 'dropped progress for an unknown token');
+        const id = Number(params['progressToken']);
+        const entry = this.pending.get(id);
+        if (entry?.onProgress) {
+          armTimeout(this, id, entry); // progress resets the idle timeout
+          entry.onProgress(params);
+        } else this.logger.debug({ server: this.server }, 'dropped progress for an unknown token');
         return;
       }
       if (message.method === 'notifications/cancelled') {
@@ -413,6 +418,22 @@ export class BackendConnection {
       this.incoming.delete(message.id);
     }
   }
+}
+
+/** (Re)arms a request's idle timeout, never past its total bound from the start. */
+function armTimeout(conn: BackendConnection, id: number, entry: Pending): void {
+  if (entry.timer) clearTimeout(entry.timer);
+  const remaining = Math.min(entry.timeoutMs, entry.maxTotalMs - (Date.now() - entry.startedAt));
+  entry.timer = setTimeout(timeOut, Math.max(0, remaining), conn, id);
+}
+
+function timeOut(conn: BackendConnection, id: number): void {
+  conn.timedOut(id);
+}
+
+function listenForAbort(conn: BackendConnection, id: number, entry: Pending, signal: AbortSignal): void {
+  entry.onAbort = () => conn.aborted(id, signal);
+  signal.addEventListener('abort', entry.onAbort, { once: true });
 }
 
 function asParams(value: unknown): Params {
