@@ -28,7 +28,6 @@ USER node
 VOLUME ["/var/lib/mcp-guard"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:8080/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# A young generation of 4 MB semi-spaces instead of 16: less RSS and, measured with `npm run bench`
-# (gw→pooled+all+semi4), no more CPU per call (docs/docker.md).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "/app/dist/cli/main.js"]
+# The gateway sizes its own heap (src/core/heap-tuning.ts, docs/deploy.md#memory): no V8 flags needed here.
+ENTRYPOINT ["node", "/app/dist/cli/main.js"]
 CMD ["serve-http", "--config", "/etc/mcp-guard.yaml"]

@@ -14,6 +14,9 @@
  *   gw→pooled+policy, gw→pooled+audit
  *                    the same with API-key auth and a rate limit only, or the audit log only (what each costs)
  *   gw→shared+all    stdio with isolation: shared (one child), API-key auth, a rate limit and the audit log
+ *   gw→pooled+all+untuned
+ *                    gw→pooled+all with V8's default heap sizing (MCP_GUARD_HEAP_TUNING=off): what the
+ *                    gateway's own heap tuning (src/core/heap-tuning.ts) saves in RSS and costs in CPU
  *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
  *   gw→http+all      the same with API-key auth, a rate limit and the audit log
  *   gw→pooled+all+otel, gw→http+all+otel
@@ -123,6 +126,7 @@ async function startGateway(
   name: string,
   yaml: string,
   nodeArgs: readonly string[] = [],
+  env: NodeJS.ProcessEnv = {},
 ): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const dir = path.join(work, name);
   const file = path.join(dir, 'mcp-guard.yaml');
@@ -130,7 +134,7 @@ async function startGateway(
   writeFileSync(file, yaml);
   const { child, line } = await startProcess(
     [...GATEWAY_NODE_ARGS, ...nodeArgs, CLI, 'serve-http', '--config', file, '--port', '0'],
-    { BENCH_KEY: KEY },
+    { BENCH_KEY: KEY, ...env },
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
 }
@@ -326,6 +330,7 @@ async function main(): Promise<void> {
     headers: Record<string, string>;
     helpers?: number[];
     nodeArgs?: string[];
+    env?: NodeJS.ProcessEnv;
   }> = [
     { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
     {
@@ -353,13 +358,12 @@ async function main(): Promise<void> {
       headers: {},
     },
     { name: 'gw→shared+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('shared')}`, headers: auth },
-    // The same with the young generation capped as the Dockerfile and the Helm chart run it
-    // (NODE_OPTIONS=--max-semi-space-size=4; docs/deploy.md): less RSS for a few more scavenges.
+    // The same with V8's default heap sizing (src/core/heap-tuning.ts off): what the tuning saves and costs.
     {
-      name: 'gw→pooled+all+semi4',
+      name: 'gw→pooled+all+untuned',
       yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`,
       headers: auth,
-      nodeArgs: ['--max-semi-space-size=4'],
+      env: { MCP_GUARD_HEAP_TUNING: 'off' },
     },
     {
       name: 'gw→http',
@@ -391,7 +395,7 @@ async function main(): Promise<void> {
     const dir = plan.name.replace(/[^a-z0-9]+/gi, '-');
     targets.push({
       name: plan.name,
-      ...(await startGateway(dir, plan.yaml, plan.nodeArgs)),
+      ...(await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env)),
       headers: plan.headers,
       helpers: plan.helpers,
     });

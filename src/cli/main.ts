@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ExitError } from '../core/errors.js';
+import { tuneHeap } from '../core/heap-tuning.js';
 import { VERSION } from '../core/version.js';
 
 function buildProgram(): Command {
@@ -29,6 +30,7 @@ function buildProgram(): Command {
     .description('stdio front: an agent launches this as its MCP server')
     .option('-c, --config <file>', 'config file (default: $MCP_GUARD_CONFIG or ./mcp-guard.yaml)')
     .action(async (opts: { config?: string }) => {
+      tuneHeap(); // before the gateway's modules load, so the young generation never grows past its cap
       const { serveStdio } = await import('./serve.js');
       await serveStdio({ config: opts.config, cwd: process.cwd() });
     });
@@ -40,6 +42,7 @@ function buildProgram(): Command {
     .option('--host <host>', 'address to bind (default 127.0.0.1)')
     .option('--port <port>', 'port to listen on (default 8080)', parsePort)
     .action(async (opts: { config?: string; host?: string; port?: number }) => {
+      tuneHeap();
       const { serveHttp } = await import('./serve-http.js');
       await serveHttp({ config: opts.config, host: opts.host, port: opts.port, cwd: process.cwd() });
     });

@@ -63,7 +63,7 @@ describe('Dockerfile', () => {
       for (const [, script] of run.args.matchAll(/npm run (\S+)/g))
         expect(pkg.scripts[script as string], `npm run ${script}`).toBeDefined();
     const entrypoint = JSON.parse(finalStage.find((i) => i.op === 'ENTRYPOINT')?.args ?? '[]') as string[];
-    expect(entrypoint).toEqual(['node', '--max-semi-space-size=4', `/app/${pkg.bin['mcp-guard']}`]);
+    expect(entrypoint).toEqual(['node', `/app/${pkg.bin['mcp-guard']}`]);
     expect(existsSync(path.join(ROOT, pkg.bin['mcp-guard'] as string))).toBe(true);
     expect(finalStage.some((i) => i.op === 'COPY' && i.args.includes('/app/dist'))).toBe(true);
   });
