@@ -50,7 +50,8 @@ describe('hot reload of a running serve-http', () => {
 
     writeFileSync(file, `policies:\n  deny: [echo]\n${base}`);
     await waitFor(async () => (await echoCode(client as Client)) === -32011, 10_000, 'the reload');
-    expect(gw.stderr()).toContain('config reloaded');
+    // The log line travels on stderr, the refusal on the HTTP socket: either may reach the test first.
+    await waitFor(() => gw?.stderr().includes('config reloaded') ?? false, 5_000, 'the reload log line');
 
     writeFileSync(file, `policies:\n  dney: [echo]\n${base}`);
     await waitFor(() => gw?.stderr().includes('config reload rejected') ?? false, 10_000, 'the rejection');
