@@ -8,7 +8,7 @@
  * JCS specifies). Written by hand because the packages that do this (canonicalize,
  * safe-stable-stringify) are not dependencies of mcp-guard, and the function is twenty lines.
  */
-import { createHash } from 'node:crypto';
+import crypto, { createHash } from 'node:crypto';
 
 function serialize(value: unknown, ancestors: Set<object>): string | undefined {
   if (value === null) return 'null';
@@ -57,8 +57,16 @@ export function canonicalJson(value: unknown): string {
 
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
+  return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
+
+/**
+ * `crypto.hash` (Node ≥ 20.12): one call, no Hash object per digest. Three digests per audited call
+ * (the arguments and two sealed lines) made Hash objects 4% of the gateway's CPU profile under load.
+ */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }
+).hash;
 
 /** The `args_sha256` of tool arguments: SHA-256 of their canonical JSON (before any redaction). */
 export function argsSha256(args: unknown): string {

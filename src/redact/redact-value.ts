@@ -105,6 +105,8 @@ export function createRedactor(options: RedactOptions = {}): Redactor {
   };
 
   return function redact(input: unknown): unknown {
+    // Most values redacted per audit line are single strings (agent, tool, reason…): no walk state for them.
+    if (typeof input === 'string') return redactString(input, maxStringLength);
     let nodes = 0;
     const ancestors = new Set<object>();
 
