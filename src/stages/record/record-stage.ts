@@ -11,7 +11,7 @@
  */
 import type { AuditLog } from '../../audit/audit-log.js';
 import { argsSha256 } from '../../audit/canonical-json.js';
-import type { AuditDecision, AuditEvent } from '../../audit/record.js';
+import type { AuditDecision, AuditEvent, AuditOutcome } from '../../audit/record.js';
 import { BackendRpcError, WIRE_ERRORS, WireError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { GatewayMetrics } from '../../metrics/metrics.js';
@@ -88,14 +88,26 @@ export function recordStages(
     return hash;
   };
 
-  const base = (ctx: RequestContext): AuditEvent => {
+  /**
+   * A call's audit event, built as one object literal with every field. (Spreading a base object into a
+   * literal with more keys took V8's slow path: about 8 µs and a dictionary-mode object per line.)
+   */
+  const eventOf = (
+    ctx: RequestContext,
+    event: 'call' | 'result',
+    decision: AuditDecision,
+    reason: string | null,
+    outcome: AuditOutcome | null,
+    errorCode: number | null,
+    latencyMs: number | null,
+  ): AuditEvent => {
     const t = ctx.target;
     const args =
       ctx.method === 'tools/call' || ctx.method === 'prompts/get'
         ? (ctx.params['arguments'] ?? {})
         : { uri: ctx.params['uri'] };
     return {
-      event: 'call',
+      event,
       agent: ctx.principal?.agent ?? null,
       session: ctx.session.id,
       server: t?.server ?? null,
@@ -112,6 +124,11 @@ export function recordStages(
       args_sha256: hashOnce(ctx, args),
       amount_usd: ctx.decision.amountUsd ?? null,
       approval_id: ctx.decision.approvalId ?? null,
+      decision,
+      reason,
+      outcome,
+      error_code: errorCode,
+      latency_ms: latencyMs,
     };
   };
 
@@ -152,7 +169,7 @@ export function recordStages(
     const outcome = callOutcome(ctx, failure);
     const errorCode = failure === undefined ? null : errorCodeOf(failure);
     const l = labels(ctx);
-    metrics?.requests.inc({ ...l, decision });
+    metrics?.requests.inc({ server: l.server, tool: l.tool, decision });
     metrics?.duration.observe(l, latencyMs / 1000);
     if (decision === 'rate_limited' && wire?.data?.['scope'])
       metrics?.rateLimited.inc({ scope: String(wire.data['scope']) });
@@ -164,26 +181,36 @@ export function recordStages(
       );
     }
     if (audit)
-      await write(audit, {
-        ...base(ctx),
-        event: forwarded ? 'result' : 'call',
-        decision,
-        reason: ctx.decision.reason ?? (wire && !forwarded ? wire.message : null),
-        outcome,
-        error_code: errorCode,
-        latency_ms: latencyMs,
-      });
+      await write(
+        audit,
+        eventOf(
+          ctx,
+          forwarded ? 'result' : 'call',
+          decision,
+          ctx.decision.reason ?? (wire && !forwarded ? wire.message : null),
+          outcome,
+          errorCode,
+          latencyMs,
+        ),
+      );
     if (failure !== undefined) throw failure;
   });
 
   const decisionStage = namedStage<RequestContext>('record_decision', async (ctx, next) => {
     if (!GOVERNED.has(ctx.method)) return next();
     if (audit)
-      await write(audit, {
-        ...base(ctx),
-        decision: ctx.decision.decision === 'approved' ? 'approved' : 'allowed',
-        reason: ctx.decision.reason ?? null,
-      });
+      await write(
+        audit,
+        eventOf(
+          ctx,
+          'call',
+          ctx.decision.decision === 'approved' ? 'approved' : 'allowed',
+          ctx.decision.reason ?? null,
+          null,
+          null,
+          null,
+        ),
+      );
     (ctx as Marked)[FORWARDED] = true;
     await next();
   });
