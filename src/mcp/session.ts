@@ -11,6 +11,7 @@ import type { GuardConfig } from '../config/types.js';
 import { BackendRpcError, type JsonRpcErrorObject, WireError, wireErrorObject } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { Principal } from '../core/principal.js';
+import { RequestCancellation } from '../pipeline/cancellation.js';
 import {
   type AgentChannel,
   newRequestContext,
@@ -71,7 +72,7 @@ export interface Reply {
 }
 
 interface Running {
-  readonly controller: AbortController;
+  readonly controller: RequestCancellation;
   readonly reply: Reply | undefined;
 }
 
@@ -195,7 +196,7 @@ export class ClientSession implements BackendListener, SessionInfo {
       );
       return;
     }
-    const controller = new AbortController();
+    const controller = new RequestCancellation();
     this.inflight.set(request.id, { controller, reply });
     const ctx = newRequestContext({
       session: this,
