@@ -3,11 +3,12 @@
  * it holds however the gateway is started (the bin, `node dist/cli/main.js`, npx, a container).
  *
  * Why: under load the gateway's live heap stays near 20 MB, but with V8's defaults its RSS climbs to
- * 150–180 MB. Two defaults are made for throughput-bound batch work, not for a proxy in the path:
+ * about 125 MB (bench, gw→pooled+all+untuned). Two defaults are made for throughput-bound batch work, not
+ * for a proxy in the path:
  * - the young generation grows to 16 MB semi-spaces (32 MB committed) as soon as a burst of calls
  *   keeps objects alive across scavenges;
- * - the old generation may grow up to 4× its live size before a full GC, and every call's objects that
- *   were in flight during a scavenge end up there as garbage.
+ * - the old generation may grow up to 4× its live size before a full GC, and the objects of the calls
+ *   that were in flight during two scavenges end up there as garbage.
  *
  * What: the young generation stops growing at YOUNG_SEMI_SPACE_MB (the effect of
  * `--max-semi-space-size`, which only takes effect at start-up, obtained by switching
