@@ -77,7 +77,7 @@ export interface ConnectionHandlers {
  * A request in flight. Its timer and abort listener are made by the module functions below, whose
  * closures hold only the connection, the id and this entry: a closure made inside `request()` would
  * share that call's whole scope (message, params, options), and the timer list and the caller's signal
- * kept all of it alive through scavenges until a full GC — about 1.5 KB promoted per call (RSS).
+ * kept all of it alive through scavenges until a full GC — over 1 KB promoted per call (RSS).
  */
 interface Pending {
   readonly method: string;
