@@ -32,6 +32,7 @@ import {
   resultResponse,
 } from '../../mcp/messages.js';
 import type { SessionRuntime } from '../../mcp/session.js';
+import { RequestCancellation } from '../../pipeline/cancellation.js';
 import {
   newRequestContext,
   type Relay,
@@ -83,7 +84,7 @@ export class ModernCall implements RelayedCall, Relay, SessionInfo {
   round = 0;
   private reply: HttpReply | undefined;
   private clientId: RequestId;
-  private readonly controller = new AbortController();
+  private readonly controller = new RequestCancellation();
   private state: 'running' | 'parked' | 'done' = 'running';
   private readonly questions = new Map<string, Question>();
   private gatherTimer: NodeJS.Timeout | undefined;
