@@ -34,7 +34,7 @@ export class RequestCancellation {
     signal.aborted = true;
     signal.reason = reason;
     const event = new Event('abort');
-    signal.onabort?.(event);
     signal.dispatchEvent(event);
+    signal.onabort?.(event);
   }
 }
