@@ -26,7 +26,7 @@ import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { Agent, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { GatewayError } from '../core/errors.js';
 import type { JSONRPCMessage, RequestId } from '../mcp/messages.js';
 import type { BackendAuth } from './backend-auth.js';
@@ -63,9 +63,11 @@ let sharedAgent: Agent | undefined;
 /**
  * Keep-alive connections to every remote backend of this process. No body or headers timeout: the
  * per-request timeout of BackendConnection decides when a call is too slow, and a tool call may
- * legitimately stream nothing for minutes.
+ * legitimately stream nothing for minutes. undici is loaded with the first remote backend's first
+ * request: a gateway of stdio servers never loads it (about 5 MB of heap).
  */
-function agent(): Agent {
+async function loadAgent(): Promise<Agent> {
+  const { Agent } = await import('undici');
   sharedAgent ??= new Agent({ headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: 4_000 });
   return sharedAgent;
 }
@@ -155,7 +157,7 @@ abstract class RemoteTransport implements Transport {
   ): Promise<ResponseData> {
     const auth = this.auth;
     const send = async () =>
-      agent().request({
+      (sharedAgent ?? (await loadAgent())).request({
         origin: this.origin,
         path,
         method,

@@ -12,7 +12,7 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP } from 'node:net';
-import { Agent, fetch as undiciFetch } from 'undici';
+import type { Agent, fetch as UndiciFetch } from 'undici';
 import { GatewayError } from '../core/errors.js';
 
 const FORBIDDEN = new BlockList();
@@ -124,15 +124,23 @@ export function guardedLookup(resolve: LookupAll = dnsLookup as unknown as Looku
   };
 }
 
-let sharedAgent: Agent | undefined;
-/** One connection pool for all guarded fetches (keep-alive to the same authorization server). */
-function agent(): Agent {
-  sharedAgent ??= new Agent({
-    connect: { lookup: guardedLookup() as never, timeout: 10_000 },
-    headersTimeout: 15_000,
-    bodyTimeout: 15_000,
-  });
-  return sharedAgent;
+let undici: { agent: Agent; fetch: typeof UndiciFetch } | undefined;
+/**
+ * One connection pool for all guarded fetches (keep-alive to the same authorization server). undici is
+ * loaded on the first fetch: most gateways never make one.
+ */
+async function loadUndici(): Promise<{ agent: Agent; fetch: typeof UndiciFetch }> {
+  if (undici) return undici;
+  const { Agent, fetch } = await import('undici');
+  undici ??= {
+    agent: new Agent({
+      connect: { lookup: guardedLookup() as never, timeout: 10_000 },
+      headersTimeout: 15_000,
+      bodyTimeout: 15_000,
+    }),
+    fetch,
+  };
+  return undici;
 }
 
 export interface SafeFetchOptions {
@@ -163,15 +171,16 @@ export async function safeFetch(raw: string | URL, options: SafeFetchOptions): P
   const url = checkOutboundUrl(raw, options.what);
   const maxBytes = options.maxBytes ?? 256 * 1024;
   const signal = AbortSignal.timeout(options.timeoutMs ?? 10_000);
-  let response: Awaited<ReturnType<typeof undiciFetch>>;
+  let response: Awaited<ReturnType<typeof UndiciFetch>>;
   try {
-    response = await undiciFetch(url, {
+    const { agent, fetch } = await loadUndici();
+    response = await fetch(url, {
       method: options.method ?? 'GET',
       headers: options.headers,
       body: options.body,
       redirect: 'manual',
       signal,
-      dispatcher: agent(),
+      dispatcher: agent,
     });
   } catch (err) {
     throw new GatewayError(

@@ -10,7 +10,6 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { request } from 'undici';
 import { type AdminAuth, cookieOf } from '../admin/admin-auth.js';
 import type { JwtVerifier } from '../auth/jwt.js';
 import type { GuardConfig } from '../config/types.js';
@@ -126,6 +125,7 @@ export class DashboardOAuthLogin {
     verifier: string,
   ): Promise<string | undefined> {
     try {
+      const { request } = await import('undici'); // loaded when someone signs in, not at start
       const res = await request(`${endpoints.listenBase}/token`, {
         method: 'POST',
         headers: {
