@@ -55,11 +55,6 @@ export function canonicalJson(value: unknown): string {
   return out;
 }
 
-/** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
-export function sha256Hex(data: string | Uint8Array): string {
-  return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
-}
-
 /**
  * `crypto.hash` (Node ≥ 20.12): one call, no Hash object per digest. Three digests per audited call
  * (the arguments and two sealed lines) made Hash objects 4% of the gateway's CPU profile under load.
@@ -67,6 +62,11 @@ export function sha256Hex(data: string | Uint8Array): string {
 const oneShotHash = (
   crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }
 ).hash;
+
+/** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+}
 
 /** The `args_sha256` of tool arguments: SHA-256 of their canonical JSON (before any redaction). */
 export function argsSha256(args: unknown): string {

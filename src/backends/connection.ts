@@ -212,7 +212,7 @@ export class BackendConnection {
         onAbort: undefined,
       };
       armTimeout(this, id, entry);
-      if (entry.signal) listenForAbort(this, id, entry, entry.signal);
+      listenForAbort(this, id, entry);
       this.pending.set(id, entry);
       this.transport.send(message).catch((err: Error) => {
         if (this.settle(id)) {
@@ -431,7 +431,9 @@ function timeOut(conn: BackendConnection, id: number): void {
   conn.timedOut(id);
 }
 
-function listenForAbort(conn: BackendConnection, id: number, entry: Pending, signal: AbortSignal): void {
+function listenForAbort(conn: BackendConnection, id: number, entry: Pending): void {
+  const signal = entry.signal;
+  if (!signal) return;
   entry.onAbort = () => conn.aborted(id, signal);
   signal.addEventListener('abort', entry.onAbort, { once: true });
 }
