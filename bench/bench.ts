@@ -24,7 +24,9 @@
  *                    batches of spans exported over OTLP/HTTP protobuf to a sink process that discards them)
  * For each: p50/p99 latency and calls/s at concurrency 1 and 32, CPU ms per call and RSS of the serving
  * process and of every process doing the work (stdio children, the HTTP backend), and ratios to direct.
- * Each target runs ROUNDS times, interleaved; the median round is reported.
+ * Each target runs ROUNDS times, interleaved with direct; the median round is reported, and the ratios
+ * are the median of each round's ratio to direct. The per_session rows run as a second group, after the
+ * others have stopped (their 128 idle children would otherwise take CPU from the rows measured beside them).
  *
  * Then a footprint table: FOOTPRINT_SESSIONS (100) sessions over raw HTTP, 20 at a time, each
  * calling one tool on each of two stdio servers, for isolation per_session, shared and pooled: the
@@ -32,7 +34,8 @@
  * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
  *
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
- * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+ * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_VERBOSE=1 prints every
+ * round's figures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,6 +50,9 @@ const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
 const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
+const WARM_UP_CALLS = 2_000;
+/** BENCH_VERBOSE=1: every round's figures on stderr, to see the spread behind the medians. */
+const VERBOSE = process.env['BENCH_VERBOSE'] === '1';
 /** Comma-separated target names to run (direct always runs: it is the yardstick). */
 const ONLY = process.env['BENCH_ONLY']?.split(',').map((t) => t.trim());
 /** Extra node flags for the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
@@ -152,9 +158,9 @@ const telemetry = (endpoint: string) => `telemetry:\n  enabled: true\n  otlp:\n 
 
 const stdioBackend = (isolation = 'per_session', name = 'echo') =>
   `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n    isolation: ${isolation}\n`;
-/** API-key auth, a rate limit that is never reached, and the audit log: what a deployment turns on. */
 /** API-key auth and a rate limit that is never reached. */
 const AUTH_AND_LIMIT = `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\n`;
+/** API-key auth, a rate limit that is never reached, and the audit log: what a deployment turns on. */
 const ALL_POLICIES = `${AUTH_AND_LIMIT}policies:\n  audit_log: ./audit.jsonl\n`;
 
 /** One raw HTTP agent with keep-alive sockets: the load client. */
@@ -331,20 +337,29 @@ async function main(): Promise<void> {
     helpers?: number[];
     nodeArgs?: string[];
     env?: NodeJS.ProcessEnv;
+    /** Holds a stdio child per session (32 here): measured in a group of its own, see below. */
+    perSession?: boolean;
   }> = [
-    { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {} },
+    { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {}, perSession: true },
     {
       name: 'gw→stdio+policy',
       yaml: `${AUTH_AND_LIMIT}policies:\n  deny: [nothing_here]\nservers:\n${stdioBackend()}`,
       headers: auth,
+      perSession: true,
     },
     {
       name: 'gw→stdio+audit',
       yaml: `policies:\n  audit_log: ./audit.jsonl\nservers:\n${stdioBackend()}`,
       headers: {},
+      perSession: true,
     },
     // The front-door issue's yardstick: every per-call policy a real deployment turns on, at once.
-    { name: 'gw→stdio+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`, headers: auth },
+    {
+      name: 'gw→stdio+all',
+      yaml: `${ALL_POLICIES}servers:\n${stdioBackend()}`,
+      headers: auth,
+      perSession: true,
+    },
     { name: 'gw→pooled', yaml: `servers:\n${stdioBackend('pooled')}`, headers: {} },
     { name: 'gw→pooled+all', yaml: `${ALL_POLICIES}servers:\n${stdioBackend('pooled')}`, headers: auth },
     {
@@ -389,9 +404,50 @@ async function main(): Promise<void> {
       helpers: [httpBackend.pid],
     },
   ];
-  const targets: Target[] = [{ name: 'direct', ...direct, headers: {} }];
+  // Two groups, each measured alternating with direct and then stopped: the per_session rows keep 32
+  // idle children each, and idle children still do V8 housekeeping (GCs of 40–60 ms each, seen in
+  // /proc while other targets were measured). Alive beside the other rows, 128 of them took up to
+  // 70% of a core away from whichever target was being measured, so the pooled and HTTP rows came out
+  // slower the more per_session rows ran before them.
+  const directTarget: Target = { name: 'direct', ...direct, headers: {} };
+  const chosen = plans.filter((plan) => !ONLY || ONLY.includes(plan.name));
+  const groups = [
+    {
+      title: 'backends shared by the sessions: pooled, shared and HTTP',
+      plans: chosen.filter((plan) => !plan.perSession),
+    },
+    {
+      title: 'isolation: per_session (a stdio child per session)',
+      plans: chosen.filter((plan) => plan.perSession),
+    },
+  ];
+  process.stdout.write(
+    `\nmcp-guard bench — ${ROUNDS} rounds × (${CALLS_C1} calls at C=1, ${CALLS_C32} at C=32), median round; node ${process.version}\n`,
+  );
+  process.stdout.write(
+    '(CPU ms/call and RSS: the serving process, i.e. the gateway (or the server for direct); "all": with\n' +
+      ' every process doing the work: its stdio children (per_session: one per session, 32 here; pooled:\n' +
+      " up to 4) or the HTTP backend. ×direct: the median over the rounds of each round's ratio to direct\n" +
+      " measured in the same round; a group's gateways are stopped before the next group starts)\n",
+  );
+  for (const group of groups)
+    if (group.plans.length > 0) await runGroup(group.title, group.plans, directTarget);
+  await footprint();
+}
+
+interface Plan {
+  readonly name: string;
+  readonly yaml: string;
+  readonly headers: Record<string, string>;
+  readonly helpers?: number[];
+  readonly nodeArgs?: string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** Starts the group's gateways, measures them alternating with direct, prints the table, stops them. */
+async function runGroup(title: string, plans: readonly Plan[], directTarget: Target): Promise<void> {
+  const targets: Target[] = [directTarget];
   for (const plan of plans) {
-    if (ONLY && !ONLY.includes(plan.name)) continue;
     const dir = plan.name.replace(/[^a-z0-9]+/gi, '-');
     targets.push({
       name: plan.name,
@@ -403,46 +459,68 @@ async function main(): Promise<void> {
 
   const sessions = new Map<string, Array<Record<string, string>>>();
   // A round outlasts the minute after which a gateway ends an idle session that holds per_session
-  // children and no GET stream (an abandoned one-shot client): the sessions of the targets waiting
-  // for their turn ping now and then, as a live agent would.
-  let measuring: string | undefined;
-  const keepAlive = setInterval(() => {
-    for (const t of targets) {
-      if (t.name === measuring) continue;
-      for (const headers of sessions.get(t.name) ?? [])
-        post(t.url, JSON.stringify({ jsonrpc: '2.0', id: 'keep-alive', method: 'ping' }), headers).catch(
-          () => {},
+  // children and no GET stream (an abandoned one-shot client): the sessions of the other targets ping
+  // now and then, as a live agent would. The pings go out between measurements, never during one: 32
+  // sessions × every target is a burst of several hundred requests, which on a 2-core machine would
+  // land in whichever target happened to be measured at that moment.
+  const KEEP_ALIVE_MS = 20_000;
+  const lastPing = new Map<string, number>();
+  const keepOthersAlive = async (measuring: Target) => {
+    const now = Date.now();
+    const due = targets.filter(
+      (t) => t !== measuring && now - (lastPing.get(t.name) ?? now) >= KEEP_ALIVE_MS,
+    );
+    await Promise.all(
+      due.flatMap((t) => {
+        lastPing.set(t.name, now);
+        return (sessions.get(t.name) ?? []).map((headers) =>
+          post(t.url, JSON.stringify({ jsonrpc: '2.0', id: 'keep-alive', method: 'ping' }), headers),
         );
-    }
-  }, 20_000);
-  keepAlive.unref();
+      }),
+    );
+  };
   for (const t of targets) {
     sessions.set(t.name, await Promise.all(Array.from({ length: 32 }, () => openSession(t))));
-    await measure(t, sessions.get(t.name) as Array<Record<string, string>>, 8, 300); // warm-up (JIT, sockets)
+    lastPing.set(t.name, Date.now());
+    // Warm-up (sockets, JIT): a first round after only a few hundred calls still paid for optimising
+    // compilation (about twice the CPU per call of later rounds), in both phases.
+    await measure(t, sessions.get(t.name) as Array<Record<string, string>>, 32, WARM_UP_CALLS);
+    await measure(t, sessions.get(t.name) as Array<Record<string, string>>, 1, WARM_UP_CALLS / 4);
   }
 
   const results = new Map<string, { c1: Sample[]; c32: Sample[] }>(
     targets.map((t) => [t.name, { c1: [], c32: [] }]),
   );
-  try {
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const t of targets) {
-        const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
-        const s = sessions.get(t.name) as Array<Record<string, string>>;
-        measuring = t.name;
-        r.c1.push(await measure(t, s, 1, CALLS_C1));
-        r.c32.push(await measure(t, s, 32, CALLS_C32));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const t of targets) {
+      const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
+      const s = sessions.get(t.name) as Array<Record<string, string>>;
+      await keepOthersAlive(t);
+      r.c1.push(await measure(t, s, 1, CALLS_C1));
+      await keepOthersAlive(t);
+      r.c32.push(await measure(t, s, 32, CALLS_C32));
+      if (VERBOSE) {
+        const [c1, c32] = [r.c1.at(-1) as Sample, r.c32.at(-1) as Sample];
+        process.stderr.write(
+          `  ${t.name}: C=1 p50 ${c1.p50.toFixed(3)} ms, ${(c1.cpuMsPerCall).toFixed(3)} CPU ms/call; ` +
+            `C=32 ${c32.rps.toFixed(0)} calls/s, ${c32.cpuMsPerCall.toFixed(3)} CPU ms/call\n`,
+        );
       }
-      process.stderr.write(`round ${round + 1}/${ROUNDS} done\n`);
     }
-  } finally {
-    clearInterval(keepAlive);
+    process.stderr.write(`${title}: round ${round + 1}/${ROUNDS} done\n`);
   }
 
+  const directRuns = results.get(directTarget.name) as { c1: Sample[]; c32: Sample[] };
+  /** The median over the rounds of the ratio to direct in the same round: a round that ran slow for
+   * everything (the machine was busy) does not count against one target. */
+  const ratio = (list: Sample[], base: Sample[], key: 'p50' | 'rps') =>
+    median(list.map((s, i) => s[key] / (base[i] as Sample)[key]));
   const summary = targets.map((t) => {
     const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
     const m = (list: Sample[], key: keyof Sample) => median(list.map((s) => s[key]));
     return {
+      p50Ratio: ratio(r.c1, directRuns.c1, 'p50'),
+      rpsRatio: ratio(r.c32, directRuns.c32, 'rps'),
       name: t.name,
       p50: m(r.c1, 'p50'),
       p99: m(r.c1, 'p99'),
@@ -456,7 +534,6 @@ async function main(): Promise<void> {
       totalRss: Math.max(...r.c32.map((s) => s.totalRssMb)),
     };
   });
-  const base = summary[0] as (typeof summary)[number];
   const f = (n: number, d = 2) => n.toFixed(d);
   const rows = [
     [
@@ -486,21 +563,13 @@ async function main(): Promise<void> {
       f(s.totalCpu, 3),
       f(s.rss, 1),
       f(s.totalRss, 1),
-      f(s.p50 / base.p50),
-      f(s.rps32 / base.rps32),
+      f(s.p50Ratio),
+      f(s.rpsRatio),
     ]),
   ];
-  process.stdout.write(
-    `\nmcp-guard bench — ${ROUNDS} rounds × (${CALLS_C1} calls at C=1, ${CALLS_C32} at C=32), median round; node ${process.version}\n`,
-  );
-  process.stdout.write(
-    '(CPU ms/call and RSS: the serving process, i.e. the gateway (or the server for direct); "all": with\n' +
-      ' every process doing the work: its stdio children (per_session: one per session, 32 here; pooled:\n' +
-      ' up to 4) or the HTTP backend)\n\n',
-  );
+  process.stdout.write(`\n${title}\n\n`);
   printTable(rows);
-  for (const t of targets) if (t.name !== 'direct') stopTarget(t);
-  await footprint();
+  await Promise.all(targets.filter((t) => t !== directTarget).map(stopTarget));
 }
 
 function printTable(rows: string[][]): void {
@@ -509,10 +578,14 @@ function printTable(rows: string[][]): void {
     process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i] as number)).join('  ')}\n`);
 }
 
-function stopTarget(target: Target): void {
+/** Stops a gateway and waits for it to exit (its children go with it). */
+async function stopTarget(target: Target): Promise<void> {
   const child = children.find((c) => c.pid === target.pid);
-  if (child) stopped.add(child);
-  child?.kill('SIGTERM');
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  stopped.add(child);
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
 }
 
 /**
