@@ -5,9 +5,9 @@
  * - Durability: append() resolves once the line is in the kernel (a `kill -9` of the gateway right
  *   after cannot lose it). fsync, which only adds protection against power loss and OS crashes, is a
  *   policy: 'interval' (default, once a second), 'always' (before append() resolves) or 'never'.
- * - Order: lines are chained in append() call order. Appends made in the same tick, or while an
- *   fsync or a rotation is in flight, go out in one write (group commit), so concurrency costs fewer
- *   syscalls, not more.
+ * - Order: lines are chained in append() call order. Appends made in the same turn of the event loop,
+ *   or while an fsync or a rotation is in flight, go out in one write (group commit), so concurrency
+ *   costs fewer syscalls, not more.
  * - Several writers, one chain: every batch is sealed and written under the append lock
  *   (append-lock.ts). Holding it, a writer first catches up with what other processes did since its
  *   last write (the file grew: read the new last hash; the file was rotated: reopen the path; a writer
@@ -321,8 +321,11 @@ export class AuditLog {
   private kick(): void {
     if (this.running) return;
     this.running = true;
-    // Start on the next microtask so that appends made in the same tick share one write.
-    queueMicrotask(() => void this.run());
+    // Start once this turn of the event loop has run its I/O callbacks, so that the appends of every
+    // call that completed in this turn share one write and one take of the lock. Starting on the next
+    // microtask gave one batch per socket read (about one line each at 32 concurrent calls); the wait
+    // is a few microseconds, as nothing else runs in between.
+    setImmediate(() => void this.run());
   }
 
   private async run(): Promise<void> {
