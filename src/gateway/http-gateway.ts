@@ -2,10 +2,9 @@
  * Assembles `serve-http`: the gateway core, the /mcp endpoint, OAuth protected-resource metadata,
  * health endpoints, the listener, and hot reload (the config file is watched; SIGHUP also reloads).
  */
-import { watch } from 'node:fs';
+import { type FSWatcher, statSync, watch } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { mountAdmin } from '../admin/mount.js';
 import { ApiKeyVerifier } from '../auth/api-keys.js';
 import { protectedResourceMetadata } from '../auth/authenticator.js';
@@ -314,24 +313,70 @@ export async function startHttpGateway(config: GuardConfig, options: StartOption
 }
 
 /**
- * Calls `onChange` (debounced) when the config file changes. The directory is watched, not the file:
- * editors save by writing a new file and renaming it over the old one, which a file watch would miss.
+ * Calls `onChange` (debounced) when the config file changes.
+ *
+ * The file itself is watched (through a symlink, its target), not its folder: the audit log and the
+ * SQLite state usually live beside the config, and a folder watch woke the gateway twice per governed
+ * call for their writes (two inotify events, each an event-loop turn, seen with strace). Editors that
+ * save by writing a new file and renaming it over the old one replace the watched inode: after any
+ * event whose path now names another inode (or nothing), the watch is set again on the path, retrying
+ * while the file is briefly absent.
  */
 function watchConfigFile(file: string, onChange: () => void, logger: Logger): () => void {
   let timer: NodeJS.Timeout | undefined;
-  try {
-    const watcher = watch(path.dirname(file), (_event, name) => {
-      if (name !== null && name !== path.basename(file)) return;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(onChange, 200);
-    });
-    watcher.unref();
-    return () => {
-      if (timer) clearTimeout(timer);
-      watcher.close();
-    };
-  } catch (err) {
-    logger.warn({ file, err: (err as Error).message }, 'cannot watch the config file; reload with SIGHUP');
-    return () => {};
-  }
+  let retry: NodeJS.Timeout | undefined;
+  let watcher: FSWatcher | undefined;
+  let stopped = false;
+  let warned = false;
+  const changed = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(onChange, 200);
+  };
+  const arm = (attempt: number) => {
+    retry = undefined;
+    if (stopped) return;
+    try {
+      const watched = statSync(file).ino;
+      watcher = watch(file, () => {
+        changed();
+        // Replaced or removed (a rename over it, a symlink now pointing elsewhere): follow the path.
+        let now: number | undefined;
+        try {
+          now = statSync(file).ino;
+        } catch {
+          now = undefined;
+        }
+        if (now !== watched) {
+          watcher?.close();
+          watcher = undefined;
+          arm(0);
+        }
+      });
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = undefined;
+        arm(0);
+      });
+      watcher.unref();
+      if (attempt > 0) changed(); // it reappeared: what is there now is the config
+    } catch (err) {
+      // Mid-save the path may not exist for a moment; a file that stays away is reported once.
+      if (attempt === 25 && !warned) {
+        warned = true;
+        logger.warn(
+          { file, err: (err as Error).message },
+          'cannot watch the config file; it is watched again when it reappears, or reload with SIGHUP',
+        );
+      }
+      retry = setTimeout(() => arm(attempt + 1), attempt < 25 ? 200 : 5_000);
+      retry.unref();
+    }
+  };
+  arm(0);
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    if (retry) clearTimeout(retry);
+    watcher?.close();
+  };
 }

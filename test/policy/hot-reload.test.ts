@@ -1,10 +1,11 @@
 /**
  * Hot reload as an operator meets it: a `serve-http` process picks up an edited config file by itself,
- * keeps the running config (and says why, naming the key) when the edit is invalid, and reloads on
- * SIGHUP where a file watch cannot see the change (a symlinked config whose target lives elsewhere).
+ * keeps the running config (and says why, naming the key) when the edit is invalid, follows saves that
+ * rename a new file over it and symlinks to it, and reloads on SIGHUP where a file watch cannot see the
+ * change (a folder symlink switched to another folder).
  * A reload never lowers protection below what the listening address requires.
  */
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -59,7 +60,24 @@ describe('hot reload of a running serve-http', () => {
     expect(await echoCode(client)).toBe(-32011);
   });
 
-  it('reloads on SIGHUP (a symlinked config whose target the watch cannot see)', async () => {
+  it('applies a file saved by renaming a new one over it, and keeps watching it after that', async () => {
+    const file = writeConfig(base);
+    gw = await startGatewayProcess(file);
+    client = await connectHttp(gw.url, { headers: { Authorization: `Bearer ${KEY}` } });
+    expect(await echoCode(client)).toBe('ok');
+
+    // How many editors save: write a temporary file, rename it over the config (a new inode).
+    const saveAtomically = (text: string) => {
+      writeFileSync(`${file}.tmp`, text);
+      renameSync(`${file}.tmp`, file);
+    };
+    saveAtomically(`policies:\n  deny: [echo]\n${base}`);
+    await waitFor(async () => (await echoCode(client as Client)) === -32011, 10_000, 'the first reload');
+    saveAtomically(base);
+    await waitFor(async () => (await echoCode(client as Client)) === 'ok', 10_000, 'the second reload');
+  });
+
+  it('applies an edit made to the target of a symlinked config', async () => {
     const dir = tempDir();
     mkdirSync(path.join(dir, 'real'));
     const target = path.join(dir, 'real', 'mcp-guard.yaml');
@@ -71,14 +89,32 @@ describe('hot reload of a running serve-http', () => {
     expect(await echoCode(client)).toBe('ok');
 
     writeFileSync(target, `policies:\n  deny: [echo]\n${base}`);
+    await waitFor(async () => (await echoCode(client as Client)) === -32011, 10_000, 'the reload');
+  });
+
+  it('reloads on SIGHUP (a folder symlink switched to another folder, which the watch cannot see)', async () => {
+    // A Kubernetes ConfigMap mount updates this way: `..data` is a symlink switched to a new folder.
+    const dir = tempDir();
+    for (const [name, text] of [
+      ['v1', base],
+      ['v2', `policies:\n  deny: [echo]\n${base}`],
+    ] as const) {
+      mkdirSync(path.join(dir, name));
+      writeFileSync(path.join(dir, name, 'mcp-guard.yaml'), text);
+    }
+    symlinkSync(path.join(dir, 'v1'), path.join(dir, 'current'));
+    gw = await startGatewayProcess(path.join(dir, 'current', 'mcp-guard.yaml'));
+    client = await connectHttp(gw.url, { headers: { Authorization: `Bearer ${KEY}` } });
+    expect(await echoCode(client)).toBe('ok');
+
+    symlinkSync(path.join(dir, 'v2'), path.join(dir, 'next'));
+    renameSync(path.join(dir, 'next'), path.join(dir, 'current'));
     await new Promise((r) => setTimeout(r, 600));
-    expect(await echoCode(client)).toBe('ok'); // not seen by the watch: the link did not change
+    expect(await echoCode(client)).toBe('ok'); // not seen: the watched file itself did not change
     gw.child.kill('SIGHUP');
     await waitFor(async () => (await echoCode(client as Client)) === -32011, 10_000, 'the SIGHUP reload');
   });
-});
 
-describe('reload and the auth failure limit', () => {
   it('keeps the failures counted before the reload', async () => {
     const yaml = `rate_limit:\n  auth_failures_per_minute: 2\n${base}`;
     const gw = await startGateway(yaml);
