@@ -85,6 +85,48 @@ describe('durability under kill -9', () => {
     expect(await verifyAuditFile(path)).toMatchObject({ ok: true });
   });
 
+  test('a writer that finds the lock held by a process that never idles gets in quickly, every time', async () => {
+    // The busy writer keeps the lock across its appends (a tenure); it is never idle for 5 ms, so it lets
+    // go only because it looks for waiters in <file>.wait.db every 50 ms. If it did not, these appends
+    // would wait out the 5 s busy timeout and fail with AUDIT_LOCKED.
+    const path = join(await makeTempDir(), 'audit.jsonl');
+    let busyWrote = 0;
+    let started!: () => void;
+    const busyRunning = new Promise<void>((r) => {
+      started = r;
+    });
+    const busy = startChild(
+      path,
+      'loop',
+      (line) => {
+        const m = /^written (\d+)$/.exec(line);
+        if (!m) return;
+        busyWrote = Number(m[1]);
+        if (busyWrote === 50) started();
+      },
+      'busy',
+    );
+    await busyRunning;
+    const log = await AuditLog.open({ path, fsync: 'never' });
+    const waits: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = Date.now();
+      await log.append({ event: 'call', agent: 'latecomer', request_id: i });
+      waits.push(Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 30)); // long enough for the busy writer to take it back
+    }
+    await log.close();
+    const before = busyWrote;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(busyWrote).toBeGreaterThan(before); // it kept writing throughout
+    busy.child.kill('SIGKILL');
+    await busy.exited;
+    expect(Math.max(...waits)).toBeLessThan(1_000);
+    const records = (await readLines(path)).map((l) => JSON.parse(l) as { agent: string });
+    expect(records.filter((r) => r.agent === 'latecomer')).toHaveLength(20);
+    expect(await verifyAuditFile(path)).toMatchObject({ ok: true });
+  });
+
   test('two processes write one chain; kill -9 of one mid-stream loses no acknowledged line of either', async () => {
     const path = join(await makeTempDir(), 'audit.jsonl');
     const acknowledged = [0, 0];
