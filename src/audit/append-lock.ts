@@ -13,9 +13,10 @@
  * writer is busy (see the tenure below). SQLite cannot tell a holder that someone waits, so a writer that
  * finds the lock taken says so first: it holds the write lock of a second small database
  * (`<file>.wait.db`) while it waits. Every 50 ms a busy holder looks there (one `BEGIN IMMEDIATE` that
- * fails at once when a waiter holds it) and, when someone waits, lets go after every batch for a while.
- * A lone writer thus never pays for sharing (at C=1 that was three fcntl and two stat calls per call),
- * and a waiter gets in within about 50 ms of asking (the busy timeout below is for a writer that stalls).
+ * fails at once when a waiter holds it) and, when someone waits, lets go after every batch for a while,
+ * taking it back only through the wait database (a hand-over, see acquire()). A lone writer thus never
+ * pays for sharing (at C=1 that was three fcntl and two stat calls per call), and a waiter gets in after
+ * at most one look plus the batch in progress (the busy timeout below is for a writer that stalls).
  *
  * Limit: fcntl locks need a local file system (not NFS/SMB shares), as SQLite's WAL mode does.
  */
@@ -106,7 +107,11 @@ export class AppendLock {
       // From now on the lock is first tried without waiting; acquire() queues up and waits when it is taken.
       db.pragma('busy_timeout = 0');
       const waitPath = `${filePath}.wait.db`;
-      const lock = new AppendLock(path, db, connect(waitPath, BUSY_TIMEOUT_MS), connect(waitPath, 0));
+      const queue = connect(waitPath, BUSY_TIMEOUT_MS);
+      // WAL here too: in rollback mode an empty COMMIT fails with SQLITE_BUSY while another connection
+      // reads, which a holder's zero-timeout look would meet whenever a waiter is retrying.
+      queue.pragma('journal_mode = WAL');
+      const lock = new AppendLock(path, db, queue, connect(waitPath, 0));
       lock.users = 1;
       shared.set(path, lock);
       return lock;
@@ -147,13 +152,20 @@ export class AppendLock {
     this.shareUntil = Date.now() + SHARE_MS;
   }
 
-  /** Takes the lock: at once when it is free, else queued where the holder can see us. */
+  /**
+   * Takes the lock: at once when it is free, else queued where the holder can see us. While sharing
+   * (someone waited or wrote lately), always through the queue: a waiter holds the queue until it has the
+   * lock, so we cannot take the lock straight back after our batch while it polls (SQLite's busy handler
+   * sleeps up to 100 ms between tries, and back-to-back batches leave it only microseconds).
+   */
   private acquire(): void {
-    try {
-      this.begin.run();
-      return;
-    } catch (err) {
-      if (!isBusy(err)) throw this.lockError(err);
+    if (Date.now() >= this.shareUntil) {
+      try {
+        this.begin.run();
+        return;
+      } catch (err) {
+        if (!isBusy(err)) throw this.lockError(err);
+      }
     }
     const started = Date.now();
     let queued = false;
@@ -172,7 +184,7 @@ export class AppendLock {
     } catch (err) {
       throw this.lockError(err);
     } finally {
-      if (queued) this.queueCommit.run();
+      if (queued) leaveQueue(this.queue, this.queueCommit);
     }
   }
 
@@ -196,15 +208,18 @@ export class AppendLock {
     return true;
   }
 
-  /** Whether a writer holds `<file>.wait.db`, i.e. waits for this lock. */
+  /**
+   * Whether a writer holds `<file>.wait.db`, i.e. waits for this lock. Runs in a timer and after a batch
+   * was written, so it never throws: a look that fails for another reason counts as a waiter (the
+   * holder then shares, as it always did before waiters said so).
+   */
   private someoneWaits(): boolean {
     try {
       this.probeBegin.run();
-    } catch (err) {
-      if (isBusy(err)) return true;
-      throw err;
+    } catch {
+      return true;
     }
-    this.probeCommit.run();
+    leaveQueue(this.probe, this.probeCommit);
     return false;
   }
 
@@ -232,8 +247,27 @@ export class AppendLock {
   close(): void {
     if (--this.users > 0) return;
     shared.delete(this.path);
-    this.release();
-    for (const db of [this.db, this.queue, this.probe]) if (db.open) db.close();
+    try {
+      this.release();
+    } finally {
+      for (const db of [this.db, this.queue, this.probe]) if (db.open) db.close();
+    }
+  }
+}
+
+/**
+ * Ends a transaction on `<file>.wait.db` and never throws: its lock must not stay held (every waiter
+ * would wait it out and fail), and a throw here would lose the append lock's own state.
+ */
+function leaveQueue(db: Database.Database, commit: Database.Statement): void {
+  try {
+    commit.run();
+  } catch {
+    try {
+      if (db.inTransaction) db.exec('ROLLBACK');
+    } catch {
+      // the connection is unusable: its next BEGIN fails (a holder then counts a waiter)
+    }
   }
 }
 

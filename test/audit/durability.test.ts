@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { AppendLock } from '../../src/audit/append-lock.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { verifyAuditFile } from '../../src/audit/verify.js';
 import { cleanTempDirs, makeTempDir, readLines } from './helpers.js';
@@ -10,6 +11,7 @@ import { cleanTempDirs, makeTempDir, readLines } from './helpers.js';
 cleanTempDirs();
 const CHILD = fileURLToPath(new URL('./fixtures/append-child.mjs', import.meta.url));
 const BUILT = fileURLToPath(new URL('../../dist/audit/audit-log.js', import.meta.url));
+const HOLDER = fileURLToPath(new URL('./fixtures/lock-holder.mjs', import.meta.url));
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -125,6 +127,42 @@ describe('durability under kill -9', () => {
     const records = (await readLines(path)).map((l) => JSON.parse(l) as { agent: string });
     expect(records.filter((r) => r.agent === 'latecomer')).toHaveLength(20);
     expect(await verifyAuditFile(path)).toMatchObject({ ok: true });
+  });
+
+  test('a waiter is handed the lock by a holder whose batches follow each other without a pause', async () => {
+    // SQLite's busy handler polls every few to 100 ms; between back-to-back batches the lock is free for
+    // microseconds. The holder, once it saw the waiter, takes the lock through <file>.wait.db, which the
+    // waiter holds until it has the lock: so the waiter gets it instead of timing out with AUDIT_LOCKED.
+    const path = join(await makeTempDir(), 'audit.jsonl');
+    const holder = spawn(process.execPath, [HOLDER, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(holder);
+    let batches = 0;
+    holder.stdout!.on('data', (d: Buffer) => {
+      const last = [...d.toString().matchAll(/batches (\d+)/g)].at(-1);
+      if (last) batches = Number(last[1]);
+    });
+    await new Promise<void>((resolve) => {
+      const timer = setInterval(() => {
+        if (batches >= 20) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 10);
+    });
+    const lock = AppendLock.open(path);
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const t0 = Date.now();
+      lock.run({}, () => {});
+      waits.push(Date.now() - t0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    lock.close();
+    const before = batches;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(batches).toBeGreaterThan(before); // the holder went on
+    holder.kill('SIGKILL');
+    expect(Math.max(...waits)).toBeLessThan(1_000);
   });
 
   test('two processes write one chain; kill -9 of one mid-stream loses no acknowledged line of either', async () => {
