@@ -335,16 +335,7 @@ async function main(): Promise<void> {
   const auth = { authorization: `Bearer ${KEY}` };
   const wantsOtel = !ONLY || ONLY.some((name) => name.endsWith('+otel'));
   const sink = wantsOtel ? await startOtlpSink() : '';
-  const plans: Array<{
-    name: string;
-    yaml: string;
-    headers: Record<string, string>;
-    helpers?: number[];
-    nodeArgs?: string[];
-    env?: NodeJS.ProcessEnv;
-    /** Holds a stdio child per session (32 here): measured in a group of its own, see below. */
-    perSession?: boolean;
-  }> = [
+  const plans: Plan[] = [
     { name: 'gw→stdio', yaml: `servers:\n${stdioBackend()}`, headers: {}, perSession: true },
     {
       name: 'gw→stdio+policy',
@@ -447,6 +438,8 @@ interface Plan {
   readonly helpers?: number[];
   readonly nodeArgs?: string[];
   readonly env?: NodeJS.ProcessEnv;
+  /** Holds a stdio child per session (32 here): measured in a group of its own, see main(). */
+  readonly perSession?: boolean;
 }
 
 /** Starts the group's gateways, measures them alternating with direct, prints the table, stops them. */

@@ -60,12 +60,22 @@ export function canonicalJson(value: unknown): string {
  * (the arguments and two sealed lines) made Hash objects 4% of the gateway's CPU profile under load.
  */
 const oneShotHash = (
-  crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }
+  crypto as {
+    hash?: {
+      (algorithm: string, data: string | Uint8Array, encoding: 'hex'): string;
+      (algorithm: string, data: string | Uint8Array, encoding: 'buffer'): Buffer;
+    };
+  }
 ).hash;
 
 /** Lower-case hex SHA-256 of a string (UTF-8) or bytes. */
 export function sha256Hex(data: string | Uint8Array): string {
   return oneShotHash ? oneShotHash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 of a string (UTF-8) or bytes, as 32 bytes (API keys are compared as digests). */
+export function sha256Bytes(data: string | Uint8Array): Buffer {
+  return oneShotHash ? oneShotHash('sha256', data, 'buffer') : createHash('sha256').update(data).digest();
 }
 
 /** The `args_sha256` of tool arguments: SHA-256 of their canonical JSON (before any redaction). */

@@ -327,10 +327,14 @@ function watchConfigFile(file: string, onChange: () => void, logger: Logger): ()
   let retry: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   let stopped = false;
-  let warned = false;
   const changed = () => {
     if (timer) clearTimeout(timer);
     timer = setTimeout(onChange, 200);
+  };
+  const rewatch = () => {
+    watcher?.close();
+    watcher = undefined;
+    arm(0);
   };
   const arm = (attempt: number) => {
     retry = undefined;
@@ -340,34 +344,18 @@ function watchConfigFile(file: string, onChange: () => void, logger: Logger): ()
       watcher = watch(file, () => {
         changed();
         // Replaced or removed (a rename over it, a symlink now pointing elsewhere): follow the path.
-        let now: number | undefined;
-        try {
-          now = statSync(file).ino;
-        } catch {
-          now = undefined;
-        }
-        if (now !== watched) {
-          watcher?.close();
-          watcher = undefined;
-          arm(0);
-        }
+        if (inodeOf(file) !== watched) rewatch();
       });
-      watcher.on('error', () => {
-        watcher?.close();
-        watcher = undefined;
-        arm(0);
-      });
+      watcher.on('error', rewatch);
       watcher.unref();
       if (attempt > 0) changed(); // it reappeared: what is there now is the config
     } catch (err) {
       // Mid-save the path may not exist for a moment; a file that stays away is reported once.
-      if (attempt === 25 && !warned) {
-        warned = true;
+      if (attempt === 25)
         logger.warn(
           { file, err: (err as Error).message },
           'cannot watch the config file; it is watched again when it reappears, or reload with SIGHUP',
         );
-      }
       retry = setTimeout(() => arm(attempt + 1), attempt < 25 ? 200 : 5_000);
       retry.unref();
     }
@@ -379,4 +367,12 @@ function watchConfigFile(file: string, onChange: () => void, logger: Logger): ()
     if (retry) clearTimeout(retry);
     watcher?.close();
   };
+}
+
+function inodeOf(file: string): number | undefined {
+  try {
+    return statSync(file).ino;
+  } catch {
+    return undefined;
+  }
 }
