@@ -275,9 +275,15 @@ export class PostgresStateStore implements StateStore {
         if (!outcome.allowed)
           return { allowed: false, index: outcome.index, retryAfterMs: outcome.retryAfterMs };
         await c.query(
-          `UPDATE ${this.t.buckets} AS b SET tokens = v.tokens, updated_ms = $4, expires_ms = v.expires_ms
-           FROM unnest($1::text[], $2::float8[], $3::bigint[]) AS v(key, tokens, expires_ms) WHERE b.key = v.key`,
-          [keys, outcome.next.map((n) => n.tokens), outcome.next.map((n) => n.expiresMs), nowMs],
+          `UPDATE ${this.t.buckets} AS b SET tokens = v.tokens, updated_ms = v.updated_ms, expires_ms = v.expires_ms
+           FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[]) AS v(key, tokens, updated_ms, expires_ms)
+           WHERE b.key = v.key`,
+          [
+            keys,
+            outcome.next.map((n) => n.tokens),
+            outcome.next.map((n) => n.updatedMs),
+            outcome.next.map((n) => n.expiresMs),
+          ],
         );
         return { allowed: true };
       },

@@ -64,27 +64,33 @@ const SPEND_GRACE_MS = 60_000;
 const CONSUME_TOKENS = `
 local now = tonumber(ARGV[1])
 local levels = {}
+local stamps = {}
 for i, key in ipairs(KEYS) do
   local cap = tonumber(ARGV[3 * i - 1])
   local rate = tonumber(ARGV[3 * i])
   local take = tonumber(ARGV[3 * i + 1])
   local state = redis.call('HMGET', key, 't', 'u')
   local level = cap
+  local updated = now
   if state[1] then
-    local elapsed = math.max(0, now - tonumber(state[2]))
+    local last = tonumber(state[2])
+    local elapsed = math.max(0, now - last)
     level = math.min(cap, tonumber(state[1]) + elapsed * rate)
+    -- The bucket's time never goes back (see token-math.ts).
+    updated = math.max(now, last)
   end
   if level < take then
     return {0, i - 1, math.ceil((take - level) / rate)}
   end
   levels[i] = level
+  stamps[i] = updated
 end
 for i, key in ipairs(KEYS) do
   local cap = tonumber(ARGV[3 * i - 1])
   local rate = tonumber(ARGV[3 * i])
   local left = levels[i] - tonumber(ARGV[3 * i + 1])
-  redis.call('HSET', key, 't', string.format('%.17g', left), 'u', ARGV[1])
-  redis.call('PEXPIRE', key, string.format('%d', math.ceil((cap - left) / rate) + 1000))
+  redis.call('HSET', key, 't', string.format('%.17g', left), 'u', string.format('%d', stamps[i]))
+  redis.call('PEXPIRE', key, string.format('%d', math.ceil((cap - left) / rate) + 1000 + stamps[i] - now))
 end
 return {1}
 `;

@@ -328,7 +328,7 @@ export class SqliteStateStore implements StateStore {
       if (!outcome.allowed)
         return { allowed: false, index: outcome.index, retryAfterMs: outcome.retryAfterMs };
       outcome.next.forEach((n, i) => {
-        this.q.putBucket.run((buckets[i] as TokenBucketSpec).key, n.tokens, nowMs, n.expiresMs);
+        this.q.putBucket.run((buckets[i] as TokenBucketSpec).key, n.tokens, n.updatedMs, n.expiresMs);
       });
       return { allowed: true };
     });

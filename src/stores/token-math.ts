@@ -11,7 +11,7 @@ export interface BucketState {
 }
 
 export type TakeOutcome =
-  | { allowed: true; next: Array<{ tokens: number; expiresMs: number }> }
+  | { allowed: true; next: Array<{ tokens: number; updatedMs: number; expiresMs: number }> }
   | { allowed: false; index: number; retryAfterMs: number };
 
 export function takeTokens(
@@ -37,8 +37,16 @@ export function takeTokens(
     allowed: true,
     next: specs.map((spec, i) => {
       const tokens = (levels[i] ?? 0) - (spec.take ?? 1);
+      // The bucket's time never goes back: a take stamped before the last one (it read the clock,
+      // then waited for the row) refilled nothing, and moving the time back would let the next
+      // take be refilled again for the span already counted.
+      const updatedMs = Math.max(nowMs, states[i]?.updatedMs ?? nowMs);
       // Kept until it would be full again; after that a missing bucket means "full".
-      return { tokens, expiresMs: nowMs + Math.ceil((spec.capacity - tokens) / spec.refillPerMs) + 1000 };
+      return {
+        tokens,
+        updatedMs,
+        expiresMs: updatedMs + Math.ceil((spec.capacity - tokens) / spec.refillPerMs) + 1000,
+      };
     }),
   };
 }

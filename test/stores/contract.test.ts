@@ -95,6 +95,19 @@ for (const harness of harnesses) {
       expect((await store.consumeTokens(bucket, t0 + 2_100)).allowed).toBe(true);
     });
 
+    it('token buckets: a take stamped earlier than the last (it waited for the lock) refills nothing twice', async () => {
+      // Replicas read the clock before they wait for the bucket. A late take must not move the
+      // bucket's time back, or the next take is refilled again for the span already counted.
+      const store = await open();
+      const bucket = [{ key: `agent:${randomUUID()}`, capacity: 2, refillPerMs: 1 / 1_000 }];
+      expect((await store.consumeTokens(bucket, 1_000_000)).allowed).toBe(true);
+      expect((await store.consumeTokens(bucket, 999_500)).allowed).toBe(true);
+      // 600 ms after the last counted instant: 0.6 of a token, not 1.1.
+      const third = await store.consumeTokens(bucket, 1_000_600);
+      expect(third).toMatchObject({ allowed: false, index: 0 });
+      if (!third.allowed) expect(third.retryAfterMs).toBe(400);
+    });
+
     it('token buckets are all or nothing across several buckets', async () => {
       const store = await open();
       const a = { key: `a:${randomUUID()}`, capacity: 5, refillPerMs: 5 / 60_000 };
