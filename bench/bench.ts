@@ -48,6 +48,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = path.join(ROOT, 'dist/cli/main.js');
 const SERVER = path.join(ROOT, 'dist/test-servers/test-server.js');
+const BARE_PROXY = path.join(ROOT, 'dist/tools/bench/bare-proxy.js');
 /**
  * Five: on a shared 2-core machine a phase now and then runs at half speed (the process's own CPU per
  * call doubles for a second, whatever the target), so a median of three rounds was often decided by one.
@@ -148,6 +149,11 @@ async function startGateway(
     { BENCH_KEY: KEY, ...env },
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
+}
+
+async function startBareProxy(backendUrl: string): Promise<{ url: string; pid: number }> {
+  const { child, line } = await startProcess([BARE_PROXY, backendUrl]);
+  return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
 
 /** A stand-in collector: its own process, answering every OTLP export with an empty success. */
@@ -382,6 +388,14 @@ async function main(): Promise<void> {
       headers: {},
       helpers: [httpBackend.pid],
     },
+    // The floor of the HTTP rows: a Node.js pass-through without MCP, policy or audit (bare-proxy.ts).
+    {
+      name: 'bare proxy→http',
+      yaml: '',
+      headers: {},
+      helpers: [httpBackend.pid],
+      bareProxyTo: httpBackend.url,
+    },
     {
       name: 'gw→http+all',
       yaml: `${ALL_POLICIES}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
@@ -440,6 +454,8 @@ interface Plan {
   readonly env?: NodeJS.ProcessEnv;
   /** Holds a stdio child per session (32 here): measured in a group of its own, see main(). */
   readonly perSession?: boolean;
+  /** Not a gateway: bare-proxy.ts in front of this URL. */
+  readonly bareProxyTo?: string;
 }
 
 /** Starts the group's gateways, measures them alternating with direct, prints the table, stops them. */
@@ -449,7 +465,9 @@ async function runGroup(title: string, plans: readonly Plan[], directTarget: Tar
     const dir = plan.name.replace(/[^a-z0-9]+/gi, '-');
     targets.push({
       name: plan.name,
-      ...(await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env)),
+      ...(plan.bareProxyTo
+        ? await startBareProxy(plan.bareProxyTo)
+        : await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env)),
       headers: plan.headers,
       helpers: plan.helpers,
     });
