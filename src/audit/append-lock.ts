@@ -164,7 +164,7 @@ export class AppendLock {
         this.begin.run();
         return;
       } catch (err) {
-        if (!isBusy(err)) throw this.lockError(err);
+        if (!isBusy(err)) throw lockError(this.path, err);
       }
     }
     const started = Date.now();
@@ -182,18 +182,10 @@ export class AppendLock {
       // Whoever held it may write again soon: take turns per batch for a while.
       this.shareUntil = Date.now() + SHARE_MS;
     } catch (err) {
-      throw this.lockError(err);
+      throw lockError(this.path, err);
     } finally {
       if (queued) leaveQueue(this.queue, this.queueCommit);
     }
-  }
-
-  private lockError(err: unknown): AuditError {
-    return new AuditError(
-      'AUDIT_LOCKED',
-      `another process held the audit lock ${this.path} for more than ${BUSY_TIMEOUT_MS} ms: ${String(err)}`,
-      { cause: err },
-    );
   }
 
   /**
@@ -269,6 +261,22 @@ function leaveQueue(db: Database.Database, commit: Database.Statement): void {
       // the connection is unusable: its next BEGIN fails (a holder then counts a waiter)
     }
   }
+}
+
+/**
+ * What a failure to take the lock means: busy past the timeout is another writer holding on
+ * (AUDIT_LOCKED); anything else (the disk, permissions, a damaged lock file) is AUDIT_WRITE_FAILED.
+ */
+export function lockError(path: string, err: unknown): AuditError {
+  if (!isBusy(err))
+    return new AuditError('AUDIT_WRITE_FAILED', `cannot take the audit lock ${path}: ${String(err)}`, {
+      cause: err,
+    });
+  return new AuditError(
+    'AUDIT_LOCKED',
+    `another process held the audit lock ${path} for more than ${BUSY_TIMEOUT_MS} ms: ${String(err)}`,
+    { cause: err },
+  );
 }
 
 function isBusy(err: unknown): boolean {
