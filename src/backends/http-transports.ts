@@ -22,19 +22,25 @@
  * With `traceHeaders` (tracing on), a message carrying W3C trace context in `params._meta` is POSTed with
  * the same `traceparent`/`tracestate` as HTTP headers, so HTTP-level tracing of the backend joins the trace.
  */
-import { setMaxListeners } from 'node:events';
-import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent } from 'undici';
 import { GatewayError } from '../core/errors.js';
 import type { JSONRPCMessage, RequestId } from '../mcp/messages.js';
 import type { BackendAuth } from './backend-auth.js';
+import {
+  type BodySink,
+  discard,
+  dispatchRequest,
+  type Reply,
+  type ReplyBody,
+  RequestGroup,
+  readText,
+} from './backend-reply.js';
 import { SseParser } from './sse-parser.js';
 import { backendMessageProblem, parseBackendMessage } from './wire.js';
 
 type Headers = Readonly<Record<string, string>>;
-type ResponseData = Dispatcher.ResponseData;
 
 export interface RemoteTransportOptions {
   /** Mirror a message's `_meta.traceparent`/`tracestate` as HTTP headers (tracing is on). */
@@ -72,11 +78,6 @@ async function loadAgent(): Promise<Agent> {
   return sharedAgent;
 }
 
-function header(headers: ResponseData['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
 function errorText(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
@@ -87,29 +88,9 @@ function errorText(error: unknown): string {
   return String(error);
 }
 
-/** Reads a whole body as text, refusing more than MAX_MESSAGE_CHARS. */
-function readText(body: Readable): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const decoder = new StringDecoder('utf8');
-    body.on('data', (chunk: Buffer) => {
-      text += decoder.write(chunk);
-      if (text.length > MAX_MESSAGE_CHARS) body.destroy(new Error('the backend sent an oversized body'));
-    });
-    body.once('end', () => resolve(text + decoder.end()));
-    body.once('error', reject);
-  });
-}
-
 /** The backend refused our upstream credentials: a reason to fail the request, not a lost backend. */
 function refusedCredentials(err: unknown): boolean {
   return err instanceof GatewayError && err.code === 'UPSTREAM_OAUTH';
-}
-
-/** Discards a body we do not read (so its connection is reused). */
-function discard(res: ResponseData): void {
-  res.body.on('error', () => {});
-  res.body.resume();
 }
 
 abstract class RemoteTransport implements Transport {
@@ -119,8 +100,8 @@ abstract class RemoteTransport implements Transport {
   protected closed = false;
   /** Set once the backend is lost (nothing to say goodbye to). */
   protected lostReason: string | undefined;
-  /** Aborts every request and stream of this transport at close. */
-  protected readonly abort = new AbortController();
+  /** Every request and stream of this transport: aborted at close. */
+  protected readonly requests = new RequestGroup();
   protected readonly origin: string;
   protected readonly path: string;
   protected protocolVersion: string | undefined;
@@ -135,9 +116,6 @@ abstract class RemoteTransport implements Transport {
     this.traceHeaders = options.traceHeaders === true;
     this.origin = url.origin;
     this.path = `${url.pathname}${url.search}`;
-    // Every request in flight listens on this one signal (undici removes each listener when its body
-    // closes): a pooled or shared connection has more than the default ten at once, which is no leak.
-    setMaxListeners(0, this.abort.signal);
   }
 
   setProtocolVersion(version: string): void {
@@ -153,21 +131,24 @@ abstract class RemoteTransport implements Transport {
     path: string,
     headers: Headers,
     body?: string,
-    signal: AbortSignal = this.abort.signal,
-  ): Promise<ResponseData> {
+    signal?: AbortSignal,
+  ): Promise<Reply> {
     const auth = this.auth;
     const send = async () =>
-      (sharedAgent ?? (await loadAgent())).request({
-        origin: this.origin,
-        path,
-        method,
-        headers: auth ? { ...headers, ...(await auth.headers()) } : headers,
-        body,
-        signal,
-      });
+      dispatchRequest(
+        sharedAgent ?? (await loadAgent()),
+        {
+          origin: this.origin,
+          path,
+          method,
+          headers: auth ? { ...headers, ...(await auth.headers()) } : headers,
+          body,
+        },
+        signal ?? this.requests,
+      );
     let res = await send();
     for (let tries = 0; auth && (res.statusCode === 401 || res.statusCode === 403); tries++) {
-      const retry = await auth.onUnauthorized(res.statusCode, header(res.headers, 'www-authenticate'));
+      const retry = await auth.onUnauthorized(res.statusCode, res.header('www-authenticate'));
       discard(res);
       if (retry && tries === 0) {
         res = await send();
@@ -224,7 +205,7 @@ abstract class RemoteTransport implements Transport {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.abort.abort(this.closedError());
+    this.requests.stop(this.closedError());
     await this.goodbye();
     this.onclose?.();
   }
@@ -291,7 +272,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       if (id !== undefined) this.awaiting.delete(id);
       throw err;
     }
-    let res: ResponseData;
+    let res: Reply;
     try {
       const headers = this.traceHeaders ? withTraceHeaders(this.postHeaders, message) : this.postHeaders;
       res = await this.call('POST', this.path, headers, body);
@@ -303,7 +284,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
     }
     const status = res.statusCode;
     if (isRequest && (message as { method: string }).method === 'initialize') {
-      const session = header(res.headers, 'mcp-session-id');
+      const session = res.header('mcp-session-id');
       if (session !== undefined) {
         this.session = session;
         this.headersChanged();
@@ -315,13 +296,13 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       return;
     }
     if (status < 200 || status >= 300) return this.refused(res, id);
-    const type = header(res.headers, 'content-type') ?? '';
+    const type = res.header('content-type') ?? '';
     if (type.startsWith('text/event-stream')) {
       this.readStream(res.body, id, 0, undefined);
       return;
     }
     if (type.startsWith('application/json')) {
-      const text = await readText(res.body).catch((err: unknown) => {
+      const text = await readText(res.body, MAX_MESSAGE_CHARS).catch((err: unknown) => {
         if (id !== undefined) this.awaiting.delete(id);
         throw err;
       });
@@ -336,10 +317,10 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
   }
 
   /** A non-2xx answer: a JSON-RPC error body for the request is relayed; anything else fails the send. */
-  private async refused(res: ResponseData, id: RequestId | undefined): Promise<void> {
+  private async refused(res: Reply, id: RequestId | undefined): Promise<void> {
     const status = res.statusCode;
     if (id !== undefined) this.awaiting.delete(id);
-    const text = await readText(res.body).catch(() => '');
+    const text = await readText(res.body, MAX_MESSAGE_CHARS).catch(() => '');
     if (status === 404 && this.session !== undefined) {
       this.lost('the backend no longer knows our session (404)');
       throw this.closedError();
@@ -389,7 +370,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
    * is lost.
    */
   private readStream(
-    body: Readable,
+    body: ReplyBody,
     id: RequestId | undefined,
     resumes: number,
     lastEventId: string | undefined,
@@ -402,9 +383,8 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
     }, MAX_MESSAGE_CHARS);
     parser.lastEventId = lastEventId;
-    feedSse(body, parser);
     let finished = false;
-    const done = (error?: unknown) => {
+    const done = (error?: Error) => {
       if (finished) return;
       finished = true;
       parser.end();
@@ -422,12 +402,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
           : `the stream of request ${String(id)} broke before its answer (${errorText(error)})`,
       );
     };
-    body.once('end', () => done());
-    body.once('error', (err) => done(err));
-    // Every stream closes, after its end: the error (a stack captured per call) only when it ends nothing.
-    body.once('close', () => {
-      if (!finished) done(new Error('the stream closed'));
-    });
+    feedSse(body, parser, done);
   }
 
   /** Resumes a request's broken stream with Last-Event-ID (the backend replays what we missed). */
@@ -440,7 +415,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
           this.path,
           this.buildHeaders('get', { 'last-event-id': lastEventId }),
         );
-        const type = header(res.headers, 'content-type') ?? '';
+        const type = res.header('content-type') ?? '';
         if (res.statusCode === 200 && type.startsWith('text/event-stream')) {
           this.readStream(res.body, id, attempt, lastEventId);
           return;
@@ -466,7 +441,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       state.timer = undefined;
       if (this.closed || state.open) return;
       state.open = true;
-      let res: ResponseData;
+      let res: Reply;
       try {
         const extra = state.lastEventId === undefined ? undefined : { 'last-event-id': state.lastEventId };
         res = await this.call('GET', this.path, this.buildHeaders('get', extra));
@@ -475,7 +450,7 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
         if (!this.closed) this.reopenGetStream(state.failures++, err);
         return;
       }
-      const type = header(res.headers, 'content-type') ?? '';
+      const type = res.header('content-type') ?? '';
       if (res.statusCode === 405) {
         // The backend offers no standalone stream: everything it sends rides request streams.
         discard(res);
@@ -559,7 +534,7 @@ export class SseBackendTransport extends RemoteTransport {
   /** Opens the event stream and waits for its `endpoint` event (where messages are POSTed). */
   async start(): Promise<void> {
     const res = await this.call('GET', this.path, { ...this.fixedHeaders, accept: 'text/event-stream' });
-    const type = header(res.headers, 'content-type') ?? '';
+    const type = res.header('content-type') ?? '';
     if (res.statusCode !== 200 || !type.startsWith('text/event-stream')) {
       discard(res);
       throw new Error(
@@ -584,13 +559,11 @@ export class SseBackendTransport extends RemoteTransport {
         } else if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
       }, MAX_MESSAGE_CHARS);
       const fail = (error: Error) => {
-        res.body.destroy();
-        reject(error);
+        reject(error); // first: destroying ends the stream, whose own reason must not win
+        res.body.destroy(error);
       };
-      const body = res.body;
-      feedSse(body, parser);
       let finished = false;
-      const done = (error?: unknown) => {
+      const done = (error?: Error) => {
         if (finished) return;
         finished = true;
         if (!started) {
@@ -605,9 +578,7 @@ export class SseBackendTransport extends RemoteTransport {
           error === undefined ? 'the event stream ended' : `the event stream broke (${errorText(error)})`,
         );
       };
-      body.once('end', () => done());
-      body.once('error', (err) => done(err));
-      body.once('close', () => done(new Error('the stream closed')));
+      feedSse(res.body, parser, done);
     });
   }
 
@@ -615,7 +586,7 @@ export class SseBackendTransport extends RemoteTransport {
     if (this.closed || this.endpoint === undefined) throw this.closedError();
     // Serialised before the request: a message that cannot be (too deep) fails here, backend untouched.
     const body = JSON.stringify(message);
-    let res: ResponseData;
+    let res: Reply;
     try {
       const headers = this.traceHeaders ? withTraceHeaders(this.postHeaders, message) : this.postHeaders;
       res = await this.call('POST', this.endpoint, headers, body);
@@ -628,7 +599,7 @@ export class SseBackendTransport extends RemoteTransport {
       discard(res);
       return;
     }
-    const text = await readText(res.body).catch(() => '');
+    const text = await readText(res.body, MAX_MESSAGE_CHARS).catch(() => '');
     if (res.statusCode === 404) {
       this.lost('the backend no longer knows our session (404)');
       throw this.closedError();
@@ -637,15 +608,21 @@ export class SseBackendTransport extends RemoteTransport {
   }
 }
 
-/** Feeds a response body to an SSE parser; a message over the parser's limit destroys the body. */
-function feedSse(body: Readable, parser: SseParser): void {
-  // undici's body ignores setEncoding: decode here (a character may span chunks).
-  const decoder = new StringDecoder('utf8');
-  body.on('data', (chunk: Buffer) => {
-    try {
-      parser.push(decoder.write(chunk));
-    } catch (err) {
-      body.destroy(err as Error);
-    }
-  });
+/**
+ * Feeds a response body to an SSE parser and tells `done` how it ended; a message over the parser's
+ * limit destroys the body.
+ */
+function feedSse(body: ReplyBody, parser: SseParser, done: (error?: Error) => void): void {
+  const decoder = new StringDecoder('utf8'); // a character may span chunks
+  const sink: BodySink = {
+    data(chunk) {
+      try {
+        parser.push(decoder.write(chunk));
+      } catch (err) {
+        body.destroy(err as Error);
+      }
+    },
+    end: done,
+  };
+  body.consume(sink);
 }

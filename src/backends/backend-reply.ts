@@ -1,0 +1,228 @@
+/**
+ * One HTTP exchange with a remote backend, on undici's dispatch handler interface instead of its
+ * `request()` API. request() turns every response header into an object and wraps the body in a
+ * Readable stream; on a remote call at C=1 that was about a tenth of the gateway's CPU (`--cpu-prof`,
+ * gw→http: `parseHeaders`, `BodyReadable`, stream events). The transports read at most three headers and
+ * hand the body to a JSON or SSE parser chunk by chunk, so they need neither.
+ *
+ * The handler is undici's own (onConnect/onHeaders/onData/onComplete/onError), which undici 7 runs without
+ * a wrapper. Its types mark it deprecated in favour of the controller interface, which parses every header
+ * again before the handler sees them; moving to undici 8 means checking this file first.
+ */
+import type { Dispatcher } from 'undici';
+
+/** Receives a body: its chunks as they arrive, then its end (with the error that cut it, if any). */
+export interface BodySink {
+  data(chunk: Buffer): void;
+  end(error?: Error): void;
+}
+
+/** A response body, kept until a sink takes it (its first chunks can come with the headers). */
+export class ReplyBody {
+  private waiting: Buffer[] = [];
+  private sink: BodySink | undefined;
+  private outcome: { error?: Error } | undefined;
+  private told = false;
+
+  constructor(private readonly cut: (error: Error) => void) {}
+
+  /** Hands over what arrived so far, then the rest as it comes. Once per body. */
+  consume(sink: BodySink): void {
+    this.sink = sink;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const chunk of waiting) {
+      if (this.told) return; // the sink destroyed the body on an earlier chunk
+      sink.data(chunk);
+    }
+    if (this.outcome) this.tell();
+  }
+
+  /** Stops receiving: the request is aborted (its connection closed) and the sink told `error`. */
+  destroy(error: Error): void {
+    if (this.told) return;
+    // Even when the whole body already came (it waits for its sink): the sink must learn the error.
+    if (!this.outcome) this.cut(error);
+    this.outcome = { error };
+    if (this.sink) this.tell();
+  }
+
+  /** @internal from the handler */
+  push(chunk: Buffer): void {
+    if (this.outcome) return;
+    if (this.sink) this.sink.data(chunk);
+    else this.waiting.push(chunk);
+  }
+
+  /** @internal from the handler */
+  finish(error?: Error): void {
+    if (this.outcome) return;
+    this.outcome = error === undefined ? {} : { error };
+    if (this.sink) this.tell();
+  }
+
+  private tell(): void {
+    if (this.told) return;
+    this.told = true;
+    this.sink?.end(this.outcome?.error);
+  }
+}
+
+export interface Reply {
+  readonly statusCode: number;
+  /** The first value of a header (`name` in lower case). */
+  header(name: string): string | undefined;
+  readonly body: ReplyBody;
+}
+
+export interface ReplyRequest {
+  readonly origin: string;
+  readonly path: string;
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body?: string;
+}
+
+/**
+ * The requests of one owner (a transport), stopped together when it closes, and any started after. Cheaper
+ * than an abort listener per request on a shared signal.
+ */
+export class RequestGroup {
+  private readonly pending = new Set<(reason: Error) => void>();
+  private stoppedWith: Error | undefined;
+
+  /** Aborts every request in flight with `reason`, and refuses new ones with it. */
+  stop(reason: Error): void {
+    this.stoppedWith ??= reason;
+    for (const stop of [...this.pending]) stop(reason);
+    this.pending.clear();
+  }
+
+  /** @internal The reason to refuse at once, or undefined once `stop` is registered. */
+  join(stop: (reason: Error) => void): Error | undefined {
+    if (this.stoppedWith) return this.stoppedWith;
+    this.pending.add(stop);
+    return undefined;
+  }
+
+  /** @internal */
+  leave(stop: (reason: Error) => void): void {
+    this.pending.delete(stop);
+  }
+}
+
+const reasonOf = (signal: AbortSignal) =>
+  signal.reason instanceof Error ? signal.reason : new Error('the request was aborted');
+
+/**
+ * Sends one request; resolves with the status and headers, the body following through `reply.body`.
+ * Rejects when no answer comes (refused, reset, stopped before the headers). `stopper` (a group, or a
+ * signal) aborts it.
+ */
+export function dispatchRequest(
+  dispatcher: Dispatcher,
+  request: ReplyRequest,
+  stopper: RequestGroup | AbortSignal,
+): Promise<Reply> {
+  return new Promise<Reply>((resolve, reject) => {
+    let abort: ((reason: Error) => void) | undefined;
+    let abortedWith: Error | undefined;
+    let body: ReplyBody | undefined;
+    let settled = false;
+    const stopNow = (reason: Error) => {
+      if (abortedWith) return;
+      abortedWith = reason;
+      abort?.(reason);
+    };
+    const group = stopper instanceof RequestGroup ? stopper : undefined;
+    const signal = group ? undefined : (stopper as AbortSignal);
+    const onAbort = () => stopNow(reasonOf(signal as AbortSignal));
+    const done = () => {
+      if (group) group.leave(stopNow);
+      else signal?.removeEventListener('abort', onAbort);
+    };
+    const refused = group ? group.join(stopNow) : signal?.aborted ? reasonOf(signal) : undefined;
+    if (refused) {
+      reject(refused);
+      return;
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect(abortRequest) {
+        abort = abortRequest as (reason: Error) => void;
+        if (abortedWith) abortRequest(abortedWith);
+      },
+      onHeaders(statusCode, rawHeaders) {
+        // 1xx (informational) heads come before the answer's own.
+        if (settled || statusCode < 200) return true;
+        settled = true;
+        const raw = rawHeaders as unknown as Array<Buffer | string>;
+        body = new ReplyBody((error) => stopNow(error));
+        resolve({ statusCode, header: (name) => findHeader(raw, name), body });
+        return true;
+      },
+      onData(chunk) {
+        body?.push(chunk);
+        return true;
+      },
+      onComplete() {
+        done();
+        body?.finish();
+      },
+      onError(error) {
+        done();
+        if (!settled) {
+          settled = true;
+          reject(error);
+        } else body?.finish(error);
+      },
+    };
+    dispatcher.dispatch(
+      {
+        origin: request.origin,
+        path: request.path,
+        method: request.method,
+        headers: request.headers,
+        body: request.body ?? null,
+      },
+      handler,
+    );
+  });
+}
+
+function findHeader(raw: ReadonlyArray<Buffer | string>, name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const key = raw[i] as Buffer | string;
+    if (key.length !== name.length) continue;
+    if (latin1(key).toLowerCase() === name) return latin1(raw[i + 1] as Buffer | string);
+  }
+  return undefined;
+}
+
+const latin1 = (value: Buffer | string) => (typeof value === 'string' ? value : value.toString('latin1'));
+
+/** Reads a whole body as UTF-8 text, refusing more than `maxChars`. */
+export function readText(body: ReplyBody, maxChars: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const decoder = new TextDecoder();
+    body.consume({
+      data(chunk) {
+        text += decoder.decode(chunk, { stream: true });
+        if (text.length > maxChars) body.destroy(new Error('the backend sent an oversized body'));
+      },
+      end(error) {
+        if (error) reject(error);
+        else resolve(text + decoder.decode());
+      },
+    });
+  });
+}
+
+const IGNORE: BodySink = { data() {}, end() {} };
+
+/** Reads a body we do not need to its end (so its connection is reused). */
+export function discard(reply: Reply): void {
+  reply.body.consume(IGNORE);
+}
