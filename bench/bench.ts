@@ -34,6 +34,9 @@
  * children started, the RSS of the gateway and its children, and the initialize time. per_session
  * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
  *
+ * The HTTP rows come with a floor: `bare proxy→http` is bare-proxy.ts, a Node.js pass-through with no MCP,
+ * policy or audit in it, i.e. what any Node.js hop between the agent and an HTTP server costs here.
+ *
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
  * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_VERBOSE=1 prints every
  * round's figures.
@@ -68,6 +71,12 @@ const FOOTPRINT_ISOLATIONS = (process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_
   .split(',')
   .map((t) => t.trim())
   .filter(Boolean);
+const ISOLATIONS = ['per_session', 'shared', 'pooled'];
+for (const isolation of FOOTPRINT_ISOLATIONS)
+  if (!ISOLATIONS.includes(isolation))
+    throw new Error(
+      `BENCH_FOOTPRINT_ISOLATIONS: "${isolation}" is not one of ${ISOLATIONS.join(', ')} (BENCH_FOOTPRINT_SESSIONS=0 skips the footprint)`,
+    );
 const KEY = 'bench-key-0123456789abcdefghijklmnopqrstuvwxyz';
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -420,6 +429,11 @@ async function main(): Promise<void> {
   // 70% of a core away from whichever target was being measured, so the pooled and HTTP rows came out
   // slower the more per_session rows ran before them.
   const directTarget: Target = { name: 'direct', ...direct, headers: {} };
+  const unknown = ONLY?.filter((name) => name !== 'direct' && !plans.some((plan) => plan.name === name));
+  if (unknown?.length)
+    throw new Error(
+      `BENCH_ONLY: no target named ${unknown.map((n) => `"${n}"`).join(', ')}; the targets are ${plans.map((p) => p.name).join(', ')}`,
+    );
   const chosen = plans.filter((plan) => !ONLY || ONLY.includes(plan.name));
   const groups = [
     {
