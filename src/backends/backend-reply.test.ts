@@ -9,12 +9,25 @@ let origin: string;
 const agent = new Agent();
 /** Responses the test holds open, to end or cut them later. */
 const held: ServerResponse[] = [];
+let bigWritten = 0;
 
 beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/json') {
       res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': 's-1', 'X-Twice': 'a' });
       res.end('{"ok":"é"}');
+    } else if (req.url === '/big') {
+      // 20 MB as fast as the socket takes it; how much went out is counted for the test.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const chunk = Buffer.alloc(64 * 1024, 120);
+      const pump = () => {
+        while (bigWritten < 20 * 1024 * 1024) {
+          bigWritten += chunk.length;
+          if (!res.write(chunk)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
     } else if (req.url === '/hints') {
       res.writeEarlyHints({ link: '</x>; rel=preload' });
       res.writeHead(202);
@@ -92,6 +105,41 @@ describe('dispatchRequest', () => {
     controller.abort(new Error('timed out'));
     expect(await ended).toMatchObject({ text: 'data: 1\n\ndata: 2\n\n', error: { message: 'timed out' } });
     await expect(get('/json', AbortSignal.abort(new Error('no')))).rejects.toThrow('no');
+  });
+
+  it('a body nobody reads yet pauses the socket, and flows in full once read', async () => {
+    const reply = await get('/big');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Unpaused, loopback moves hundreds of MB in 300 ms; paused, what the socket buffers hold.
+    expect(bigWritten).toBeLessThan(16 * 1024 * 1024);
+    let received = 0;
+    const ended = await new Promise<Error | undefined>((resolve) =>
+      reply.body.consume({
+        data: (chunk) => {
+          received += chunk.length;
+        },
+        end: resolve,
+      }),
+    );
+    expect(ended).toBeUndefined();
+    expect(received).toBe(20 * 1024 * 1024);
+  });
+
+  it('a stop while the request waits for its connection refuses it at once', async () => {
+    // A connector that never connects: the request stays queued.
+    const stuck = new Agent({ connect: () => {} });
+    const group = new RequestGroup();
+    const pending = dispatchRequest(stuck, { origin, path: '/json', method: 'GET', headers: {} }, group);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    group.stop(new Error('closed'));
+    await expect(pending).rejects.toThrow('closed');
+    const timedOut = dispatchRequest(
+      stuck,
+      { origin, path: '/json', method: 'GET', headers: {} },
+      AbortSignal.timeout(50),
+    );
+    await expect(timedOut).rejects.toThrow(/timeout|aborted/i);
+    await stuck.destroy();
   });
 
   it('a connection refused rejects the request', async () => {

@@ -17,25 +17,43 @@ export interface BodySink {
   end(error?: Error): void;
 }
 
-/** A response body, kept until a sink takes it (its first chunks can come with the headers). */
+/** Bytes kept for a body nobody reads yet before the socket is paused (a Readable's default mark). */
+const WAITING_MARK = 64 * 1024;
+
+/**
+ * A response body, kept until a sink takes it (its first chunks can come with the headers). Past
+ * WAITING_MARK unread bytes the socket is paused until then, as a Readable would: a caller may take its
+ * time (an upstream token refresh) before it reads or discards a body.
+ */
 export class ReplyBody {
   private waiting: Buffer[] = [];
+  private waitingBytes = 0;
   private sink: BodySink | undefined;
   private outcome: { error?: Error } | undefined;
   private told = false;
+  /** undici's resume, set while the socket is paused for want of a reader. */
+  private paused: (() => void) | undefined;
 
-  constructor(private readonly cut: (error: Error) => void) {}
+  constructor(
+    private readonly cut: (error: Error) => void,
+    private readonly resume: () => void = () => {},
+  ) {}
 
   /** Hands over what arrived so far, then the rest as it comes. Once per body. */
   consume(sink: BodySink): void {
     this.sink = sink;
     const waiting = this.waiting;
     this.waiting = [];
+    this.waitingBytes = 0;
     for (const chunk of waiting) {
       if (this.told) return; // the sink destroyed the body on an earlier chunk
       sink.data(chunk);
     }
     if (this.outcome) this.tell();
+    else if (this.paused) {
+      this.paused = undefined;
+      this.resume();
+    }
   }
 
   /** Stops receiving: the request is aborted (its connection closed) and the sink told `error`. */
@@ -47,11 +65,18 @@ export class ReplyBody {
     if (this.sink) this.tell();
   }
 
-  /** @internal from the handler */
-  push(chunk: Buffer): void {
-    if (this.outcome) return;
-    if (this.sink) this.sink.data(chunk);
-    else this.waiting.push(chunk);
+  /** @internal from the handler; false: pause the socket (nobody reads yet, WAITING_MARK reached). */
+  push(chunk: Buffer): boolean {
+    if (this.outcome) return true;
+    if (this.sink) {
+      this.sink.data(chunk);
+      return true;
+    }
+    this.waiting.push(chunk);
+    this.waitingBytes += chunk.length;
+    if (this.waitingBytes < WAITING_MARK) return true;
+    this.paused = this.resume;
+    return false;
   }
 
   /** @internal from the handler */
@@ -66,6 +91,17 @@ export class ReplyBody {
     this.told = true;
     this.sink?.end(this.outcome?.error);
   }
+}
+
+/**
+ * For what a reader throws inside undici's parser. undici catches what a handler throws and turns it into
+ * a request error, which a settled request ignores: a bug in a reader would pass unseen and leave its
+ * transport hanging. Thrown again outside, it fails as loudly as it did from a stream listener.
+ */
+function rethrowOutside(err: unknown): void {
+  process.nextTick(() => {
+    throw err;
+  });
 }
 
 export interface Reply {
@@ -132,7 +168,14 @@ export function dispatchRequest(
     const stopNow = (reason: Error) => {
       if (abortedWith) return;
       abortedWith = reason;
-      abort?.(reason);
+      if (abort) abort(reason);
+      else if (!settled) {
+        // Still waiting for a connection (connecting can take undici's 10 s): refused now, and
+        // aborted by onConnect if it ever connects.
+        settled = true;
+        done();
+        reject(reason);
+      }
     };
     const group = stopper instanceof RequestGroup ? stopper : undefined;
     const signal = group ? undefined : (stopper as AbortSignal);
@@ -153,29 +196,43 @@ export function dispatchRequest(
         abort = abortRequest as (reason: Error) => void;
         if (abortedWith) abortRequest(abortedWith);
       },
-      onHeaders(statusCode, rawHeaders) {
+      onHeaders(statusCode, rawHeaders, resume) {
         // 1xx (informational) heads come before the answer's own.
         if (settled || statusCode < 200) return true;
         settled = true;
         const raw = rawHeaders as unknown as Array<Buffer | string>;
-        body = new ReplyBody((error) => stopNow(error));
+        body = new ReplyBody((error) => stopNow(error), resume);
         resolve({ statusCode, header: (name) => findHeader(raw, name), body });
         return true;
       },
       onData(chunk) {
-        body?.push(chunk);
-        return true;
+        try {
+          return body?.push(chunk) ?? true;
+        } catch (err) {
+          rethrowOutside(err);
+          return true;
+        }
       },
       onComplete() {
         done();
-        body?.finish();
+        try {
+          body?.finish();
+        } catch (err) {
+          rethrowOutside(err);
+        }
       },
       onError(error) {
         done();
         if (!settled) {
           settled = true;
           reject(error);
-        } else body?.finish(error);
+          return;
+        }
+        try {
+          body?.finish(error);
+        } catch (err) {
+          rethrowOutside(err);
+        }
       },
     };
     dispatcher.dispatch(

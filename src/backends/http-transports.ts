@@ -148,8 +148,9 @@ abstract class RemoteTransport implements Transport {
       );
     let res = await send();
     for (let tries = 0; auth && (res.statusCode === 401 || res.statusCode === 403); tries++) {
-      const retry = await auth.onUnauthorized(res.statusCode, res.header('www-authenticate'));
+      // Read off before the wait (a token refresh may take a while): the refusal's body is not needed.
       discard(res);
+      const retry = await auth.onUnauthorized(res.statusCode, res.header('www-authenticate'));
       if (retry && tries === 0) {
         res = await send();
         continue;
