@@ -38,7 +38,8 @@
  * policy or audit in it, i.e. what any Node.js hop between the agent and an HTTP server costs here.
  *
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
- * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_VERBOSE=1 prints every
+ * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_REWARM_CALLS (2000) sets
+ * the unmeasured calls before each target's phases in a round; BENCH_VERBOSE=1 prints every
  * round's figures.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -60,6 +61,15 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5);
 const CALLS_C1 = Number(process.env['BENCH_CALLS_C1'] ?? 1_000);
 const CALLS_C32 = Number(process.env['BENCH_CALLS_C32'] ?? 4_000);
 const WARM_UP_CALLS = 2_000;
+/**
+ * Unmeasured calls (at C=8) just before a target's measured phases in every round, direct's included.
+ * Each target idles while the others of its group are measured, and on the 2-core VM a process that
+ * idled for 45 s needs about 3000 calls to get back to its steady cost (docs/deploy.md, "After an idle
+ * minute"). Without them a row's figures said more about how many rows its group had than about the
+ * row: gw→pooled+all measured 1.10× direct beside 4 rows and 1.37× beside 11. BENCH_REWARM_CALLS=0
+ * measures cold.
+ */
+const REWARM_CALLS = Number(process.env['BENCH_REWARM_CALLS'] ?? 2_000);
 /** BENCH_VERBOSE=1: every round's figures on stderr, to see the spread behind the medians. */
 const VERBOSE = process.env['BENCH_VERBOSE'] === '1';
 /** Comma-separated target names to run (direct always runs: it is the yardstick). */
@@ -529,6 +539,7 @@ async function runGroup(title: string, plans: readonly Plan[], directTarget: Tar
       const r = results.get(t.name) as { c1: Sample[]; c32: Sample[] };
       const s = sessions.get(t.name) as Array<Record<string, string>>;
       await keepOthersAlive(t);
+      if (REWARM_CALLS > 0) await measure(t, s, 8, REWARM_CALLS);
       const c1 = await measure(t, s, 1, CALLS_C1);
       await keepOthersAlive(t);
       const c32 = await measure(t, s, 32, CALLS_C32);
