@@ -512,8 +512,11 @@ describe('a pool that is full', () => {
     expect(await metric(gw, 'mcp_guard_pool_queue_depth', 'q')).toBe(1);
     const started = Date.now();
     const full = await failure((extra as Client).callTool({ name: 'echo', arguments: { message: 'y' } }));
-    expect(Date.now() - started).toBeLessThan(250);
+    // Refused for the full queue, not after waiting out pool_queue_timeout (300 ms): the message says
+    // which; the time bound only has to hold on a loaded 2-core machine.
+    expect(Date.now() - started).toBeLessThan(1_000);
     expect(full.code).toBe(-32016);
+    expect(full.message).toContain('requests are waiting');
     expect(full.message).toContain('pool_queue: 1');
     expect(full.data).toMatchObject({ reason: 'backend_unavailable', server: 'q', pool_size: 1 });
     const timedOut = await waited;
