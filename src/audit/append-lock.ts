@@ -103,14 +103,14 @@ export class AppendLock {
         return db;
       };
       const db = connect(path, BUSY_TIMEOUT_MS);
-      db.pragma('journal_mode = WAL');
+      walMode(db);
       // From now on the lock is first tried without waiting; acquire() queues up and waits when it is taken.
       db.pragma('busy_timeout = 0');
       const waitPath = `${filePath}.wait.db`;
       const queue = connect(waitPath, BUSY_TIMEOUT_MS);
       // WAL here too: in rollback mode an empty COMMIT fails with SQLITE_BUSY while another connection
       // reads, which a holder's zero-timeout look would meet whenever a waiter is retrying.
-      queue.pragma('journal_mode = WAL');
+      walMode(queue);
       const lock = new AppendLock(path, db, queue, connect(waitPath, 0));
       lock.users = 1;
       shared.set(path, lock);
@@ -259,6 +259,26 @@ function leaveQueue(db: Database.Database, commit: Database.Statement): void {
       if (db.inTransaction) db.exec('ROLLBACK');
     } catch {
       // the connection is unusable: its next BEGIN fails (a holder then counts a waiter)
+    }
+  }
+}
+
+/**
+ * Switches a new connection to WAL mode. Two writers opening one fresh lock file together can meet
+ * SQLITE_BUSY here at once, without SQLite's busy handler being asked (switching the journal mode takes
+ * an exclusive lock, and waiting for it could deadlock): seen as one of two gateways started together
+ * failing to open its audit log. Tried again for up to BUSY_TIMEOUT_MS, as a busy handler would.
+ */
+function walMode(db: Database.Database): void {
+  const started = Date.now();
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (err) {
+      if (!isBusy(err) || Date.now() - started >= BUSY_TIMEOUT_MS) throw err;
+      Atomics.wait(pause, 0, 0, wait); // open() is synchronous: a short sleep, as SQLite's own handler does
     }
   }
 }
