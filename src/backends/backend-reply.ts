@@ -1,9 +1,10 @@
 /**
  * One HTTP exchange with a remote backend, on undici's dispatch handler interface instead of its
- * `request()` API. request() turns every response header into an object and wraps the body in a
- * Readable stream; on a remote call at C=1 that was about a tenth of the gateway's CPU (`--cpu-prof`,
- * gw→http: `parseHeaders`, `BodyReadable`, stream events). The transports read at most three headers and
- * hand the body to a JSON or SSE parser chunk by chunk, so they need neither.
+ * `request()` API. request() turns every response header into an object (`parseHeaders` alone was 3–7%
+ * of the gateway's busy time at C=1, `--cpu-prof`, gw→http) and wraps the body in a Readable stream. The
+ * transports read at most three headers and hand the body to a JSON or SSE parser chunk by chunk, so
+ * they need neither. Measured old against new in one bench run: about 4% less gateway CPU per remote
+ * call at C=32, 0.01–0.03 ms less p50 at C=1.
  *
  * The handler is undici's own (onConnect/onHeaders/onData/onComplete/onError), which undici 7 runs without
  * a wrapper. Its types mark it deprecated in favour of the controller interface, which parses every header
