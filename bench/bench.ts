@@ -148,10 +148,13 @@ function startProcess(
   });
 }
 
-async function startServerHttp(): Promise<{ url: string; pid: number }> {
-  const { child, line } = await startProcess([SERVER, '--http', '--port', '0', '--tools', 'echo']);
+/** A process that prints "LISTENING <port>" and serves MCP at /mcp. */
+async function startListener(args: string[]): Promise<{ url: string; pid: number }> {
+  const { child, line } = await startProcess(args);
   return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
+
+const startServerHttp = () => startListener([SERVER, '--http', '--port', '0', '--tools', 'echo']);
 
 async function startGateway(
   name: string,
@@ -168,11 +171,6 @@ async function startGateway(
     { BENCH_KEY: KEY, ...env },
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
-}
-
-async function startBareProxy(backendUrl: string): Promise<{ url: string; pid: number }> {
-  const { child, line } = await startProcess([BARE_PROXY, backendUrl]);
-  return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
 
 /** A stand-in collector: its own process, answering every OTLP export with an empty success. */
@@ -490,7 +488,7 @@ async function runGroup(title: string, plans: readonly Plan[], directTarget: Tar
     targets.push({
       name: plan.name,
       ...(plan.bareProxyTo
-        ? await startBareProxy(plan.bareProxyTo)
+        ? await startListener([BARE_PROXY, plan.bareProxyTo])
         : await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env)),
       headers: plan.headers,
       helpers: plan.helpers,

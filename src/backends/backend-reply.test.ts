@@ -157,12 +157,17 @@ describe('dispatchRequest', () => {
   });
 });
 
+/** A body that already received `chunks` and has no reader yet; `cut` collects its aborts. */
+function bodyHolding(...chunks: string[]): { body: ReplyBody; cut: Error[] } {
+  const cut: Error[] = [];
+  const body = new ReplyBody((error) => cut.push(error));
+  for (const chunk of chunks) body.push(Buffer.from(chunk));
+  return { body, cut };
+}
+
 describe('ReplyBody', () => {
   it('keeps chunks until consumed, then streams the rest; the end is told once', () => {
-    const cut: Error[] = [];
-    const body = new ReplyBody((error) => cut.push(error));
-    body.push(Buffer.from('a'));
-    body.push(Buffer.from('b'));
+    const { body, cut } = bodyHolding('a', 'b');
     const seen: string[] = [];
     let ends = 0;
     body.consume({ data: (c) => seen.push(c.toString()), end: () => ends++ });
@@ -176,10 +181,7 @@ describe('ReplyBody', () => {
   });
 
   it('a sink that destroys the body on a kept chunk gets nothing more, and the request is cut', () => {
-    const cut: Error[] = [];
-    const body = new ReplyBody((error) => cut.push(error));
-    body.push(Buffer.from('too big'));
-    body.push(Buffer.from('more'));
+    const { body, cut } = bodyHolding('too big', 'more');
     const seen: string[] = [];
     const ends: Array<Error | undefined> = [];
     body.consume({

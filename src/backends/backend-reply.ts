@@ -10,6 +10,7 @@
  * a wrapper. Its types mark it deprecated in favour of the controller interface, which parses every header
  * again before the handler sees them; moving to undici 8 means checking this file first.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 
 /** Receives a body: its chunks as they arrive, then its end (with the error that cut it, if any). */
@@ -264,15 +265,15 @@ const latin1 = (value: Buffer | string) => (typeof value === 'string' ? value : 
 export function readText(body: ReplyBody, maxChars: number): Promise<string> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const decoder = new TextDecoder();
+    const decoder = new StringDecoder('utf8'); // a character may span chunks
     body.consume({
       data(chunk) {
-        text += decoder.decode(chunk, { stream: true });
+        text += decoder.write(chunk);
         if (text.length > maxChars) body.destroy(new Error('the backend sent an oversized body'));
       },
       end(error) {
         if (error) reject(error);
-        else resolve(text + decoder.decode());
+        else resolve(text + decoder.end());
       },
     });
   });

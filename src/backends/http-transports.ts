@@ -384,10 +384,8 @@ export class StreamableHttpBackendTransport extends RemoteTransport {
       if (event.event === 'message' && event.data.length > 0) this.deliver(event.data);
     }, MAX_MESSAGE_CHARS);
     parser.lastEventId = lastEventId;
-    let finished = false;
+    // Called once: a body tells its sink how it ended exactly once.
     const done = (error?: Error) => {
-      if (finished) return;
-      finished = true;
       parser.end();
       if (onDone) return onDone(error, parser, received);
       if (this.closed || id === undefined || !this.awaiting.has(id)) return;
@@ -563,10 +561,7 @@ export class SseBackendTransport extends RemoteTransport {
         reject(error); // first: destroying ends the stream, whose own reason must not win
         res.body.destroy(error);
       };
-      let finished = false;
       const done = (error?: Error) => {
-        if (finished) return;
-        finished = true;
         if (!started) {
           reject(
             new Error(
