@@ -177,7 +177,8 @@ ${stdioTestServer('wallet')}`);
     await page.selectOption('select[name="decision"]', 'held');
     await page.tap('form.filters button');
     await page.waitForURL((u) => u.searchParams.get('decision') === 'held');
-    await page.waitForSelector('article.call');
+    // The unfiltered list stays on screen until the filtered one has loaded; #view is aria-busy meanwhile.
+    await page.waitForSelector('#view:not([aria-busy]) article.call');
     const badges = await page.locator('article.call .badge').allTextContents();
     expect(badges.length).toBeGreaterThan(0);
     expect(new Set(badges)).toEqual(new Set(['held']));

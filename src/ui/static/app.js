@@ -414,6 +414,9 @@ let renderSeq = 0;
 async function render() {
   const seq = ++renderSeq;
   const view = el('div');
+  // Until the newest render lands, the page still shows the previous view: say so, for screen readers
+  // and for anyone (a test, a script) waiting on the new content.
+  document.getElementById('view').setAttribute('aria-busy', 'true');
   for (const a of document.querySelectorAll('nav.tabs a'))
     a.classList.toggle('active', a.dataset.view === state.view);
   pendingCount();
@@ -436,6 +439,7 @@ async function render() {
   );
   const active = document.activeElement?.closest?.('article[data-id]')?.dataset.id;
   main.replaceChildren(...view.childNodes);
+  main.removeAttribute('aria-busy');
   for (const [id, value] of notes) {
     const input = main.querySelector(`article[data-id="${CSS.escape(id)}"] input.note`);
     if (input) {
