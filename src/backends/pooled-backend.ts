@@ -57,13 +57,19 @@ import type { BackendTransport } from './transports.js';
 const REST_MS = 250;
 /**
  * Another child starts when requests have been waiting for free ones, without a break, for longer than
- * starting a child takes (measured, an average of the last starts; this before the first) — counted
- * from the last child's start, so the pool grows one child at a time. A spawn costs far more than a
+ * starting a child takes (measured, an average of the last starts; this before the first; a second at
+ * most) — counted from the last child's start, so the pool grows one child at a time. A spawn costs far more than a
  * short call: a burst of quick calls is served by the children running, while a steady backlog or long
  * calls grow the pool. On a loaded machine both times grow together, so it stays calm.
  */
 const FIRST_START_GUESS_MS = 250;
 const MIN_GROW_AFTER_MS = 50;
+/**
+ * However slow the starts measured: one start made while the machine was swamped (5.6 s, measured beside
+ * a test that spawned a hundred children) otherwise made every later backlog wait that long before the
+ * pool grew — and, the pool not growing, no quicker start came to bring the average down.
+ */
+const MAX_GROW_AFTER_MS = 1_000;
 /** A child unused this long exits (the last one of a held profile stays). */
 const IDLE_CHILD_MS = 60_000;
 
@@ -164,7 +170,10 @@ export class PooledBackend extends MultiSessionBackend {
   }
 
   private get growAfterMs(): number {
-    return this.fixedGrowAfterMs ?? Math.max(MIN_GROW_AFTER_MS, this.startupMs ?? FIRST_START_GUESS_MS);
+    return (
+      this.fixedGrowAfterMs ??
+      Math.min(MAX_GROW_AFTER_MS, Math.max(MIN_GROW_AFTER_MS, this.startupMs ?? FIRST_START_GUESS_MS))
+    );
   }
 
   private working(): boolean {

@@ -252,8 +252,10 @@ describe('sessions sharing a pool of two children', () => {
       return { text, pid: (await stats(who.client)).pid };
     };
     const busy = () => gw.gateway.pool.stats().find((s) => s.server === 'p')?.busy ?? 0;
-    // The oldest free child takes the next request; hold it so the touch goes to the other one.
-    const holding = who.client.callTool({ name: 'slow', arguments: { ms: 400 } });
+    // The oldest free child takes the next request; hold it so the touch goes to the other one. (Held long
+    // enough for a loaded machine: a 400 ms hold ended before the touch arrived when a test beside this one
+    // spawned a hundred children.)
+    const holding = who.client.callTool({ name: 'slow', arguments: { ms: 1_500 } });
     await waitFor(() => busy() === 1, 2_000, 'the slow call to hold a child');
     // While it is held, the touch and the stats after it both run on the other child.
     const other = await touch();
