@@ -31,6 +31,7 @@ import {
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { atTurnEnd } from '../core/turn-end.js';
 import type { RedactOptions, Redactor } from '../redact/redact-value.js';
 import { createRedactor } from '../redact/redact-value.js';
 import { AppendLock } from './append-lock.js';
@@ -325,7 +326,7 @@ export class AuditLog {
     // call that completed in this turn share one write and one take of the lock. Starting on the next
     // microtask gave one batch per socket read (about one line each at 32 concurrent calls); the wait
     // is a few microseconds, as nothing else runs in between.
-    setImmediate(() => void this.run());
+    atTurnEnd(() => void this.run());
   }
 
   private async run(): Promise<void> {

@@ -20,6 +20,7 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { GatewayError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
+import { atTurnEnd } from '../core/turn-end.js';
 import { redactText } from '../redact/secret-text.js';
 import { parseBackendMessage } from './wire.js';
 
@@ -188,7 +189,7 @@ export class StdioBackendTransport implements Transport {
         reject = rej;
       });
       this.batch = { promise, resolve, reject };
-      setImmediate(() => this.flush());
+      atTurnEnd(() => this.flush());
     }
     return this.batch.promise;
   }
