@@ -40,10 +40,12 @@
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
  * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_REWARM_CALLS (2000) sets
  * the unmeasured calls before each target's phases in a round; BENCH_VERBOSE=1 prints every
- * round's figures.
+ * round's figures; BENCH_COMPARE_CLI (the dist/cli/main.js of another build, e.g. a worktree of the previous
+ * commit) adds every chosen gateway row a second time, started from that build and named `NAME (compare)`:
+ * a before/after measured in one run, alternating.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -76,6 +78,12 @@ const VERBOSE = process.env['BENCH_VERBOSE'] === '1';
 const ONLY = process.env['BENCH_ONLY']?.split(',').map((t) => t.trim());
 /** Extra node flags for the gateways, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them. */
 const GATEWAY_NODE_ARGS = process.env['BENCH_GATEWAY_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+/** Another build's CLI: each chosen gateway row runs a second time from it (a same-run before/after). */
+const COMPARE_CLI = process.env['BENCH_COMPARE_CLI'];
+if (COMPARE_CLI !== undefined && !existsSync(COMPARE_CLI))
+  throw new Error(
+    `BENCH_COMPARE_CLI: ${COMPARE_CLI} does not exist (give the dist/cli/main.js of a built checkout)`,
+  );
 const FOOTPRINT_SESSIONS = Number(process.env['BENCH_FOOTPRINT_SESSIONS'] ?? 100);
 const FOOTPRINT_ISOLATIONS = (process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_session,shared,pooled')
   .split(',')
@@ -161,13 +169,14 @@ async function startGateway(
   yaml: string,
   nodeArgs: readonly string[] = [],
   env: NodeJS.ProcessEnv = {},
+  cli = CLI,
 ): Promise<{ url: string; pid: number; child: ChildProcess }> {
   const dir = path.join(work, name);
   const file = path.join(dir, 'mcp-guard.yaml');
   await import('node:fs').then((fs) => fs.mkdirSync(dir, { recursive: true }));
   writeFileSync(file, yaml);
   const { child, line } = await startProcess(
-    [...GATEWAY_NODE_ARGS, ...nodeArgs, CLI, 'serve-http', '--config', file, '--port', '0'],
+    [...GATEWAY_NODE_ARGS, ...nodeArgs, cli, 'serve-http', '--config', file, '--port', '0'],
     { BENCH_KEY: KEY, ...env },
   );
   return { url: line.replace('listening on ', ''), pid: child.pid as number, child };
@@ -442,7 +451,13 @@ async function main(): Promise<void> {
     throw new Error(
       `BENCH_ONLY: no target named ${unknown.map((n) => `"${n}"`).join(', ')}; the targets are ${plans.map((p) => p.name).join(', ')}`,
     );
-  const chosen = plans.filter((plan) => !ONLY || ONLY.includes(plan.name));
+  const chosen = plans
+    .filter((plan) => !ONLY || ONLY.includes(plan.name))
+    .flatMap((plan) =>
+      COMPARE_CLI && !plan.bareProxyTo
+        ? [plan, { ...plan, name: `${plan.name} (compare)`, cli: COMPARE_CLI }]
+        : [plan],
+    );
   const groups = [
     {
       title: 'backends shared by the sessions: pooled, shared and HTTP',
@@ -478,6 +493,8 @@ interface Plan {
   readonly perSession?: boolean;
   /** Not a gateway: bare-proxy.ts in front of this URL. */
   readonly bareProxyTo?: string;
+  /** The gateway's CLI, when not this build's (BENCH_COMPARE_CLI). */
+  readonly cli?: string;
 }
 
 /** Starts the group's gateways, measures them alternating with direct, prints the table, stops them. */
@@ -489,7 +506,7 @@ async function runGroup(title: string, plans: readonly Plan[], directTarget: Tar
       name: plan.name,
       ...(plan.bareProxyTo
         ? await startListener([BARE_PROXY, plan.bareProxyTo])
-        : await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env)),
+        : await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env, plan.cli)),
       headers: plan.headers,
       helpers: plan.helpers,
     });
