@@ -38,7 +38,7 @@
  * policy or audit in it, i.e. what any Node.js hop between the agent and an HTTP server costs here.
  *
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
- * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_REWARM_CALLS (2000) sets
+ * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_REWARM_CALLS (6000) sets
  * the unmeasured calls before each target's phases in a round; BENCH_VERBOSE=1 prints every
  * round's figures; BENCH_COMPARE_CLI (the dist/cli/main.js of another build, e.g. a worktree of the previous
  * commit) adds every chosen gateway row a second time, started from that build and named `NAME (compare)`:
@@ -68,10 +68,12 @@ const WARM_UP_CALLS = 2_000;
  * Each target idles while the others of its group are measured, and on the 2-core VM a process that
  * idled for 45 s needs about 3000 calls to get back to its steady cost (docs/deploy.md, "After an idle
  * minute"). Without them a row's figures said more about how many rows its group had than about the
- * row: gw→pooled+all measured 1.10× direct beside 4 rows and 1.37× beside 11. BENCH_REWARM_CALLS=0
- * measures cold.
+ * row: gw→pooled+all measured 1.10× direct beside 4 rows and 1.37× beside 11. 6000, not the 2000 of
+ * before: 2000 calls at C=8 is fewer than the 3000 a process needs after idling, and on a noisier day
+ * of the same VM the 11 rows measured gw→pooled+all at 1.38× and 1.40× direct with 2000, 1.01× and
+ * 1.23× with 6000 (0.97–1.11× beside 1–4 rows). BENCH_REWARM_CALLS=0 measures cold.
  */
-const REWARM_CALLS = Number(process.env['BENCH_REWARM_CALLS'] ?? 2_000);
+const REWARM_CALLS = Number(process.env['BENCH_REWARM_CALLS'] ?? 6_000);
 /** BENCH_VERBOSE=1: every round's figures on stderr, to see the spread behind the medians. */
 const VERBOSE = process.env['BENCH_VERBOSE'] === '1';
 /** Comma-separated target names to run (direct always runs: it is the yardstick). */
