@@ -70,8 +70,8 @@ const WARM_UP_CALLS = 2_000;
  * minute"). Without them a row's figures said more about how many rows its group had than about the
  * row: gw→pooled+all measured 1.10× direct beside 4 rows and 1.37× beside 11. 6000, not the 2000 of
  * before: 2000 calls at C=8 is fewer than the 3000 a process needs after idling, and on a noisier day
- * of the same VM the 11 rows measured gw→pooled+all at 1.38× and 1.40× direct with 2000, 1.01× and
- * 1.23× with 6000 (0.97–1.11× beside 1–4 rows). BENCH_REWARM_CALLS=0 measures cold.
+ * of the same VM the 11 rows measured gw→pooled+all at 1.38× and 1.40× direct with 2000, 1.01×, 1.23×
+ * and 1.10× with 6000 (0.97–1.11× beside 1–4 rows). BENCH_REWARM_CALLS=0 measures cold.
  */
 const REWARM_CALLS = Number(process.env['BENCH_REWARM_CALLS'] ?? 6_000);
 /** BENCH_VERBOSE=1: every round's figures on stderr, to see the spread behind the medians. */
