@@ -58,9 +58,9 @@ const REST_MS = 250;
 /**
  * Another child starts when requests have been waiting for free ones, without a break, for longer than
  * starting a child takes (measured, an average of the last starts; this before the first; a second at
- * most) — counted from the last child's start, so the pool grows one child at a time. A spawn costs far more than a
- * short call: a burst of quick calls is served by the children running, while a steady backlog or long
- * calls grow the pool. On a loaded machine both times grow together, so it stays calm.
+ * most) — counted from the last child's start, so the pool grows one child at a time. A spawn costs far
+ * more than a short call: a burst of quick calls is served by the children running, while a steady
+ * backlog or long calls grow the pool. On a loaded machine both times grow together, so it stays calm.
  */
 const FIRST_START_GUESS_MS = 250;
 const MIN_GROW_AFTER_MS = 50;
