@@ -34,8 +34,10 @@
  * children started, the RSS of the gateway and its children, and the initialize time. per_session
  * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
  *
- * The HTTP rows come with a floor: `bare proxy→http` is bare-proxy.ts, a Node.js pass-through with no MCP,
- * policy or audit in it, i.e. what any Node.js hop between the agent and an HTTP server costs here.
+ * The HTTP rows come with floors (bare-proxy.ts), pass-throughs with no MCP, policy or audit in them:
+ *   bare proxy→http  node:http in, undici out, bodies copied as bytes: what a Node.js HTTP hop costs here
+ *   tcp pipe→http    a Node.js TCP pipe, no HTTP at all: the least a Node.js process in the path can cost
+ *   socat→http       the same pipe in C, when socat is installed: the least any process in the path costs
  *
  * BENCH_ONLY (comma-separated names) runs a subset of the first table; BENCH_GATEWAY_NODE_ARGS passes
  * node flags to the gateways (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`); BENCH_REWARM_CALLS (6000) sets
@@ -44,7 +46,7 @@
  * commit) adds every chosen gateway row a second time, started from that build and named `NAME (compare)`:
  * a before/after measured in one run, alternating.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -163,6 +165,9 @@ async function startListener(args: string[]): Promise<{ url: string; pid: number
   const { child, line } = await startProcess(args);
   return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
+
+/** socat(1) is on the PATH: the bench then adds the `socat→http` floor. */
+const hasSocat = () => spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 
 const startServerHttp = () => startListener([SERVER, '--http', '--port', '0', '--tools', 'echo']);
 
@@ -416,7 +421,7 @@ async function main(): Promise<void> {
       headers: {},
       helpers: [httpBackend.pid],
     },
-    // The floor of the HTTP rows: a Node.js pass-through without MCP, policy or audit (bare-proxy.ts).
+    // Floors of the HTTP rows, without MCP, policy or audit (bare-proxy.ts): a Node.js HTTP pass-through,
     {
       name: 'bare proxy→http',
       yaml: '',
@@ -424,6 +429,27 @@ async function main(): Promise<void> {
       helpers: [httpBackend.pid],
       bareProxyTo: httpBackend.url,
     },
+    // a Node.js TCP pipe (no HTTP), and the same pipe in C when socat is installed.
+    {
+      name: 'tcp pipe→http',
+      yaml: '',
+      headers: {},
+      helpers: [httpBackend.pid],
+      bareProxyTo: httpBackend.url,
+      bareProxyMode: '--bytes' as const,
+    },
+    ...(hasSocat()
+      ? [
+          {
+            name: 'socat→http',
+            yaml: '',
+            headers: {},
+            helpers: [httpBackend.pid],
+            bareProxyTo: httpBackend.url,
+            bareProxyMode: '--socat' as const,
+          },
+        ]
+      : []),
     {
       name: 'gw→http+all',
       yaml: `${ALL_POLICIES}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
@@ -495,6 +521,8 @@ interface Plan {
   readonly perSession?: boolean;
   /** Not a gateway: bare-proxy.ts in front of this URL. */
   readonly bareProxyTo?: string;
+  /** bare-proxy.ts's mode: an HTTP hop (default), `--bytes` (a Node.js TCP pipe) or `--socat`. */
+  readonly bareProxyMode?: '--bytes' | '--socat';
   /** The gateway's CLI, when not this build's (BENCH_COMPARE_CLI). */
   readonly cli?: string;
 }
@@ -507,7 +535,11 @@ async function runGroup(title: string, plans: readonly Plan[], directTarget: Tar
     targets.push({
       name: plan.name,
       ...(plan.bareProxyTo
-        ? await startListener([BARE_PROXY, plan.bareProxyTo])
+        ? await startListener([
+            BARE_PROXY,
+            ...(plan.bareProxyMode ? [plan.bareProxyMode] : []),
+            plan.bareProxyTo,
+          ])
         : await startGateway(dir, plan.yaml, plan.nodeArgs, plan.env, plan.cli)),
       headers: plan.headers,
       helpers: plan.helpers,
