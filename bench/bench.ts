@@ -19,6 +19,8 @@
  *                    gateway's own heap tuning (src/core/heap-tuning.ts) saves in RSS and costs in CPU
  *   gw→http          load client → mcp-guard serve-http → test-server over HTTP
  *   gw→http+all      the same with API-key auth, a rate limit and the audit log
+ *   gw→http+policy, gw→http+audit
+ *                    the same with API-key auth and a rate limit only, or the audit log only
  *   gw→pooled+all+otel, gw→http+all+otel
  *                    the +all rows with OpenTelemetry tracing on (default settings: every call sampled,
  *                    batches of spans exported over OTLP/HTTP protobuf to a sink process that discards them)
@@ -30,7 +32,8 @@
  * otherwise take CPU from the rows measured beside them).
  *
  * Then a footprint table: FOOTPRINT_SESSIONS (100) sessions over raw HTTP, 20 at a time, each
- * calling one tool on each of two stdio servers, for isolation per_session, shared and pooled: the
+ * calling one tool on each of two stdio servers, for isolation per_session, shared and pooled (pool_size
+ * 4), and `default`, with no isolation setting at all (serve-http pools them): the
  * children started, the RSS of the gateway and its children, and the initialize time. per_session
  * starts a child per session and server (about 70 MB each): BENCH_FOOTPRINT_ISOLATIONS picks which run.
  *
@@ -89,11 +92,14 @@ if (COMPARE_CLI !== undefined && !existsSync(COMPARE_CLI))
     `BENCH_COMPARE_CLI: ${COMPARE_CLI} does not exist (give the dist/cli/main.js of a built checkout)`,
   );
 const FOOTPRINT_SESSIONS = Number(process.env['BENCH_FOOTPRINT_SESSIONS'] ?? 100);
-const FOOTPRINT_ISOLATIONS = (process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_session,shared,pooled')
+const FOOTPRINT_ISOLATIONS = (
+  process.env['BENCH_FOOTPRINT_ISOLATIONS'] ?? 'per_session,shared,pooled,default'
+)
   .split(',')
   .map((t) => t.trim())
   .filter(Boolean);
-const ISOLATIONS = ['per_session', 'shared', 'pooled'];
+/** `default`: no isolation setting at all, i.e. what serve-http chooses (pooled, pool_size 4). */
+const ISOLATIONS = ['per_session', 'shared', 'pooled', 'default'];
 for (const isolation of FOOTPRINT_ISOLATIONS)
   if (!ISOLATIONS.includes(isolation))
     throw new Error(
@@ -200,8 +206,10 @@ async function startOtlpSink(): Promise<string> {
 /** Tracing on with its defaults, exporting to `endpoint`. */
 const telemetry = (endpoint: string) => `telemetry:\n  enabled: true\n  otlp:\n    endpoint: ${endpoint}\n`;
 
+/** A stdio echo server; isolation `default` writes no isolation key (serve-http then pools it). */
 const stdioBackend = (isolation = 'per_session', name = 'echo') =>
-  `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n    isolation: ${isolation}\n`;
+  `  ${name}:\n    command: ${process.execPath}\n    args: ["${SERVER}", "--stdio", "--tools", "echo"]\n` +
+  (isolation === 'default' ? '' : `    isolation: ${isolation}\n`);
 /** API-key auth and a rate limit that is never reached. */
 const AUTH_AND_LIMIT = `auth:\n  mode: api_key\n  keys: ["\${BENCH_KEY}"]\nrate_limit:\n  requests_per_minute: 10000000\n`;
 /** API-key auth, a rate limit that is never reached, and the audit log: what a deployment turns on. */
@@ -460,6 +468,19 @@ async function main(): Promise<void> {
       name: 'gw→pooled+all+otel',
       yaml: `${ALL_POLICIES}${telemetry(sink)}servers:\n${stdioBackend('pooled')}`,
       headers: auth,
+    },
+    // What each part of +all costs on the HTTP path, as the pooled rows show it for stdio.
+    {
+      name: 'gw→http+policy',
+      yaml: `${AUTH_AND_LIMIT}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
+      headers: auth,
+      helpers: [httpBackend.pid],
+    },
+    {
+      name: 'gw→http+audit',
+      yaml: `policies:\n  audit_log: ./audit.jsonl\nservers:\n  echo:\n    url: ${httpBackend.url}\n`,
+      headers: {},
+      helpers: [httpBackend.pid],
     },
     {
       name: 'gw→http+all+otel',
