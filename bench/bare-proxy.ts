@@ -16,6 +16,10 @@ import { type AddressInfo, connect, createServer as createTcpServer, type Server
 import { Agent } from 'undici';
 
 const mode = process.argv[2]?.startsWith('--') ? process.argv[2] : '--http';
+if (!['--http', '--bytes', '--socat'].includes(mode)) {
+  process.stderr.write(`bare-proxy: unknown mode ${mode} (use --bytes, --socat or none)\n`);
+  process.exit(2);
+}
 const backend = new URL(process.argv[process.argv.length - 1] as string);
 const backendPort = Number(backend.port);
 

@@ -172,6 +172,20 @@ async function startListener(args: string[]): Promise<{ url: string; pid: number
   return { url: `http://127.0.0.1:${line.split(' ')[1]}/mcp`, pid: child.pid as number };
 }
 
+/** A floor row: bare-proxy.ts in `mode` in front of the HTTP backend. */
+const floorPlan = (
+  name: string,
+  backend: { url: string; pid: number },
+  mode?: Plan['bareProxyMode'],
+): Plan => ({
+  name,
+  yaml: '',
+  headers: {},
+  helpers: [backend.pid],
+  bareProxyTo: backend.url,
+  ...(mode ? { bareProxyMode: mode } : {}),
+});
+
 /** socat(1) is on the PATH: the bench then adds the `socat→http` floor. */
 const hasSocat = () => spawnSync('socat', ['-V'], { stdio: 'ignore' }).status === 0;
 
@@ -430,34 +444,10 @@ async function main(): Promise<void> {
       helpers: [httpBackend.pid],
     },
     // Floors of the HTTP rows, without MCP, policy or audit (bare-proxy.ts): a Node.js HTTP pass-through,
-    {
-      name: 'bare proxy→http',
-      yaml: '',
-      headers: {},
-      helpers: [httpBackend.pid],
-      bareProxyTo: httpBackend.url,
-    },
     // a Node.js TCP pipe (no HTTP), and the same pipe in C when socat is installed.
-    {
-      name: 'tcp pipe→http',
-      yaml: '',
-      headers: {},
-      helpers: [httpBackend.pid],
-      bareProxyTo: httpBackend.url,
-      bareProxyMode: '--bytes' as const,
-    },
-    ...(hasSocat()
-      ? [
-          {
-            name: 'socat→http',
-            yaml: '',
-            headers: {},
-            helpers: [httpBackend.pid],
-            bareProxyTo: httpBackend.url,
-            bareProxyMode: '--socat' as const,
-          },
-        ]
-      : []),
+    floorPlan('bare proxy→http', httpBackend),
+    floorPlan('tcp pipe→http', httpBackend, '--bytes'),
+    ...(hasSocat() ? [floorPlan('socat→http', httpBackend, '--socat')] : []),
     {
       name: 'gw→http+all',
       yaml: `${ALL_POLICIES}servers:\n  echo:\n    url: ${httpBackend.url}\n`,
